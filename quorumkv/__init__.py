@@ -1,0 +1,7 @@
+"""QuorumKV: a distributed key-value database.
+
+Eventual (Dynamo-style) keyspaces today; strong (Raft) keyspaces are planned. Talk
+to any node over the Redis protocol or HTTP; see README.md.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,270 @@
+"""The HTTP/JSON API: an aiohttp adapter over :class:`~quorumkv.api.kv.KV`.
+
+Values travel as raw bytes (``application/octet-stream``); everything else is JSON.
+Errors are mapped to ``{"error": ...}`` with the error's HTTP status in one place,
+the ``_boundary`` middleware, which also records the kv request metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from urllib.parse import unquote_to_bytes
+
+import prometheus_client
+from aiohttp import web
+
+from ..core.consistency import Level
+from ..errors import LimitError, QuorumKVError, SyntaxError_
+from .kv import KV
+
+log = logging.getLogger(__name__)
+KV_ROUTE = "kv"
+KV_PREFIX = "/v1/kv/"
+TIMESTAMP_HEADER = "X-QKV-Timestamp"
+MAX_TTL_S = 10 * 365 * 24 * 3600  # a bound on expiry_ms; longer is likely a unit mistake
+# Slack over max_value_bytes so a value just over the limit reaches KV.check_value and
+# gets its exact size in the error; anything bigger is cut off while still being read.
+BODY_SLACK_BYTES = 1024
+REQUEST_LINE_SLACK = 8190  # aiohttp's default limit, for the method, prefix and query
+
+
+class HttpServer:
+    def __init__(self, runner: web.AppRunner) -> None:
+        self._runner = runner
+
+    async def close(self) -> None:
+        await self._runner.cleanup()
+
+
+async def start_http(node) -> HttpServer:
+    limits = node.config.node
+    # In-flight requests get their own deadline (plus a little) to finish on shutdown.
+    # The request line must fit a fully percent-encoded key (3 characters a byte).
+    runner = web.AppRunner(build_app(node), access_log=None,
+                           shutdown_timeout=limits.request_timeout_ms / 1000 + 1,
+                           max_line_size=3 * limits.max_key_bytes + REQUEST_LINE_SLACK)
+    await runner.setup()
+    await web.TCPSite(runner, node.me.host, node.me.http_port).start()
+    return HttpServer(runner)
+
+
+def build_app(node) -> web.Application:
+    app = web.Application(client_max_size=node.config.node.max_value_bytes + BODY_SLACK_BYTES,
+                          middlewares=[_boundary(node)])
+    h = _Handlers(node, KV(node))
+    kv = app.router.add_resource(KV_PREFIX + "{keyspace}/{key:.+}", name=KV_ROUTE)
+    kv.add_route("GET", h.get)
+    kv.add_route("PUT", h.put)
+    kv.add_route("DELETE", h.delete)
+    app.router.add_get("/v1/cluster", h.cluster)
+    app.router.add_get("/v1/health", h.health)
+    app.router.add_get("/metrics", h.metrics)
+    app.router.add_get("/openapi.json", h.openapi)
+    return app
+
+
+# ---- the boundary: errors and metrics -------------------------------------------------
+
+def _boundary(node):
+    limits = node.config.node
+    too_large = (f"value too large: request body over {limits.max_value_bytes + BODY_SLACK_BYTES}"
+                 f" bytes, limit is {limits.max_value_bytes} (node.max_value_bytes)")
+
+    @web.middleware
+    async def boundary(request: web.Request, handler):
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except QuorumKVError as exc:
+            response = error_response(exc.http_status, str(exc))
+        except web.HTTPRequestEntityTooLarge:
+            response = error_response(LimitError.http_status, too_large)
+        except web.HTTPException as exc:  # no such route, method not allowed
+            response = error_response(exc.status, exc.reason)
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            response = error_response(500, "internal error")
+        if request.match_info.route.name == KV_ROUTE:
+            _record(node.metrics, request.method, response.status, started)
+        return response
+
+    return boundary
+
+
+def _record(metrics, command: str, status: int, started: float) -> None:
+    metrics.requests.labels(api="http", command=command, outcome=outcome(status)).inc()
+    metrics.latency.labels(api="http", command=command).observe(time.perf_counter() - started)
+
+
+def outcome(status: int) -> str:
+    """``ok``; ``not_found`` (a miss); ``rejected`` (client's fault); ``error`` (ours)."""
+    if status < 400:
+        return "ok"
+    if status == 404:
+        return "not_found"
+    return "rejected" if status < 500 else "error"
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+# ---- request parsing ---------------------------------------------------------------------
+
+def kv_target(request: web.Request) -> tuple[str, bytes]:
+    """(keyspace, key bytes); the key comes from the raw path so any bytes survive."""
+    raw = request.rel_url.raw_path[len(KV_PREFIX):]
+    keyspace, _, key = raw.partition("/")
+    return unquote_to_bytes(keyspace).decode("utf-8", "replace"), unquote_to_bytes(key)
+
+
+def level_of(request: web.Request, default: Level) -> Level:
+    text = request.query.get("consistency")
+    return default if text is None else Level.parse(text)
+
+
+def ttl_of(request: web.Request) -> int:
+    """TTL seconds from the query, 0 if absent; a positive decimal integer if present."""
+    text = request.query.get("ttl")
+    if text is None:
+        return 0
+    # isdigit rejects '+5', ' 5' and '1_0', which int() would accept.
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_TTL_S:
+        raise SyntaxError_(f"ttl must be an integer number of seconds in [1, {MAX_TTL_S}], "
+                           f"got '{text[:64]}'")
+    return int(text)
+
+
+# ---- handlers ------------------------------------------------------------------------------
+
+class _Handlers:
+    def __init__(self, node, kv: KV) -> None:
+        self.node = node
+        self.kv = kv
+
+    async def get(self, request: web.Request) -> web.Response:
+        keyspace, key = kv_target(request)
+        level = level_of(request, self.node.default_level)
+        version = await self.kv.get_live(keyspace, key, level)
+        if version is None:
+            return error_response(404, "key not found")
+        return web.Response(body=version.value, content_type="application/octet-stream",
+                            headers={TIMESTAMP_HEADER: str(version.ts)})
+
+    async def put(self, request: web.Request) -> web.Response:
+        keyspace, key = kv_target(request)
+        level = level_of(request, self.node.default_level)
+        ttl = ttl_of(request)
+        value = await request.read()
+        expiry_ms = self.node.clock_ms() + ttl * 1000 if ttl else 0
+        version = await self.kv.put(keyspace, key, value, level, expiry_ms)
+        return web.json_response({"ok": True}, headers={TIMESTAMP_HEADER: str(version.ts)})
+
+    async def delete(self, request: web.Request) -> web.Response:
+        keyspace, key = kv_target(request)
+        level = level_of(request, self.node.default_level)
+        existed = await self.kv.delete_existing(keyspace, [key], level)
+        return web.json_response({"deleted": bool(existed)})
+
+    async def cluster(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.node.cluster_status())
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "node_id": self.node.node_id})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = prometheus_client.generate_latest(self.node.metrics.registry)
+        return web.Response(body=body,
+                            headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.Response(text=OPENAPI_JSON, content_type="application/json")
+
+
+# ---- the OpenAPI document ------------------------------------------------------------------
+
+def _json_body(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict:
+    return _json_body(description, {"$ref": "#/components/schemas/Error"})
+
+
+def _kv_parameters(with_ttl: bool) -> list[dict]:
+    params = [
+        {"name": "keyspace", "in": "path", "required": True, "schema": {"type": "string"},
+         "example": "default"},
+        {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": "Percent-encoded key bytes; may contain '/'."},
+        {"name": "consistency", "in": "query", "required": False,
+         "schema": {"type": "string", "enum": [level.name for level in Level]},
+         "description": "Replica answers required (case-insensitive); default: "
+                        "cluster.default_consistency."},
+    ]
+    if with_ttl:
+        params.append({"name": "ttl", "in": "query", "required": False,
+                       "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TTL_S},
+                       "description": "Expire the key this many seconds from now."})
+    return params
+
+
+def _kv_errors() -> dict:
+    return {"400": _error("Bad consistency level, ttl or request."),
+            "404": _error("Key not found (GET) or unknown keyspace."),
+            "413": _error("Key or value over the configured limit."),
+            "503": _error("Too few replicas answered for the consistency level."),
+            "504": _error("The request's deadline passed.")}
+
+
+def _timestamp_header() -> dict:
+    return {TIMESTAMP_HEADER: {"description": "HLC timestamp of the version read or written.",
+                               "schema": {"type": "integer"}}}
+
+
+def build_openapi() -> dict:
+    kv_ops = {
+        "get": {"summary": "Read a value", "parameters": _kv_parameters(False), "responses": {
+            "200": {"description": "The value bytes.", "headers": _timestamp_header(),
+                    "content": {"application/octet-stream": {"schema": {
+                        "type": "string", "format": "binary"}}}},
+            **_kv_errors()}},
+        "put": {"summary": "Write a value", "parameters": _kv_parameters(True),
+                "requestBody": {"required": True, "content": {"application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"}}}},
+                "responses": {"200": {**_json_body("Written.", {
+                    "type": "object", "properties": {"ok": {"type": "boolean"}}}),
+                    "headers": _timestamp_header()}, **_kv_errors()}},
+        "delete": {"summary": "Delete a key", "parameters": _kv_parameters(False), "responses": {
+            "200": _json_body("Deleted; `deleted` says whether the key existed.", {
+                "type": "object", "properties": {"deleted": {"type": "boolean"}}}),
+            **_kv_errors()}},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "QuorumKV HTTP API", "version": "1"},
+        "paths": {
+            "/v1/kv/{keyspace}/{key}": kv_ops,
+            "/v1/cluster": {"get": {"summary": "Nodes and range map as this node sees them",
+                                    "responses": {"200": _json_body("Cluster status.",
+                                                                    {"type": "object"})}}},
+            "/v1/health": {"get": {"summary": "Liveness", "responses": {"200": _json_body(
+                "Up.", {"type": "object", "properties": {
+                    "status": {"type": "string"}, "node_id": {"type": "string"}}})}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
+                "description": "Prometheus text format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {
+                "200": _json_body("OpenAPI 3.0 document.", {"type": "object"})}}},
+        },
+        "components": {"schemas": {"Error": {
+            "type": "object", "properties": {"error": {"type": "string"}},
+            "required": ["error"]}}},
+    }
+
+
+OPENAPI_JSON = json.dumps(build_openapi(), indent=2)

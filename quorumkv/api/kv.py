@@ -1,0 +1,84 @@
+"""Key-value operations shared by the RESP and HTTP APIs.
+
+Enforces the key and value limits and the meaning of TTLs and deletes on top of the
+coordinator: a version that is a tombstone or has expired reads as absent.
+Read-modify-write operations (SET NX/XX/GET, GETDEL, EXPIRE, ...) read at the
+request's level and then write; in an eventual keyspace they are not atomic
+against concurrent writers of the same key (last write wins). Atomic
+read-modify-write is what strong keyspaces are for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..core.consistency import Level
+from ..core.version import Version
+from ..errors import LimitError
+
+
+class KV:
+    def __init__(self, node) -> None:
+        self.node = node
+        self.coordinator = node.coordinator
+        self.clock_ms = node.clock_ms
+        self.max_key = node.config.node.max_key_bytes
+        self.max_value = node.config.node.max_value_bytes
+
+    def check_key(self, key: bytes) -> None:
+        if len(key) > self.max_key:
+            raise LimitError(f"key too large: {len(key)} bytes, limit is {self.max_key} "
+                             f"(node.max_key_bytes)")
+
+    def check_value(self, value: bytes) -> None:
+        if len(value) > self.max_value:
+            raise LimitError(f"value too large: {len(value)} bytes, limit is {self.max_value} "
+                             f"(node.max_value_bytes)")
+
+    async def get_live(self, keyspace: str, key: bytes, level: Level) -> Version | None:
+        """The newest version if it is live (not deleted, not expired), else None."""
+        self.check_key(key)
+        version = await self.coordinator.read(keyspace, key, level)
+        if version is None or not version.is_live(self.clock_ms()):
+            return None
+        return version
+
+    async def get(self, keyspace: str, key: bytes, level: Level) -> bytes | None:
+        version = await self.get_live(keyspace, key, level)
+        return None if version is None else version.value
+
+    async def put(self, keyspace: str, key: bytes, value: bytes, level: Level,
+                  expiry_ms: int = 0) -> Version:
+        self.check_key(key)
+        self.check_value(value)
+        version = self.coordinator.new_version(value, expiry_ms)
+        return await self.coordinator.write(keyspace, key, version, level)
+
+    async def delete(self, keyspace: str, key: bytes, level: Level) -> Version:
+        self.check_key(key)
+        version = self.coordinator.new_version(None)
+        return await self.coordinator.write(keyspace, key, version, level)
+
+    async def delete_existing(self, keyspace: str, keys: list[bytes], level: Level) -> int:
+        """Delete ``keys``; the number that existed (Redis DEL semantics)."""
+        for key in keys:
+            self.check_key(key)
+
+        async def one(key: bytes) -> int:
+            existed = await self.get_live(keyspace, key, level) is not None
+            await self.delete(keyspace, key, level)
+            return int(existed)
+
+        return sum(await asyncio.gather(*(one(k) for k in keys)))
+
+    async def rewrite_expiry(self, keyspace: str, key: bytes, expiry_ms: int,
+                             level: Level) -> bool:
+        """Give a live key a new absolute expiry (0 = persist); False if absent."""
+        current = await self.get_live(keyspace, key, level)
+        if current is None:
+            return False
+        if expiry_ms and expiry_ms <= self.clock_ms():
+            await self.delete(keyspace, key, level)
+            return True
+        await self.put(keyspace, key, current.value, level, expiry_ms)
+        return True

@@ -1,0 +1,180 @@
+"""The Redis protocol server: an asyncio adapter around the sans-IO parser.
+
+Commands of one connection run in order (a pipeline's replies come back in the
+order sent, and a GET after a SET on one connection sees the SET); different
+connections run concurrently. Replies produced while more pipelined commands are
+waiting are written together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import time
+
+from ..core import resp
+from ..core.resp import Oversized, ProtocolError, RequestParser
+from ..errors import LimitError, QuorumKVError
+from .commands import COMMANDS, CommandContext
+
+log = logging.getLogger(__name__)
+MAX_QUEUED_COMMANDS = 10_000      # pause reading a connection beyond this backlog
+WRITE_COALESCE_BYTES = 64 * 1024
+
+
+class RespServer:
+    def __init__(self, node) -> None:
+        from .kv import KV
+        self.node = node
+        self.kv = KV(node)
+        self.ids = itertools.count(1)
+        self.connections: set[RespConnection] = set()
+        self.server: asyncio.AbstractServer | None = None
+        cfg = node.config.node
+        self.max_arg = max(cfg.max_key_bytes, cfg.max_value_bytes)
+        self.max_clients = cfg.max_clients
+        self._children: dict = {}
+
+    def counters(self, command: str):
+        """Cached metric children for one command (labels() lookups are slow)."""
+        entry = self._children.get(command)
+        if entry is None:
+            m = self.node.metrics
+            entry = (m.requests.labels("resp", command, "ok"),
+                     m.requests.labels("resp", command, "error"),
+                     m.latency.labels("resp", command))
+            self._children[command] = entry
+        return entry
+
+    async def start(self) -> "RespServer":
+        loop = asyncio.get_running_loop()
+        me = self.node.me
+        self.server = await loop.create_server(lambda: RespConnection(self), me.host,
+                                               me.resp_port, reuse_address=True, backlog=1024)
+        return self
+
+    async def close(self) -> None:
+        if self.server:
+            self.server.close()
+        for conn in list(self.connections):
+            conn.close()
+        if self.server:
+            try:
+                await asyncio.wait_for(self.server.wait_closed(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+
+
+async def start_resp(node) -> RespServer:
+    return await RespServer(node).start()
+
+
+class RespConnection(asyncio.Protocol):
+    def __init__(self, server: RespServer) -> None:
+        self.server = server
+        self.parser = RequestParser(server.max_arg)
+        self.queue: collections.deque = collections.deque()
+        self.worker: asyncio.Task | None = None
+        self.transport = None
+        self.paused = False
+        self.closing = False
+        self.ctx = CommandContext(server.node, server.kv, next(server.ids))
+
+    # ---- asyncio callbacks ---------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        if len(self.server.connections) >= self.server.max_clients:
+            transport.write(resp.error("ERR max number of clients reached"))
+            transport.close()
+            self.closing = True
+            return
+        self.server.connections.add(self)
+        self.server.node.metrics.clients.inc()
+        self.ctx.peer = transport.get_extra_info("peername")
+
+    def connection_lost(self, exc) -> None:
+        self.closing = True
+        if self in self.server.connections:
+            self.server.connections.discard(self)
+            self.server.node.metrics.clients.dec()
+        if self.worker and not self.worker.done():
+            self.worker.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.parser.feed(data)
+        try:
+            commands = self.parser.commands()
+        except ProtocolError as exc:
+            commands = None
+            error = exc
+        if commands:
+            self.queue.extend(commands)
+        if commands is None:
+            self.queue.append(error)  # answered in order, then the connection closes
+        if self.queue and (self.worker is None or self.worker.done()):
+            self.worker = asyncio.ensure_future(self._run())
+        if len(self.queue) > MAX_QUEUED_COMMANDS and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def close(self) -> None:
+        self.closing = True
+        if self.transport:
+            self.transport.close()
+
+    # ---- command loop ---------------------------------------------------------
+
+    async def _run(self) -> None:
+        out: list[bytes] = []
+        size = 0
+        while self.queue and not self.closing:
+            item = self.queue.popleft()
+            if isinstance(item, ProtocolError):
+                out.append(resp.error(f"ERR Protocol error: {item}"))
+                self.transport.write(b"".join(out))
+                self.close()
+                return
+            reply = await self._execute(item)
+            out.append(reply)
+            size += len(reply)
+            if not self.queue or size > WRITE_COALESCE_BYTES:
+                self.transport.write(b"".join(out))
+                out, size = [], 0
+            if self.paused and len(self.queue) < MAX_QUEUED_COMMANDS // 2:
+                self.paused = False
+                self.transport.resume_reading()
+            if self.ctx.quit:
+                self.close()
+                return
+        if out and not self.closing:
+            self.transport.write(b"".join(out))
+
+    async def _execute(self, args: list) -> bytes:
+        name = args[0]
+        if isinstance(name, Oversized):
+            return resp.error("ERR Protocol error: command name too large")
+        command = name.decode("utf-8", "replace").upper()
+        spec = COMMANDS.get(command)
+        ok, error, latency = self.server.counters(command if spec else "UNKNOWN")
+        started = time.perf_counter()
+        try:
+            if any(isinstance(a, Oversized) for a in args):
+                size = max(a.length for a in args if isinstance(a, Oversized))
+                raise LimitError(f"argument too large: {size} bytes, limit is "
+                                 f"{self.server.max_arg} bytes")
+            reply = await self.ctx.run(command, spec, args)
+            ok.inc()
+        except QuorumKVError as exc:
+            error.inc()
+            reply = resp.error(exc.resp_message())
+        except Exception as exc:  # a bug: answer it, keep the connection and log
+            log.exception("command %s failed", command)
+            error.inc()
+            reply = resp.error(f"ERR internal error: {type(exc).__name__}: {exc}")
+        latency.observe(time.perf_counter() - started)
+        return reply

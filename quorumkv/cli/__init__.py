@@ -1,0 +1,1 @@
+"""The ``quorumkv`` command: run nodes and local clusters, talk to them, benchmark."""

@@ -1,0 +1,276 @@
+"""``quorumkv``: the command-line entry point.
+
+    quorumkv node start --config cluster.toml --id n1     one node, in the foreground
+    quorumkv cluster up --nodes 3                          a local cluster, in the foreground
+    quorumkv set KEY VALUE / get KEY / del KEY...          talk to any node
+    quorumkv status                                        the cluster as one node sees it
+    quorumkv bench                                         load and latency
+
+Exit codes: 0 success; 1 ``get`` found nothing (or a command failed after start);
+2 bad usage or bad configuration (reported before anything starts); 3 the cluster
+could not be reached or refused the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+
+import click
+
+from .. import config as cfgmod
+from ..config import LEVELS
+from ..errors import ConfigError
+
+EXIT_NOT_FOUND = 1
+EXIT_CONFIG = 2
+EXIT_UNREACHABLE = 3
+LOG_LEVELS = ("debug", "info", "warning", "error")
+level_choice = click.Choice(LEVELS, case_sensitive=False)
+fsync_choice = click.Choice(["always", "batch", "periodic"])
+
+log = logging.getLogger("quorumkv")
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="quorumkv", message="%(prog)s %(version)s")
+def main() -> None:
+    """QuorumKV: a distributed key-value database spoken to over Redis and HTTP."""
+
+
+# ---- node ----------------------------------------------------------------------
+
+
+@main.group()
+def node() -> None:
+    """Run one node."""
+
+
+@node.command("start")
+@click.option("--config", "config_path", required=True, metavar="FILE",
+              help="Cluster TOML file (the same file can serve every node).")
+@click.option("--id", "node_id", help="Which entry of cluster.nodes this node is.")
+@click.option("--data-dir", help="Data directory ('{id}' expands to the node id).")
+@click.option("--fsync", type=fsync_choice, help="When the write-ahead log is synced.")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False))
+def node_start(config_path, node_id, data_dir, fsync, log_level) -> None:
+    """Start one node in the foreground; SIGINT/SIGTERM stops it cleanly."""
+    overrides = {"id": node_id, "data_dir": data_dir, "fsync": fsync,
+                 "log_level": log_level.lower() if log_level else None}
+    try:
+        cfg = cfgmod.load(config_path, overrides=overrides)
+        cfgmod.check_startable(cfg)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    logging.basicConfig(
+        level=cfg.node.log_level.upper(),
+        format=f"%(asctime)s {cfg.node.id} %(levelname)-7s %(name)s: %(message)s")
+    import uvloop
+    sys.exit(uvloop.run(run_node(cfg)))
+
+
+async def run_node(cfg) -> int:
+    from ..node.node import Node
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    node = Node(cfg)
+    try:
+        await node.start()
+    except Exception:
+        log.exception("node %s failed to start", cfg.node.id)
+        await node.stop()
+        return 1
+    await stopping.wait()
+    log.info("node %s stopping", cfg.node.id)
+    await node.stop()
+    return 0
+
+
+# ---- cluster -------------------------------------------------------------------
+
+
+@main.group()
+def cluster() -> None:
+    """Run a local cluster."""
+
+
+@cluster.command("up")
+@click.option("--nodes", "count", type=click.IntRange(1, 64), default=3, show_default=True)
+@click.option("--host-per-node", is_flag=True,
+              help="Give node K the address 127.0.0.K instead of sharing 127.0.0.1.")
+@click.option("--data-dir", default="./data", show_default=True,
+              help="Holds cluster.toml, one directory per node and the node logs.")
+@click.option("--resp-base", type=int, default=7378, show_default=True,
+              help="Node K serves Redis clients on resp-base + K.")
+@click.option("--http-base", type=int, default=8078, show_default=True)
+@click.option("--peer-base", type=int, default=9078, show_default=True)
+@click.option("--fsync", type=fsync_choice, default="batch", show_default=True)
+@click.option("--ranges", type=int, default=16, show_default=True)
+@click.option("--replication-factor", type=int, default=3, show_default=True)
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False),
+              default="info", show_default=True)
+@click.option("--ready-timeout-s", type=float, default=30.0, show_default=True,
+              help="How long every node gets to accept Redis connections.")
+def cluster_up(count, host_per_node, data_dir, resp_base, http_base, peer_base, fsync,
+               ranges, replication_factor, log_level, ready_timeout_s) -> None:
+    """Start N nodes as child processes and stay in the foreground (Ctrl-C stops all)."""
+    from .cluster import LocalCluster
+    data_dir = os.path.abspath(data_dir)
+    nodes = cfgmod.local_cluster_nodes(count, host_per_node, resp_base, http_base, peer_base)
+    config = cfgmod.Config(
+        cfgmod.NodeSection(data_dir=os.path.join(data_dir, "{id}"), fsync=fsync,
+                           log_level=log_level.lower()),
+        cfgmod.ClusterSection(ranges=ranges, replication_factor=replication_factor,
+                              nodes=nodes))
+    local = LocalCluster(config, data_dir, ready_timeout_s)
+    try:
+        local.prepare()
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    sys.exit(local.run())
+
+
+# ---- key-value commands --------------------------------------------------------
+
+
+def client_options(fn):
+    """--host/--port or repeated --node, --consistency, --timeout."""
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True),
+        click.option("--port", type=int, default=7379, show_default=True),
+        click.option("--node", "nodes", multiple=True, metavar="HOST:PORT",
+                     help="A node to try (repeatable; replaces --host/--port)."),
+        click.option("--consistency", type=level_choice,
+                     help="Consistency level (default: the keyspace's)."),
+        click.option("--timeout", type=float, default=5.0, show_default=True),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def open_client(host, port, nodes, consistency, timeout):
+    from ..client import Client
+    try:
+        return Client(list(nodes) or [f"{host}:{port}"], consistency, timeout)
+    except ValueError as exc:
+        fail(str(exc), EXIT_CONFIG)
+
+
+def run_client(fn, host, port, nodes, consistency, timeout):
+    import redis
+    client = open_client(host, port, nodes, consistency, timeout)
+    try:
+        return fn(client)
+    except redis.RedisError as exc:
+        fail(str(exc), EXIT_UNREACHABLE)
+    finally:
+        client.close()
+
+
+@main.command("get")
+@click.argument("key")
+@client_options
+def get_cmd(key, **opts) -> None:
+    """Print the value of KEY, or (nil) with exit code 1."""
+    value = run_client(lambda c: c.get(key), **opts)
+    if value is None:
+        click.echo("(nil)")
+        sys.exit(EXIT_NOT_FOUND)
+    sys.stdout.buffer.write(value + b"\n")
+
+
+@main.command("set")
+@click.argument("key")
+@click.argument("value")
+@click.option("--ttl", type=click.FloatRange(min=0.001), help="Expire after SECONDS.")
+@client_options
+def set_cmd(key, value, ttl, **opts) -> None:
+    """Set KEY to VALUE."""
+    run_client(lambda c: c.set(key, value, ttl=ttl), **opts)
+    click.echo("OK")
+
+
+@main.command("del")
+@click.argument("keys", nargs=-1, required=True)
+@client_options
+def del_cmd(keys, **opts) -> None:
+    """Delete KEYS; prints how many existed."""
+    click.echo(run_client(lambda c: c.delete(*keys), **opts))
+
+
+# ---- status --------------------------------------------------------------------
+
+
+@main.command("status")
+@click.option("--http", "base", default="http://127.0.0.1:8079", show_default=True,
+              help="Any node's HTTP address.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@click.option("--timeout", type=float, default=5.0, show_default=True)
+def status_cmd(base, as_json, timeout) -> None:
+    """The cluster as one node sees it: nodes, ranges, keys, bytes."""
+    from .status import format_status
+    url = base.rstrip("/") + "/v1/cluster"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            body = reply.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        fail(f"cannot read {url}: {getattr(exc, 'reason', exc)}", EXIT_UNREACHABLE)
+    try:
+        status = json.loads(body)
+    except ValueError:
+        fail(f"{url} did not return JSON", EXIT_UNREACHABLE)
+    click.echo(json.dumps(status, indent=2) if as_json else format_status(status))
+
+
+# ---- bench ---------------------------------------------------------------------
+
+
+@main.command("bench")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=7379, show_default=True)
+@click.option("--node", "nodes", multiple=True, metavar="HOST:PORT",
+              help="Spread clients over these nodes (repeatable).")
+@click.option("--clients", type=click.IntRange(1, 10000), default=32, show_default=True)
+@click.option("--keys", type=click.IntRange(1), default=100_000, show_default=True)
+@click.option("--value-size", type=click.IntRange(0), default=100, show_default=True)
+@click.option("--requests", type=click.IntRange(1), default=100_000, show_default=True)
+@click.option("--duration-s", type=click.FloatRange(min=0.001), default=60.0,
+              show_default=True)
+@click.option("--read-ratio", type=click.FloatRange(0.0, 1.0), default=0.0,
+              show_default=True)
+@click.option("--consistency", type=level_choice, default="QUORUM", show_default=True)
+@click.option("--preload", is_flag=True, help="Write every key once before measuring.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--timeout", type=float, default=5.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def bench_cmd(host, port, nodes, as_json, **params) -> None:
+    """Closed-loop load: each client sends one request at a time."""
+    from ..client import parse_node
+    from .bench import BenchParams, format_result, run_bench
+    try:
+        targets = [parse_node(n) for n in nodes] or [(host, port)]
+    except ValueError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    import redis
+    import uvloop
+    try:
+        result = uvloop.run(run_bench(targets, BenchParams(**params)))
+    except redis.RedisError as exc:
+        fail(f"cannot start the benchmark: {exc}", EXIT_UNREACHABLE)
+    click.echo(json.dumps(result) if as_json else format_result(result))
+    if result["ok"] == 0:
+        sys.exit(EXIT_UNREACHABLE)

@@ -1,0 +1,231 @@
+"""An any-node QuorumKV client over the Redis protocol (redis-py underneath).
+
+    with Client(["127.0.0.1:7379", "127.0.0.1:7380"], consistency="QUORUM") as kv:
+        kv.set("user:42", "alice", ttl=60)
+        kv.get("user:42")                      # b"alice"
+
+Every node can coordinate any request, so a call goes to one node, starting at a
+rotating position; a connection error or timeout moves it on to the next node, and
+the last error is raised when no node answers. Error replies (``ResponseError``,
+e.g. a consistency level that could not be met) are the cluster's answer and are
+not retried elsewhere.
+
+The consistency level is per client: it is sent as ``QKV.CONSISTENCY <LEVEL>`` on
+every new connection, so it survives reconnects. ``with_consistency`` returns a
+client with another default. ``AsyncClient`` is the same over ``redis.asyncio``.
+"""
+
+from __future__ import annotations
+
+import random
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
+
+from ..config import LEVELS
+
+FAILOVER_ERRORS = (ConnectionError, TimeoutError)
+
+
+def parse_node(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"node must be host:port, not {text!r}")
+    return host, int(port)
+
+
+def _check_level(level: str | None) -> str | None:
+    if level is None:
+        return None
+    if level.upper() not in LEVELS:
+        raise ValueError(f"unknown consistency level {level!r} (one of {', '.join(LEVELS)})")
+    return level.upper()
+
+
+def _ttl_args(ttl: float | None) -> dict:
+    if ttl is None:
+        return {}
+    if float(ttl).is_integer():
+        return {"ex": int(ttl)}
+    return {"px": int(ttl * 1000)}
+
+
+def consistency_hook(level: str | None):
+    """A redis-py ``redis_connect_func``: the usual handshake, then the level."""
+    def on_connect(conn) -> None:
+        conn.on_connect()
+        if level:
+            conn.send_command("QKV.CONSISTENCY", level)
+            conn.read_response()  # raises ResponseError if the node refuses the level
+    return on_connect
+
+
+def async_consistency_hook(level: str | None):
+    """``consistency_hook`` for ``redis.asyncio`` connections."""
+    async def on_connect(conn) -> None:
+        await conn.on_connect()
+        if level:
+            await conn.send_command("QKV.CONSISTENCY", level)
+            await conn.read_response()
+    return on_connect
+
+
+class _Base:
+    _redis_mod = redis
+    _retry_cls = Retry
+
+    def __init__(self, nodes=("127.0.0.1:7379",), consistency: str | None = None,
+                 timeout: float = 5.0) -> None:
+        if isinstance(nodes, str):
+            nodes = [nodes]
+        self.nodes = [n if isinstance(n, tuple) else parse_node(n) for n in nodes]
+        if not self.nodes:
+            raise ValueError("at least one node is needed")
+        self.consistency = _check_level(consistency)
+        self.timeout = timeout
+        self._next = random.randrange(len(self.nodes))
+        self._clients = [self._make(host, port) for host, port in self.nodes]
+
+    def _make(self, host: str, port: int):
+        mod = self._redis_mod
+        pool = mod.ConnectionPool(host=host, port=port, socket_timeout=self.timeout,
+                                  socket_connect_timeout=self.timeout,
+                                  retry=self._retry_cls(NoBackoff(), 0),
+                                  redis_connect_func=self._connect_func())
+        return mod.Redis(connection_pool=pool)
+
+    def _order(self) -> list:
+        start = self._next
+        self._next = (start + 1) % len(self._clients)
+        return self._clients[start:] + self._clients[:start]
+
+    def with_consistency(self, level: str | None):
+        """A new client to the same nodes whose requests use ``level``."""
+        return type(self)([f"{h}:{p}" for h, p in self.nodes], level, self.timeout)
+
+    def __repr__(self) -> str:
+        nodes = ",".join(f"{h}:{p}" for h, p in self.nodes)
+        return f"{type(self).__name__}({nodes}, consistency={self.consistency})"
+
+
+class Client(_Base):
+    """Synchronous client (thread-safe as far as redis-py's pools are)."""
+
+    def _connect_func(self):
+        return consistency_hook(self.consistency)
+
+    def _call(self, fn):
+        last: Exception | None = None
+        for client in self._order():
+            try:
+                return fn(client)
+            except FAILOVER_ERRORS as exc:
+                last = exc
+        raise last
+
+    def get(self, key):
+        return self._call(lambda r: r.get(key))
+
+    def set(self, key, value, ttl: float | None = None) -> bool:
+        return bool(self._call(lambda r: r.set(key, value, **_ttl_args(ttl))))
+
+    def delete(self, *keys) -> int:
+        return self._call(lambda r: r.delete(*keys))
+
+    def mget(self, keys) -> list:
+        return self._call(lambda r: r.mget(list(keys)))
+
+    def mset(self, mapping) -> bool:
+        return bool(self._call(lambda r: r.mset(mapping)))
+
+    def exists(self, *keys) -> int:
+        return self._call(lambda r: r.exists(*keys))
+
+    def ping(self) -> bool:
+        return bool(self._call(lambda r: r.ping()))
+
+    def scan_iter(self, match=None, count=None):
+        """Keys matching ``match``; the cursor stays on the node that answered first."""
+        client, (cursor, keys) = self._call(lambda r: (r, r.scan(0, match=match, count=count)))
+        yield from keys
+        while cursor:
+            cursor, keys = client.scan(cursor, match=match, count=count)
+            yield from keys
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+            client.connection_pool.disconnect()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class AsyncClient(_Base):
+    """The same client for asyncio (``redis.asyncio``)."""
+
+    _redis_mod = redis.asyncio
+    _retry_cls = AsyncRetry
+
+    def _connect_func(self):
+        return async_consistency_hook(self.consistency)
+
+    async def _call(self, fn):
+        last: Exception | None = None
+        for client in self._order():
+            try:
+                return await fn(client)
+            except FAILOVER_ERRORS as exc:
+                last = exc
+        raise last
+
+    async def get(self, key):
+        return await self._call(lambda r: r.get(key))
+
+    async def set(self, key, value, ttl: float | None = None) -> bool:
+        return bool(await self._call(lambda r: r.set(key, value, **_ttl_args(ttl))))
+
+    async def delete(self, *keys) -> int:
+        return await self._call(lambda r: r.delete(*keys))
+
+    async def mget(self, keys) -> list:
+        return await self._call(lambda r: r.mget(list(keys)))
+
+    async def mset(self, mapping) -> bool:
+        return bool(await self._call(lambda r: r.mset(mapping)))
+
+    async def exists(self, *keys) -> int:
+        return await self._call(lambda r: r.exists(*keys))
+
+    async def ping(self) -> bool:
+        return bool(await self._call(lambda r: r.ping()))
+
+    async def scan_iter(self, match=None, count=None):
+        """Keys matching ``match``; the cursor stays on the node that answered first."""
+        async def first(r):
+            return r, await r.scan(0, match=match, count=count)
+        client, (cursor, keys) = await self._call(first)
+        for key in keys:
+            yield key
+        while cursor:
+            cursor, keys = await client.scan(cursor, match=match, count=count)
+            for key in keys:
+                yield key
+
+    async def close(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+            await client.connection_pool.disconnect()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()

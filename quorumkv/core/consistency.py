@@ -1,0 +1,34 @@
+"""Consistency levels and how many replica answers each needs."""
+
+from __future__ import annotations
+
+import enum
+
+from ..errors import SyntaxError_
+
+
+class Level(enum.Enum):
+    ONE = "ONE"
+    TWO = "TWO"
+    QUORUM = "QUORUM"
+    ALL = "ALL"
+
+    def required(self, replicas: int) -> int:
+        """Answers needed out of ``replicas`` (capped: TWO of one replica is ALL)."""
+        if self is Level.ONE:
+            return 1
+        if self is Level.TWO:
+            return min(2, replicas)
+        if self is Level.QUORUM:
+            return replicas // 2 + 1
+        return replicas
+
+    @staticmethod
+    def parse(text: str | bytes) -> "Level":
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        try:
+            return Level[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(level.name for level in Level)
+            raise SyntaxError_(f"unknown consistency level '{text}' (expected one of {names})")

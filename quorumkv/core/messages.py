@@ -1,0 +1,132 @@
+"""Peer messages: frozen, slotted dataclasses with an explicit msgpack encoding.
+
+A frame body is the msgpack array ``[req_id, tag, *fields]``. ``req_id > 0`` is a
+request expecting a reply, ``req_id < 0`` is the reply to request ``-req_id``, and
+``0`` is one-way. Each message type has a fixed tag; fields are encoded in
+declaration order, with versions as their plain tuples. No pickle, no bare dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields
+
+import msgpack
+
+from .version import Version
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Store ``version`` for ``key`` if it is newer than what the replica has."""
+    TAG = 1
+    keyspace: str
+    key: bytes
+    version: Version
+
+
+@dataclass(frozen=True, slots=True)
+class PutAck:
+    TAG = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    TAG = 3
+    keyspace: str
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GetReply:
+    TAG = 4
+    version: Version | None
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """Versions with placement keys in ``[start, end)``, about ``limit`` of them.
+
+    The replica never splits a group of keys sharing one hash prefix, so a cursor
+    made of a hash value never skips or repeats a key."""
+    TAG = 5
+    keyspace: str
+    start: bytes
+    end: bytes
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReply:
+    TAG = 6
+    items: tuple  # ((key, Version), ...)
+    truncated: bool  # stopped at ``limit`` before ``end``
+    last_pkey: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    TAG = 7
+
+
+@dataclass(frozen=True, slots=True)
+class StatsReply:
+    TAG = 8
+    node_id: str
+    keys: int
+    bytes: int
+    hlc: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    TAG = 9
+    message: str
+
+
+MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply)
+_BY_TAG = {cls.TAG: cls for cls in MESSAGE_TYPES}
+
+
+class DecodeError(Exception):
+    """A peer sent a frame we cannot decode: a bug or a version mismatch."""
+
+
+def _encode_field(value):
+    if isinstance(value, Version):
+        return value.as_tuple()
+    return value
+
+
+def encode(req_id: int, message) -> bytes:
+    body = [req_id, message.TAG]
+    if isinstance(message, ScanReply):
+        body += [[(k, v.as_tuple()) for k, v in message.items], message.truncated,
+                 message.last_pkey]
+    elif isinstance(message, GetReply):
+        body.append(None if message.version is None else message.version.as_tuple())
+    else:
+        body += [_encode_field(getattr(message, f.name)) for f in fields(message)]
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def decode_body(body: list) -> tuple[int, object]:
+    try:
+        req_id, tag, *values = body
+        cls = _BY_TAG[tag]
+        if cls is Put:
+            ks, key, v = values
+            return req_id, Put(ks, key, Version.from_tuple(v))
+        if cls is GetReply:
+            (v,) = values
+            return req_id, GetReply(None if v is None else Version.from_tuple(v))
+        if cls is ScanReply:
+            items, truncated, last = values
+            return req_id, ScanReply(
+                tuple((k, Version.from_tuple(v)) for k, v in items), truncated, last)
+        return req_id, cls(*values)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DecodeError(f"bad peer frame: {exc!r}") from exc
+
+
+__all__ = [cls.__name__ for cls in MESSAGE_TYPES] + ["encode", "decode_body", "DecodeError",
+                                                       "astuple"]

@@ -1,0 +1,110 @@
+"""Quorum bookkeeping for one coordinated request.
+
+The coordinator sends a request to every replica of the key's range and feeds each
+answer (or failure) to one of these trackers. A tracker decides exactly once:
+
+* success as soon as ``required`` replicas have answered;
+* failure once too few replicas are left to ever reach ``required`` and every
+  replica has answered or failed (so the error can say how many answered), or
+  when the driver reports the deadline passed.
+
+Answers arriving after the decision are still accepted: a read tracker keeps
+learning which replicas are stale so that the driver can repair them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .consistency import Level
+from .version import Version, merge
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    ok: bool
+    level: Level
+    answered: int
+    required: int
+    total: int
+    timed_out: bool = False
+
+
+class _Tracker:
+    def __init__(self, level: Level, replicas: tuple[str, ...]) -> None:
+        self.level = level
+        self.replicas = replicas
+        self.required = level.required(len(replicas))
+        self.answered: set[str] = set()
+        self.failed: set[str] = set()
+        self.decision: Decision | None = None
+
+    def _decide(self, ok: bool, timed_out: bool = False) -> Decision:
+        self.decision = Decision(ok, self.level, len(self.answered), self.required,
+                                 len(self.replicas), timed_out)
+        return self.decision
+
+    def _check(self) -> Decision | None:
+        if self.decision is not None:
+            return None
+        if len(self.answered) >= self.required:
+            return self._decide(True)
+        if len(self.replicas) - len(self.failed) < self.required and self.complete:
+            return self._decide(False)
+        return None
+
+    def on_failure(self, node: str) -> Decision | None:
+        assert node in self.replicas, f"{node} is not a replica"
+        if node not in self.answered:
+            self.failed.add(node)
+        return self._check()
+
+    def on_timeout(self) -> Decision | None:
+        """The deadline passed: decide failure unless already decided."""
+        if self.decision is not None:
+            return None
+        return self._decide(False, timed_out=True)
+
+    @property
+    def complete(self) -> bool:
+        """Every replica has answered or failed: nothing more will arrive."""
+        return len(self.answered) + len(self.failed) == len(self.replicas)
+
+
+class WriteQuorum(_Tracker):
+    def on_ack(self, node: str) -> Decision | None:
+        assert node in self.replicas, f"{node} is not a replica"
+        self.answered.add(node)
+        self.failed.discard(node)
+        return self._check()
+
+
+class ReadQuorum(_Tracker):
+    """Also resolves the newest version and names replicas to repair."""
+
+    def __init__(self, level: Level, replicas: tuple[str, ...]) -> None:
+        super().__init__(level, replicas)
+        self.newest: Version | None = None
+        self._seen: dict[str, Version | None] = {}
+        self._repaired: dict[str, Version] = {}
+
+    def on_answer(self, node: str, version: Version | None) -> Decision | None:
+        assert node in self.replicas, f"{node} is not a replica"
+        self.answered.add(node)
+        self.failed.discard(node)
+        self._seen[node] = version
+        self.newest = merge(self.newest, version)
+        return self._check()
+
+    def take_repairs(self) -> list[str]:
+        """Replicas that answered with something older than the newest version seen,
+        each named once. Call after the decision and again after late answers."""
+        if self.newest is None:
+            return []
+        stale = [
+            node for node, version in self._seen.items()
+            if version != self.newest and self._repaired.get(node) != self.newest
+        ]
+        for node in stale:
+            self._repaired[node] = self.newest
+        return stale

@@ -1,0 +1,223 @@
+"""The Redis protocol, sans I/O: a request parser and reply encoders.
+
+``RequestParser.feed(data)`` takes bytes as they arrive and ``commands()`` returns
+every complete command so far as a list of argument byte strings. It speaks the
+multibulk form every client library sends (``*2\r\n$3\r\nGET\r\n$1\r\nk\r\n``) and
+the inline form people type (``GET k\r\n``).
+
+Bad input is bounded: lengths over the hard limits raise :class:`ProtocolError`
+(the connection answers it and closes, as Redis does). A single argument larger
+than ``max_arg_bytes`` but within the hard limit is skipped without being buffered
+and stands in the command as :class:`Oversized`, so the command layer can answer a
+clear limit error and keep the connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HARD_MAX_BULK = 512 * 1024 * 1024      # Redis proto-max-bulk-len
+HARD_MAX_MULTIBULK = 1024 * 1024
+MAX_INLINE = 64 * 1024                 # Redis PROTO_INLINE_MAX_SIZE
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol; answer ``-ERR Protocol error: ...`` and close."""
+
+
+@dataclass(frozen=True, slots=True)
+class Oversized:
+    length: int
+
+
+class RequestParser:
+    def __init__(self, max_arg_bytes: int = HARD_MAX_BULK) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+        self._max_arg = max_arg_bytes
+        # state of a multibulk command being read
+        self._want = 0            # arguments still to read
+        self._args: list = []
+        self._skip = 0            # bytes of an oversized argument still to discard
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def commands(self) -> list[list]:
+        out = []
+        while True:
+            command = self._next()
+            if command is None:
+                break
+            if command:
+                out.append(command)
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        return out
+
+    def _line(self) -> bytes | None:
+        end = self._buf.find(b"\r\n", self._pos)
+        if end < 0:
+            if len(self._buf) - self._pos > MAX_INLINE:
+                raise ProtocolError("too big inline request" if not self._want and not self._args
+                                    else "too big mbulk count string")
+            return None
+        line = bytes(self._buf[self._pos:end])
+        self._pos = end + 2
+        return line
+
+    def _next(self):
+        """One command, ``[]`` for an empty inline line, ``None`` if incomplete."""
+        if self._skip and not self._discard():
+            return None
+        if not self._want and self._args:  # an oversized last argument just ended
+            args, self._args = self._args, []
+            return args
+        if not self._want:
+            if self._pos >= len(self._buf):
+                return None
+            if self._buf[self._pos] != 0x2A:  # '*'
+                return self._inline()
+            line = self._line()
+            if line is None:
+                return None
+            count = _parse_int(line[1:], "invalid multibulk length")
+            if count > HARD_MAX_MULTIBULK:
+                raise ProtocolError("invalid multibulk length")
+            if count <= 0:
+                return []
+            self._want, self._args = count, []
+        while self._want:
+            if self._skip and not self._discard():
+                return None
+            mark = self._pos
+            line = self._line()
+            if line is None:
+                return None
+            if not line.startswith(b"$"):
+                got = chr(line[0]) if line else " "
+                raise ProtocolError(f"expected '$', got '{got}'")
+            length = _parse_int(line[1:], "invalid bulk length")
+            if length < 0 or length > HARD_MAX_BULK:
+                raise ProtocolError("invalid bulk length")
+            if length > self._max_arg:
+                self._args.append(Oversized(length))
+                self._want -= 1
+                self._skip = length + 2
+                continue
+            if len(self._buf) - self._pos < length + 2:
+                self._pos = mark  # wait for the whole argument
+                return None
+            end = self._pos + length
+            if self._buf[end:end + 2] != b"\r\n":
+                raise ProtocolError("invalid bulk terminator")
+            self._args.append(bytes(self._buf[self._pos:end]))
+            self._pos = end + 2
+            self._want -= 1
+        if self._skip and not self._discard():
+            return None  # the top of the next call hands the command out
+        args, self._args = self._args, []
+        return args
+
+    def _discard(self) -> bool:
+        take = min(self._skip, len(self._buf) - self._pos)
+        self._pos += take
+        self._skip -= take
+        if self._skip == 0:
+            return True
+        del self._buf[: self._pos]
+        self._pos = 0
+        return False
+
+    def _inline(self):
+        line = self._line()
+        if line is None:
+            return None
+        if b'"' in line or b"'" in line:
+            return _split_quoted(line)
+        return line.split()
+
+
+def _parse_int(raw: bytes, message: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ProtocolError(message) from None
+
+
+def _split_quoted(line: bytes) -> list[bytes]:
+    """Inline arguments with Redis-style double or single quotes."""
+    args, i, n = [], 0, len(line)
+    while i < n:
+        while i < n and line[i:i + 1].isspace():
+            i += 1
+        if i >= n:
+            break
+        quote = line[i:i + 1]
+        if quote in (b'"', b"'"):
+            end = line.find(quote, i + 1)
+            if end < 0:
+                raise ProtocolError("unbalanced quotes in request")
+            args.append(line[i + 1:end])
+            i = end + 1
+        else:
+            start = i
+            while i < n and not line[i:i + 1].isspace():
+                i += 1
+            args.append(line[start:i])
+    return args
+
+
+# ---- replies -------------------------------------------------------------------
+
+OK = b"+OK\r\n"
+PONG = b"+PONG\r\n"
+NULL2 = b"$-1\r\n"
+NULL3 = b"_\r\n"
+
+
+def simple(text: str) -> bytes:
+    return b"+" + text.encode() + b"\r\n"
+
+
+def error(message: str) -> bytes:
+    return b"-" + message.replace("\r", " ").replace("\n", " ").encode() + b"\r\n"
+
+
+def integer(n: int) -> bytes:
+    return b":%d\r\n" % n
+
+
+def bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def null(resp3: bool) -> bytes:
+    return NULL3 if resp3 else NULL2
+
+
+def array(items: list[bytes]) -> bytes:
+    """An array of already-encoded replies."""
+    return b"*%d\r\n" % len(items) + b"".join(items)
+
+
+def bulk_array(values, resp3: bool = False) -> bytes:
+    """An array of bulk strings, ``None`` entries as nulls."""
+    parts = [b"*%d\r\n" % len(values)]
+    for v in values:
+        parts.append(null(resp3) if v is None else b"$%d\r\n%s\r\n" % (len(v), v))
+    return b"".join(parts)
+
+
+def mapping(pairs: list[tuple[bytes, bytes]], resp3: bool) -> bytes:
+    """A map of encoded keys to encoded values; a flat array in RESP2."""
+    head = b"%%%d\r\n" % len(pairs) if resp3 else b"*%d\r\n" % (2 * len(pairs))
+    return head + b"".join(k + v for k, v in pairs)
+
+
+def verbatim(text: str, resp3: bool) -> bytes:
+    data = text.encode()
+    if resp3:
+        return b"=%d\r\ntxt:%s\r\n" % (len(data) + 4, data)
+    return bulk(data)

@@ -1,0 +1,34 @@
+"""SCAN cursors that survive node restarts.
+
+For a hash keyspace a cursor is a position in the 64-bit hash space: the scan
+resumes at the first key whose hash is >= the cursor. Replicas never split a group
+of keys sharing one hash, so every key present for the whole scan is returned
+exactly once, whichever node serves the next page, and nothing is kept on the node.
+Cursor 0 starts a scan and a returned 0 ends it, as in Redis; the hash range is
+shifted by one so that a real position 0 is never confused with "done".
+"""
+
+from __future__ import annotations
+
+from ..errors import SyntaxError_
+from .rangemap import HASH_BYTES, HASH_SPACE
+
+
+def parse_cursor(raw: bytes) -> int:
+    """The hash position a client's cursor points at."""
+    try:
+        cursor = int(raw)
+    except ValueError:
+        raise SyntaxError_("invalid cursor") from None
+    if cursor < 0 or cursor > HASH_SPACE:
+        raise SyntaxError_("invalid cursor")
+    return 0 if cursor == 0 else cursor - 1
+
+
+def next_cursor(position: int) -> int:
+    """The cursor to hand out for resuming at hash ``position`` (0 = finished)."""
+    return 0 if position >= HASH_SPACE else position + 1
+
+
+def hash_of_pkey(pkey: bytes) -> int:
+    return int.from_bytes(pkey[:HASH_BYTES], "big")

@@ -1,0 +1,64 @@
+"""Versioned values and their last-write-wins merge.
+
+A stored value is a :class:`Version`: the HLC timestamp of the write, the id of the
+node that coordinated it, a tombstone flag for deletes, an optional absolute expiry
+(ms since the epoch, 0 = none) and the value bytes.
+
+Versions are totally ordered by ``(ts, node_id, tombstone, expiry_ms, value)``.
+The timestamp decides; the coordinator's node id breaks ties between concurrent
+writes at the same HLC; the remaining fields only make the order total, so ``merge``
+(the maximum) is commutative, associative and idempotent even for pathological
+inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgpack
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Version:
+    ts: int
+    node_id: str
+    tombstone: bool = False
+    expiry_ms: int = 0
+    value: bytes = b""
+
+    def is_live(self, now_ms: int) -> bool:
+        """A live version answers reads: not deleted and not expired at ``now_ms``."""
+        return not self.tombstone and (self.expiry_ms == 0 or self.expiry_ms > now_ms)
+
+    def encode(self) -> bytes:
+        return msgpack.packb(
+            (self.ts, self.node_id, self.tombstone, self.expiry_ms, self.value),
+            use_bin_type=True,
+        )
+
+    def as_tuple(self) -> tuple:
+        return (self.ts, self.node_id, self.tombstone, self.expiry_ms, self.value)
+
+    @staticmethod
+    def from_tuple(t) -> "Version":
+        return Version(int(t[0]), str(t[1]), bool(t[2]), int(t[3]), bytes(t[4]))
+
+    @staticmethod
+    def decode(raw: bytes) -> "Version":
+        return Version.from_tuple(msgpack.unpackb(raw, raw=False))
+
+
+def merge(a: Version | None, b: Version | None) -> Version | None:
+    """The winner of two versions of one key (``None`` means no version)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a >= b else b
+
+
+def newest(versions) -> Version | None:
+    result = None
+    for v in versions:
+        result = merge(result, v)
+    return result

@@ -1,0 +1,240 @@
+"""Peer RPC: length-prefixed msgpack frames over asyncio, pipelined and coalesced.
+
+Each node keeps one outgoing connection per peer for its own requests; replies come
+back on the same connection, matched by request id, so many requests are in flight
+at once. Frames written to one connection in one loop turn go out in one write.
+Outgoing sockets bind to the node's own address so that per-address firewall rules
+(the fault tests' partitions) see the true source.
+
+A frame is a 4-byte big-endian length and a msgpack body (see core.messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import struct
+from typing import Callable
+
+import msgpack
+
+from ..core import messages as m
+
+log = logging.getLogger(__name__)
+
+HEADER = struct.Struct(">I")
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+RECONNECT_BACKOFF_S = 0.2
+
+
+class PeerUnavailable(Exception):
+    """The peer cannot be reached now (connect failed, connection lost)."""
+
+
+class FrameProtocol(asyncio.Protocol):
+    """Frames in, frames out. ``on_messages`` gets each read's decoded messages."""
+
+    def __init__(self, on_messages: Callable[["FrameProtocol", list], None],
+                 on_lost: Callable[["FrameProtocol", Exception | None], None] | None = None):
+        self._on_messages = on_messages
+        self._on_lost = on_lost
+        self._buf = bytearray()
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        if self._on_lost:
+            self._on_lost(self, exc)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        pos, n, out = 0, len(buf), []
+        while n - pos >= 4:
+            (length,) = HEADER.unpack_from(buf, pos)
+            if length > MAX_FRAME_BYTES:
+                log.error("peer frame of %d bytes exceeds the limit; closing", length)
+                self.transport.close()
+                return
+            if n - pos - 4 < length:
+                break
+            body = msgpack.unpackb(buf[pos + 4:pos + 4 + length], raw=False)
+            pos += 4 + length
+            try:
+                out.append(m.decode_body(body))
+            except m.DecodeError as exc:
+                log.error("%s; closing the connection", exc)
+                self.transport.close()
+                return
+        if pos:
+            del buf[:pos]
+        if out:
+            self._on_messages(self, out)
+
+    def send(self, req_id: int, message) -> None:
+        body = m.encode(req_id, message)
+        self._out.append(HEADER.pack(len(body)))
+        self._out.append(body)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._out and not self.closed and self.transport is not None:
+            self.transport.write(b"".join(self._out))
+        self._out.clear()
+
+
+class _PeerLink:
+    """Our outgoing connection to one peer, reconnected on demand."""
+
+    def __init__(self, owner: "PeerTransport", peer_id: str, host: str, port: int) -> None:
+        self.owner, self.peer_id, self.host, self.port = owner, peer_id, host, port
+        self.proto: FrameProtocol | None = None
+        self.pending: dict[int, asyncio.Future] = {}
+        self._connecting: asyncio.Future | None = None
+        self._retry_after = 0.0
+
+    @property
+    def connected(self) -> bool:
+        return self.proto is not None and not self.proto.closed
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, proto = await asyncio.wait_for(loop.create_connection(
+                lambda: FrameProtocol(self._on_replies, self._on_lost),
+                self.host, self.port, local_addr=(self.owner.bind_host, 0)),
+                self.owner.connect_timeout_s)
+        except (OSError, asyncio.TimeoutError) as exc:
+            self._retry_after = loop.time() + RECONNECT_BACKOFF_S
+            raise PeerUnavailable(f"cannot connect to {self.peer_id} "
+                                  f"at {self.host}:{self.port}: {exc}") from None
+        self.proto = proto
+
+    async def ensure_connected(self) -> None:
+        if self.connected:
+            return
+        loop = asyncio.get_running_loop()
+        if self._connecting is None:
+            if loop.time() < self._retry_after:
+                raise PeerUnavailable(f"{self.peer_id} unreachable (retrying shortly)")
+            self._connecting = asyncio.ensure_future(self._connect())
+        connecting = self._connecting
+        try:
+            await asyncio.shield(connecting)
+        finally:
+            if self._connecting is connecting and connecting.done():
+                self._connecting = None
+
+    def _on_replies(self, proto, items) -> None:
+        for req_id, reply in items:
+            future = self.pending.pop(-req_id, None)
+            if future is not None and not future.done():
+                future.set_result(reply)
+
+    def _on_lost(self, proto, exc) -> None:
+        if proto is self.proto:
+            self.proto = None
+        failed, self.pending = self.pending, {}
+        for future in failed.values():
+            if not future.done():
+                future.set_exception(PeerUnavailable(f"connection to {self.peer_id} lost"))
+
+    def close(self) -> None:
+        if self.proto and self.proto.transport:
+            self.proto.transport.close()
+
+
+class PeerTransport:
+    """Serves peer requests with ``handler`` and sends ours to peers.
+
+    ``handler(messages)`` gets ``[(req_id, message), ...]`` from one read and
+    returns ``[(req_id, reply), ...]``, or an awaitable of that list.
+    """
+
+    def __init__(self, bind_host: str, port: int, peers: dict[str, tuple[str, int]],
+                 handler, connect_timeout_s: float = 1.0) -> None:
+        self.bind_host, self.port = bind_host, port
+        self.handler = handler
+        self.connect_timeout_s = connect_timeout_s
+        self._links = {pid: _PeerLink(self, pid, h, p) for pid, (h, p) in peers.items()}
+        self._ids = itertools.count(1)
+        self._server: asyncio.AbstractServer | None = None
+        self._inbound: set[FrameProtocol] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._make_inbound, self.bind_host, self.port,
+                                                reuse_address=True)
+
+    def _make_inbound(self) -> FrameProtocol:
+        proto = FrameProtocol(self._on_requests, lambda p, e: self._inbound.discard(p))
+        self._inbound.add(proto)
+        return proto
+
+    def _on_requests(self, proto: FrameProtocol, items: list) -> None:
+        result = self.handler(items)
+        if isinstance(result, list):
+            for req_id, reply in result:
+                proto.send(-req_id, reply)
+        else:
+            asyncio.ensure_future(self._reply_later(proto, result))
+
+    async def _reply_later(self, proto: FrameProtocol, awaitable) -> None:
+        replies = await awaitable
+        if not proto.closed:
+            for req_id, reply in replies:
+                proto.send(-req_id, reply)
+
+    def is_connected(self, peer_id: str) -> bool:
+        return self._links[peer_id].connected
+
+    def request_future(self, peer_id: str, message) -> asyncio.Future:
+        """Like :meth:`request` but returns a future at once; the fast path when
+        the connection is up sends in this call. Cancelling forgets the request."""
+        link = self._links[peer_id]
+        if link.connected:
+            req_id = next(self._ids)
+            future = asyncio.get_running_loop().create_future()
+            link.pending[req_id] = future
+            future.add_done_callback(lambda f: link.pending.pop(req_id, None))
+            link.proto.send(req_id, message)
+            return future
+        return asyncio.ensure_future(self.request(peer_id, message))
+
+    async def request(self, peer_id: str, message):
+        """Send ``message`` to ``peer_id`` and wait for its reply (no deadline here:
+        callers bound the wait and cancel, which forgets the request)."""
+        link = self._links[peer_id]
+        await link.ensure_connected()
+        req_id = next(self._ids)
+        future = asyncio.get_running_loop().create_future()
+        link.pending[req_id] = future
+        link.proto.send(req_id, message)
+        try:
+            return await future
+        finally:
+            link.pending.pop(req_id, None)
+
+    async def close(self) -> None:
+        if self._server:
+            self._server.close()
+        for link in self._links.values():
+            link.close()
+        for proto in list(self._inbound):
+            if proto.transport:
+                proto.transport.close()
+        if self._server:
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            except asyncio.TimeoutError:
+                pass

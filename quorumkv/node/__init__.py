@@ -1,0 +1,1 @@
+"""The node: asyncio adapters wiring the pure core to storage, peers and clients."""

@@ -1,0 +1,133 @@
+"""One QuorumKV node process: storage, peers, coordinator and client APIs.
+
+``Node.start()`` opens storage and every listener; ``Node.stop()`` closes them in
+reverse order and syncs storage, so Ctrl-C or SIGTERM never loses an acknowledged
+write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from ..config import Config
+from ..core import messages as m
+from ..core.consistency import Level
+from ..core.hlc import HLC
+from ..core.rangemap import Keyspace, RangeMap, bootstrap_ranges
+from ..net import PeerTransport
+from ..storage import Durability, Storage
+from .coordinator import Coordinator
+from .metrics import Metrics
+from .replica import Replica
+
+log = logging.getLogger(__name__)
+DEFAULT_KEYSPACE_ID = 1
+STATUS_TIMEOUT_S = 0.5
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Node:
+    def __init__(self, config: Config, clock_ms=wall_clock_ms) -> None:
+        self.config = config
+        self.node_id = config.node.id
+        self.me = config.me
+        self.clock_ms = clock_ms
+        self.started_at = time.time()
+        self.metrics = Metrics()
+        self.hlc = HLC()
+        self.ranges = build_range_map(config)
+        self.default_level = Level.parse(config.cluster.default_consistency)
+        self.storage: Storage | None = None
+        self.transport: PeerTransport | None = None
+        self.coordinator: Coordinator | None = None
+        self._servers: list = []
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        cfg = self.config
+        self.storage = Storage(cfg.data_dir, Durability(cfg.node.fsync),
+                               cfg.node.periodic_sync_ms)
+        replica = Replica(self.node_id, self.ranges, self.storage, self.hlc, self.clock_ms,
+                          self.metrics)
+        peers = {n.id: (n.host, n.peer_port) for n in cfg.cluster.nodes if n.id != self.node_id}
+        self.transport = PeerTransport(self.me.host, self.me.peer_port, peers, replica.handle)
+        await self.transport.start()
+        self.coordinator = Coordinator(self.node_id, self.ranges, self.storage, self.transport,
+                                       self.hlc, self.clock_ms,
+                                       cfg.node.request_timeout_ms / 1000, self.metrics)
+        if self.storage.durability is Durability.PERIODIC:
+            self._tasks.append(asyncio.ensure_future(self.storage.run_periodic_sync()))
+        from ..api.http import start_http
+        from ..api.resp_server import start_resp
+        self._servers.append(await start_resp(self))
+        self._servers.append(await start_http(self))
+        log.info("node %s up: resp %s:%d http %s:%d peer %s:%d", self.node_id, self.me.host,
+                 self.me.resp_port, self.me.host, self.me.http_port, self.me.host,
+                 self.me.peer_port)
+
+    async def stop(self) -> None:
+        for server in reversed(self._servers):
+            await server.close()
+        for task in self._tasks:
+            task.cancel()
+        if self.transport:
+            await self.transport.close()
+        if self.storage:
+            self.storage.close()
+        log.info("node %s stopped", self.node_id)
+
+    # ---- cluster view ------------------------------------------------------------
+
+    async def cluster_status(self) -> dict:
+        """Every node as this node sees it, plus the range map (``/v1/cluster``)."""
+        held: dict[str, int] = {n.id: 0 for n in self.config.cluster.nodes}
+        for rng in self.ranges.all_ranges():
+            for node in rng.replicas:
+                held[node] += 1
+
+        async def probe(node_id: str):
+            if node_id == self.node_id:
+                keys, size = self.storage.stats()
+                return m.StatsReply(self.node_id, keys, size, self.hlc.last)
+            try:
+                return await asyncio.wait_for(self.transport.request(node_id, m.Stats()),
+                                              STATUS_TIMEOUT_S)
+            except Exception:
+                return None
+
+        nodes = self.config.cluster.nodes
+        replies = await asyncio.gather(*(probe(n.id) for n in nodes))
+        return {
+            "node_id": self.node_id,
+            "nodes": [
+                {
+                    "id": n.id,
+                    "address": n.host,
+                    "resp_port": n.resp_port,
+                    "http_port": n.http_port,
+                    "peer_port": n.peer_port,
+                    "state": "up" if reply is not None else "down",
+                    "ranges": held[n.id],
+                    "keys": reply.keys if reply else None,
+                    "bytes": reply.bytes if reply else None,
+                }
+                for n, reply in zip(nodes, replies)
+            ],
+            "range_map": self.ranges.to_json(),
+        }
+
+
+def build_range_map(config: Config) -> RangeMap:
+    """The bootstrap map: keyspace ``default`` pre-split over the static node list."""
+    node_ids = [n.id for n in config.cluster.nodes]
+    ks = Keyspace("default", DEFAULT_KEYSPACE_ID,
+                  replication_factor=min(config.cluster.replication_factor, len(node_ids)),
+                  default_consistency=config.cluster.default_consistency.upper())
+    ranges = RangeMap()
+    ranges.add_keyspace(ks, bootstrap_ranges(ks, node_ids, config.cluster.ranges))
+    return ranges

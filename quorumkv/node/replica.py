@@ -1,0 +1,80 @@
+"""Serves peer requests against local storage.
+
+All the writes of one incoming read (one or many frames) go to storage as one
+batch; their acknowledgements wait for that batch to be durable.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..core import messages as m
+from ..core.hlc import HLC
+from ..core.rangemap import RangeMap
+from ..storage import Storage
+
+log = logging.getLogger(__name__)
+SCAN_LIMIT_MAX = 10_000
+
+
+class Replica:
+    def __init__(self, node_id: str, ranges: RangeMap, storage: Storage, hlc: HLC,
+                 clock_ms, metrics) -> None:
+        self.node_id = node_id
+        self.ranges = ranges
+        self.storage = storage
+        self.hlc = hlc
+        self.clock_ms = clock_ms
+        self.metrics = metrics
+
+    def handle(self, items: list):
+        """``[(req_id, message)]`` in, ``[(req_id, reply)]`` (or an awaitable) out."""
+        replies, puts, put_ids = [], [], []
+        for req_id, message in items:
+            try:
+                if isinstance(message, m.Put):
+                    ks = self.ranges.keyspaces[message.keyspace]
+                    self.hlc.observe(message.version.ts, self.clock_ms())
+                    puts.append((ks.keyspace_id, ks.placement_key(message.key),
+                                 message.version))
+                    put_ids.append(req_id)
+                elif isinstance(message, m.Get):
+                    ks = self.ranges.keyspaces[message.keyspace]
+                    version = self.storage.get(ks.keyspace_id, ks.placement_key(message.key))
+                    replies.append((req_id, m.GetReply(version)))
+                elif isinstance(message, m.Scan):
+                    replies.append((req_id, self._scan(message)))
+                elif isinstance(message, m.Stats):
+                    keys, size = self.storage.stats()
+                    replies.append((req_id, m.StatsReply(self.node_id, keys, size,
+                                                         self.hlc.last)))
+                else:
+                    replies.append((req_id, m.ErrorReply(f"unexpected {type(message).__name__}")))
+            except Exception as exc:  # one bad request must not sink the batch
+                log.exception("peer request failed")
+                replies.append((req_id, m.ErrorReply(f"{type(exc).__name__}: {exc}")))
+        if not puts:
+            return replies
+        try:
+            durable = self.storage.apply(puts)
+        except Exception as exc:
+            log.exception("storage write failed")
+            return replies + [(i, m.ErrorReply(str(exc))) for i in put_ids]
+        acks = [(i, m.PutAck()) for i in put_ids]
+        if durable is None:
+            return replies + acks
+        return self._after(durable, replies, acks, put_ids)
+
+    async def _after(self, durable, replies, acks, put_ids):
+        try:
+            await durable
+        except Exception as exc:
+            return replies + [(i, m.ErrorReply(str(exc))) for i in put_ids]
+        return replies + acks
+
+    def _scan(self, message: m.Scan) -> m.ScanReply:
+        ks = self.ranges.keyspaces[message.keyspace]
+        limit = max(1, min(message.limit, SCAN_LIMIT_MAX))
+        items, truncated, last = self.storage.scan(ks.keyspace_id, message.start, message.end,
+                                                   limit, group_prefix=8)
+        return m.ScanReply(tuple((p[8:], v) for p, v in items), truncated, last)

@@ -1,0 +1,186 @@
+"""RocksDB storage for versioned values, with group commit.
+
+Layout: one ordered key space per node. A record's storage key is the keyspace id
+(2 bytes, big-endian) followed by its placement key, so a range is one contiguous
+span that can be scanned, streamed or dropped with a single range delete. The value
+is an encoded :class:`~quorumkv.core.version.Version`.
+
+Writes merge: a version is stored only if it beats the one already there (LWW), so
+replaying, reordering or repeating writes is harmless.
+
+Durability (``fsync`` setting):
+
+* ``always``   every write batch is synced before it is acknowledged;
+* ``batch``    group commit (default): writes land in the WAL at once and are
+               acknowledged after the next WAL sync, one sync covering every write
+               that arrived while the previous one ran;
+* ``periodic`` acknowledged once in the WAL (OS page cache, survives a process
+               crash), synced every ``periodic_sync_ms``; power loss may lose that
+               window, as with Redis ``appendfsync everysec``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+
+import rocksdict
+
+from ..core.version import Version
+
+KEYSPACE_ID_BYTES = 2
+
+
+class Durability(enum.Enum):
+    ALWAYS = "always"
+    BATCH = "batch"
+    PERIODIC = "periodic"
+
+
+class StorageError(Exception):
+    """The storage engine failed (disk full, corruption, I/O error)."""
+
+
+def storage_key(keyspace_id: int, pkey: bytes) -> bytes:
+    return keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big") + pkey
+
+
+class Storage:
+    def __init__(self, path: str, durability: Durability = Durability.BATCH,
+                 periodic_sync_ms: int = 1000) -> None:
+        os.makedirs(path, exist_ok=True)
+        options = rocksdict.Options(raw_mode=True)
+        options.create_if_missing(True)
+        options.set_max_background_jobs(2)
+        try:
+            self._db = rocksdict.Rdict(path, options)
+        except Exception as exc:  # rocksdict raises plain Exception subclasses
+            raise StorageError(f"cannot open RocksDB at {path}: {exc}") from exc
+        self.path = path
+        self.durability = durability
+        self.periodic_sync_ms = periodic_sync_ms
+        self._nosync = rocksdict.WriteOptions()
+        self._sync = rocksdict.WriteOptions()
+        self._sync.sync = True
+        self._waiters: list[asyncio.Future] = []
+        self._sync_task: asyncio.Task | None = None
+        self._periodic_task: asyncio.Task | None = None
+        self._closed = False
+
+    # ---- reads ---------------------------------------------------------------
+
+    def get(self, keyspace_id: int, pkey: bytes) -> Version | None:
+        raw = self._db.get(storage_key(keyspace_id, pkey))
+        return None if raw is None else Version.decode(raw)
+
+    def scan(self, keyspace_id: int, start: bytes, end: bytes, limit: int,
+             group_prefix: int = 0):
+        """Versions with placement keys in ``[start, end)`` (``end == b""``: to the
+        end of the keyspace), at least ``limit`` unless the span runs out.
+
+        After ``limit`` items the scan goes on while the first ``group_prefix``
+        bytes equal the last item's, so a group is never split across pages.
+        Returns ``(items, truncated, last_pkey)`` with items as ``(pkey, Version)``.
+        """
+        prefix = keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
+        stop = prefix + end if end else (keyspace_id + 1).to_bytes(KEYSPACE_ID_BYTES, "big")
+        it = self._db.iter()
+        it.seek(prefix + start)
+        items: list[tuple[bytes, Version]] = []
+        group = None
+        while it.valid():
+            key = it.key()
+            if key >= stop:
+                break
+            pkey = key[KEYSPACE_ID_BYTES:]
+            if len(items) >= limit:
+                if group is None:
+                    group = items[-1][0][:group_prefix] if group_prefix else b""
+                if not group_prefix or pkey[:group_prefix] != group:
+                    return items, True, items[-1][0]
+            items.append((pkey, Version.decode(it.value())))
+            it.next()
+        return items, False, items[-1][0] if items else b""
+
+    def stats(self) -> tuple[int, int]:
+        """Estimated (keys, bytes) stored, from RocksDB's own counters."""
+        keys = self._db.property_int_value("rocksdb.estimate-num-keys") or 0
+        disk = self._db.property_int_value("rocksdb.total-sst-files-size") or 0
+        mem = self._db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0
+        return keys, disk + mem
+
+    # ---- writes --------------------------------------------------------------
+
+    def apply(self, entries) -> asyncio.Future | None:
+        """Merge ``(keyspace_id, pkey, Version)`` entries in one write batch.
+
+        Returns a future that completes when the batch is durable as the
+        durability setting defines, or ``None`` if it already is.
+        """
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        pending: dict[bytes, Version] = {}
+        for keyspace_id, pkey, version in entries:
+            skey = storage_key(keyspace_id, pkey)
+            current = pending.get(skey)
+            if current is None:
+                raw = self._db.get(skey)
+                current = None if raw is None else Version.decode(raw)
+            if current is None or version > current:
+                pending[skey] = version
+        if not pending:
+            return None
+        for skey, version in pending.items():
+            batch.put(skey, version.encode())
+        if self.durability is Durability.ALWAYS:
+            self._write(batch, self._sync)
+            return None
+        self._write(batch, self._nosync)
+        if self.durability is Durability.PERIODIC:
+            return None
+        return self._wait_for_sync()
+
+    def _write(self, batch, options) -> None:
+        try:
+            self._db.write(batch, options)
+        except Exception as exc:
+            raise StorageError(f"write failed: {exc}") from exc
+
+    def _wait_for_sync(self) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
+        if self._sync_task is None or self._sync_task.done():
+            self._sync_task = loop.create_task(self._sync_loop())
+        return waiter
+
+    async def _sync_loop(self) -> None:
+        """One WAL sync at a time; each covers every write made before it began."""
+        loop = asyncio.get_running_loop()
+        while self._waiters and not self._closed:
+            waiters, self._waiters = self._waiters, []
+            try:
+                await loop.run_in_executor(None, self._db.flush_wal, True)
+            except Exception as exc:
+                for w in waiters:
+                    if not w.done():
+                        w.set_exception(StorageError(f"WAL sync failed: {exc}"))
+                continue
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+
+    async def run_periodic_sync(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            await asyncio.sleep(self.periodic_sync_ms / 1000)
+            await loop.run_in_executor(None, self._db.flush_wal, True)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._db.flush_wal(True)
+        finally:
+            self._db.close()
