@@ -1,0 +1,131 @@
+"""``quorumkv bench``: closed-loop load over the Redis protocol.
+
+Each simulated client owns one connection and keeps exactly one request in flight;
+clients are spread round robin over the given nodes. A run stops at ``requests``
+requests or ``duration_s`` seconds, whichever comes first. The loop stays lean (it
+shares the CPU with the nodes it measures): one ``perf_counter`` pair per request,
+latencies appended to a flat list, percentiles computed once at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from dataclasses import dataclass
+
+import redis
+import redis.asyncio
+
+from ..client.client import async_consistency_hook
+
+KEY_FORMAT = "bench:{:d}"
+
+
+@dataclass(frozen=True)
+class BenchParams:
+    clients: int = 32
+    keys: int = 100_000
+    value_size: int = 100
+    requests: int = 100_000
+    duration_s: float = 60.0
+    read_ratio: float = 0.0
+    consistency: str = "QUORUM"
+    preload: bool = False
+    seed: int = 1
+    timeout: float = 5.0
+
+
+class _Shared:
+    """What the clients share: the request budget, the deadline, the results."""
+
+    def __init__(self, requests: int, deadline: float) -> None:
+        self.left = requests
+        self.deadline = deadline
+        self.latencies_ms: list[float] = []
+        self.errors = 0
+        self.first_error: str | None = None
+
+
+async def _client_loop(conn, shared: _Shared, params: BenchParams, rnd: random.Random,
+                       value: bytes) -> None:
+    perf, record = time.perf_counter, shared.latencies_ms.append
+    keys, read_ratio = params.keys, params.read_ratio
+    while shared.left > 0:
+        shared.left -= 1
+        key = KEY_FORMAT.format(rnd.randrange(keys))
+        start = perf()
+        if start >= shared.deadline:
+            return
+        try:
+            if read_ratio and rnd.random() < read_ratio:
+                await conn.get(key)
+            else:
+                await conn.set(key, value)
+        except redis.RedisError as exc:
+            shared.errors += 1
+            shared.first_error = shared.first_error or f"{type(exc).__name__}: {exc}"
+            continue
+        record((perf() - start) * 1000.0)
+
+
+async def _preload(conns, params: BenchParams, value: bytes) -> None:
+    async def load(i: int, conn) -> None:
+        for k in range(i, params.keys, len(conns)):
+            await conn.set(KEY_FORMAT.format(k), value)
+    await asyncio.gather(*(load(i, c) for i, c in enumerate(conns)))
+
+
+def _percentile(sorted_ms: list[float], q: float) -> float | None:
+    """Nearest-rank percentile, rounded to microseconds; None without samples."""
+    if not sorted_ms:
+        return None
+    return round(sorted_ms[max(0, math.ceil(q * len(sorted_ms)) - 1)], 3)
+
+
+async def run_bench(targets: list[tuple[str, int]], params: BenchParams) -> dict:
+    hook = async_consistency_hook(params.consistency)
+    conns = [redis.asyncio.Redis(host=h, port=p, single_connection_client=True,
+                                 socket_timeout=params.timeout,
+                                 socket_connect_timeout=params.timeout,
+                                 redis_connect_func=hook)
+             for h, p in (targets[i % len(targets)] for i in range(params.clients))]
+    try:
+        await asyncio.gather(*(c.ping() for c in conns))  # connect before the clock starts
+        value = random.Random(params.seed).randbytes(params.value_size)
+        if params.preload:
+            await _preload(conns, params, value)
+        started = time.perf_counter()
+        shared = _Shared(params.requests, started + params.duration_s)
+        await asyncio.gather(*(_client_loop(c, shared, params,
+                                            random.Random(params.seed * 1_000_003 + i), value)
+                               for i, c in enumerate(conns)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await asyncio.gather(*(c.aclose() for c in conns), return_exceptions=True)
+    lat = sorted(shared.latencies_ms)
+    return {
+        "targets": [f"{h}:{p}" for h, p in targets], "clients": params.clients,
+        "consistency": params.consistency, "read_ratio": params.read_ratio,
+        "value_size": params.value_size, "keys": params.keys,
+        "ok": len(lat), "errors": shared.errors, "first_error": shared.first_error,
+        "elapsed_s": round(elapsed, 3), "ops_per_s": round(len(lat) / elapsed, 1) if elapsed > 0 else 0.0,
+        "p50_ms": _percentile(lat, 0.50), "p99_ms": _percentile(lat, 0.99),
+        "p999_ms": _percentile(lat, 0.999), "max_ms": _percentile(lat, 1.0),
+    }
+
+
+def format_result(r: dict) -> str:
+    lines = [
+        f"bench: {r['clients']} clients -> {', '.join(r['targets'])}, consistency "
+        f"{r['consistency']}, read ratio {r['read_ratio']:.2f}, {r['value_size']} B values, "
+        f"{r['keys']} keys",
+        f"  requests    {r['ok']} ok, {r['errors']} errors in {r['elapsed_s']:.2f} s",
+        f"  throughput  {r['ops_per_s']:.0f} ops/s",
+        "  latency ms  " + "  ".join(f"{name} {r[name + '_ms']}"
+                                     for name in ("p50", "p99", "p999", "max")),
+    ]
+    if r["first_error"]:
+        lines.append(f"  first error {r['first_error']}")
+    return "\n".join(lines)

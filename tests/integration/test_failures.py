@@ -1,0 +1,81 @@
+"""Nodes that die: quorums keep serving, ALL says why it cannot, nothing
+acknowledged is lost, and a restarted replica is repaired by reads."""
+
+import urllib.error
+import urllib.request
+
+import pytest
+import redis
+
+
+def test_quorum_survives_one_dead_node_and_all_fails_clearly(fresh_cluster):
+    c = fresh_cluster.start()
+    c.redis("n1").set("before", "1")
+    c.kill("n3")
+    n1, n2 = c.redis("n1"), c.redis("n2")
+    for i in range(200):
+        assert n1.set(f"q:{i}", i)
+    assert [n2.get(f"q:{i}") for i in range(200)] == [str(i).encode() for i in range(200)]
+    assert n2.get("before") == b"1"
+
+    strict = c.redis("n1", consistency="ALL")
+    with pytest.raises(redis.ResponseError) as err:
+        strict.set("all:key", "x")
+    assert str(err.value).startswith("consistency ALL not met: 2 of 3 replicas answered")
+    with pytest.raises(redis.ResponseError) as err:
+        strict.get("before")
+    assert str(err.value).startswith("consistency ALL not met: 2 of 3 replicas answered")
+
+    with pytest.raises(urllib.error.HTTPError) as http_err:
+        urllib.request.urlopen(c.http("n2") + "/v1/kv/default/before?consistency=ALL",
+                               timeout=10)
+    assert http_err.value.code == 503
+    assert b"consistency ALL not met: 2 of 3" in http_err.value.read()
+
+    status = {n["id"]: n["state"] for n in c.cluster_json("n1")["nodes"]}
+    assert status == {"n1": "up", "n2": "up", "n3": "down"}
+
+
+def test_acknowledged_writes_survive_kill_9(fresh_cluster):
+    c = fresh_cluster.start()
+    writer = c.redis("n1", consistency="ALL")
+    for i in range(300):
+        assert writer.set(f"durable:{i}", f"v{i}")
+    c.kill("n1")
+    c.start("n1")
+    # only n1 left: a ONE read through n1 can be answered by n1's own disk alone
+    c.kill("n2")
+    c.kill("n3")
+    reader = c.redis("n1", consistency="ONE")
+    assert [reader.get(f"durable:{i}") for i in range(300)] == \
+        [f"v{i}".encode() for i in range(300)]
+
+
+def test_restarted_node_is_repaired_by_reads(fresh_cluster):
+    c = fresh_cluster.start()
+    c.kill("n3")
+    writer = c.redis("n1")  # QUORUM: n1 and n2 acknowledge, n3 misses everything
+    for i in range(100):
+        writer.set(f"repair:{i}", f"v{i}")
+    c.start("n3")
+    repairer = c.redis("n1", consistency="ALL")
+    assert [repairer.get(f"repair:{i}") for i in range(100)] == \
+        [f"v{i}".encode() for i in range(100)]
+    # n3 alone must now hold every key: the ALL reads repaired it before answering
+    c.kill("n1")
+    c.kill("n2")
+    alone = c.redis("n3", consistency="ONE")
+    assert [alone.get(f"repair:{i}") for i in range(100)] == \
+        [f"v{i}".encode() for i in range(100)]
+    with urllib.request.urlopen(c.http("n3") + "/metrics", timeout=5) as r:
+        assert b"qkv_read_repairs_total" in r.read()
+
+
+def test_sigterm_stops_cleanly_and_keeps_data(fresh_cluster):
+    c = fresh_cluster.start()
+    c.redis("n2").set("graceful", "yes")
+    assert c.stop("n2") == 0
+    c.start("n2")
+    c.kill("n1")
+    c.kill("n3")
+    assert c.redis("n2", consistency="ONE").get("graceful") == b"yes"
