@@ -19,18 +19,9 @@ def compile_glob(pattern: bytes) -> "re.Pattern[bytes]":
             i += 1
             out.append(re.escape(pattern[i:i + 1]))
         elif c == b"[":
-            end = pattern.find(b"]", i + 1)
-            if end < 0:
-                out.append(re.escape(c))
-            else:
-                body = pattern[i + 1:end]
-                negate = body.startswith(b"^")
-                if negate:
-                    body = body[1:]
-                cls = b"".join(b"\\" + bytes([ch]) if ch in b"\\]^[" else bytes([ch])
-                               for ch in body)
-                out.append(b"[" + (b"^" if negate else b"") + cls + b"]")
-                i = end
+            regex, i = _bracket(pattern, i)
+            out.append(regex)
+            continue
         else:
             out.append(re.escape(c))
         i += 1
@@ -41,3 +32,30 @@ def glob_match(pattern: bytes, key: bytes) -> bool:
     if pattern == b"*":
         return True
     return compile_glob(pattern).match(key) is not None
+
+
+def _bracket(pattern: bytes, i: int) -> tuple[bytes, int]:
+    """A ``[...]`` class starting at ``pattern[i]``, as Redis reads it: ``\\x`` is a
+    literal x, ranges may run either way, ``[]`` matches nothing, ``[^]`` any byte,
+    and an unclosed class runs to the end of the pattern."""
+    n = len(pattern)
+    i += 1
+    negate = pattern[i:i + 1] == b"^"
+    if negate:
+        i += 1
+    items = []
+    while i < n and pattern[i] != 0x5D:  # ']'
+        c = pattern[i]
+        if c == 0x5C and i + 1 < n:  # backslash escapes the next byte
+            items.append(b"\\x%02x" % pattern[i + 1])
+            i += 2
+        elif i + 2 < n and pattern[i + 1] == 0x2D:  # x-y, either order
+            lo, hi = sorted((c, pattern[i + 2]))
+            items.append(b"\\x%02x-\\x%02x" % (lo, hi))
+            i += 3
+        else:
+            items.append(b"\\x%02x" % c)
+            i += 1
+    if not items:
+        return (b"." if negate else b"(?!)"), i + 1
+    return b"[" + (b"^" if negate else b"") + b"".join(items) + b"]", i + 1

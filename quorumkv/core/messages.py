@@ -109,22 +109,43 @@ def encode(req_id: int, message) -> bytes:
     return msgpack.packb(body, use_bin_type=True)
 
 
+_PLAIN_TYPES = {"str": str, "bytes": bytes, "int": int, "bool": bool}
+
+
+def _checked(message):
+    """``message`` if every plain field holds exactly its declared type."""
+    for f in fields(message):
+        want = _PLAIN_TYPES.get(f.type)
+        if want is not None and type(getattr(message, f.name)) is not want:
+            raise TypeError(f"{type(message).__name__}.{f.name} is not {f.type}")
+    return message
+
+
+def _scan_item(item) -> tuple:
+    key, v = item
+    if type(key) is not bytes:
+        raise TypeError("scan item key is not bytes")
+    return key, Version.from_tuple(v)
+
+
 def decode_body(body: list) -> tuple[int, object]:
     try:
         req_id, tag, *values = body
+        if type(req_id) is not int:
+            raise TypeError("req_id is not an int")
         cls = _BY_TAG[tag]
         if cls is Put:
             ks, key, v = values
-            return req_id, Put(ks, key, Version.from_tuple(v))
+            return req_id, _checked(Put(ks, key, Version.from_tuple(v)))
         if cls is GetReply:
             (v,) = values
             return req_id, GetReply(None if v is None else Version.from_tuple(v))
         if cls is ScanReply:
             items, truncated, last = values
-            return req_id, ScanReply(
-                tuple((k, Version.from_tuple(v)) for k, v in items), truncated, last)
-        return req_id, cls(*values)
-    except (ValueError, TypeError, KeyError) as exc:
+            return req_id, _checked(ScanReply(
+                tuple(_scan_item(item) for item in items), truncated, last))
+        return req_id, _checked(cls(*values))
+    except (ValueError, TypeError, LookupError) as exc:
         raise DecodeError(f"bad peer frame: {exc!r}") from exc
 
 

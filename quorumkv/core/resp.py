@@ -131,19 +131,25 @@ class RequestParser:
         return False
 
     def _inline(self):
-        line = self._line()
-        if line is None:
+        # inline commands end at "\n" ("\r\n" from most tools, bare "\n" from nc)
+        end = self._buf.find(b"\n", self._pos)
+        if end < 0:
+            if len(self._buf) - self._pos > MAX_INLINE:
+                raise ProtocolError("too big inline request")
             return None
+        line = bytes(self._buf[self._pos:end]).rstrip(b"\r")
+        self._pos = end + 1
         if b'"' in line or b"'" in line:
             return _split_quoted(line)
         return line.split()
 
 
 def _parse_int(raw: bytes, message: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise ProtocolError(message) from None
+    """A RESP length: an optional '-' and ASCII digits, nothing else (as Redis)."""
+    digits = raw[1:] if raw[:1] == b"-" else raw
+    if not digits.isdigit() or len(digits) > 19:
+        raise ProtocolError(message)
+    return int(raw)
 
 
 def _split_quoted(line: bytes) -> list[bytes]:
@@ -178,7 +184,7 @@ NULL3 = b"_\r\n"
 
 
 def simple(text: str) -> bytes:
-    return b"+" + text.encode() + b"\r\n"
+    return b"+" + text.replace("\r", " ").replace("\n", " ").encode() + b"\r\n"
 
 
 def error(message: str) -> bytes:

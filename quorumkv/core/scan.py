@@ -16,11 +16,10 @@ from .rangemap import HASH_BYTES, HASH_SPACE
 
 def parse_cursor(raw: bytes) -> int:
     """The hash position a client's cursor points at."""
-    try:
-        cursor = int(raw)
-    except ValueError:
-        raise SyntaxError_("invalid cursor") from None
-    if cursor < 0 or cursor > HASH_SPACE:
+    if not raw.isdigit() or len(raw) > 20:  # ASCII digits only, as Redis
+        raise SyntaxError_("invalid cursor")
+    cursor = int(raw)
+    if cursor > HASH_SPACE:
         raise SyntaxError_("invalid cursor")
     return 0 if cursor == 0 else cursor - 1
 

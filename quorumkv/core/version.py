@@ -41,11 +41,19 @@ class Version:
 
     @staticmethod
     def from_tuple(t) -> "Version":
-        return Version(int(t[0]), str(t[1]), bool(t[2]), int(t[3]), bytes(t[4]))
+        """The inverse of :meth:`as_tuple`; raises ValueError/TypeError on anything else."""
+        if not isinstance(t, (list, tuple)) or len(t) != 5:
+            raise ValueError(f"a version is a 5-tuple, got {t!r:.80}")
+        ts, node_id, tombstone, expiry_ms, value = t
+        if not (type(ts) is int and type(node_id) is str and type(tombstone) is bool
+                and type(expiry_ms) is int and type(value) is bytes):
+            raise TypeError(f"bad version field types: {t!r:.80}")
+        return Version(ts, node_id, tombstone, expiry_ms, value)
 
     @staticmethod
     def decode(raw: bytes) -> "Version":
-        return Version.from_tuple(msgpack.unpackb(raw, raw=False))
+        """From local storage (trusted: written by :meth:`encode`)."""
+        return Version(*msgpack.unpackb(raw, raw=False))
 
 
 def merge(a: Version | None, b: Version | None) -> Version | None:

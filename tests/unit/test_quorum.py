@@ -1,8 +1,12 @@
-"""Quorum trackers decide exactly once, as early as the answers allow.
+"""Quorum trackers decide exactly once.
+
+The rules (``core/quorum.py``): success as soon as ``required`` replicas answered;
+failure once success has become impossible *and* every replica has reported (so the
+error can say how many answered), or on the deadline.
 
 The property test compares the tracker with an oracle that looks at the whole event
-list at once: success iff the ``required``-th ack comes before the failure that makes
-``required`` acks impossible.
+list at once: success at the ``required``-th ack; otherwise failure at the last
+report, if every replica reported; otherwise no decision yet.
 """
 
 from __future__ import annotations
@@ -64,7 +68,17 @@ def test_quorum_of_three_succeeds_at_the_second_ack():
 def test_quorum_of_three_fails_when_two_fail():
     q = WriteQuorum(Level.QUORUM, R3)
     assert q.on_failure("n1") is None
-    decision = q.on_failure("n2")
+    assert q.on_failure("n2") is None, "lost, but waits for n3 to count the answers"
+    decision = q.on_ack("n3")
+    assert decision == Decision(ok=False, level=Level.QUORUM, answered=1, required=2, total=3)
+    assert q.complete
+
+
+def test_quorum_of_three_fails_when_all_fail():
+    q = WriteQuorum(Level.QUORUM, R3)
+    q.on_failure("n1")
+    q.on_failure("n2")
+    decision = q.on_failure("n3")
     assert decision is not None and not decision.ok and not decision.timed_out
     assert (decision.answered, decision.required, decision.total) == (0, 2, 3)
 
@@ -75,6 +89,24 @@ def test_all_fails_on_one_failure_and_reports_how_many_answered():
     assert q.on_ack("n2") is None
     decision = q.on_failure("n3")
     assert decision == Decision(ok=False, level=Level.ALL, answered=2, required=3, total=3)
+
+
+def test_all_with_an_early_failure_reports_once_the_others_answered():
+    q = WriteQuorum(Level.ALL, R3)
+    assert q.on_failure("n2") is None
+    assert q.on_ack("n1") is None
+    decision = q.on_ack("n3")
+    assert decision == Decision(ok=False, level=Level.ALL, answered=2, required=3, total=3)
+
+
+def test_a_lost_request_with_a_silent_replica_ends_on_the_deadline():
+    q = WriteQuorum(Level.ALL, R3)
+    q.on_failure("n1")
+    q.on_ack("n2")  # n3 never answers
+    assert q.decision is None
+    decision = q.on_timeout()
+    assert decision == Decision(False, Level.ALL, answered=1, required=3, total=3,
+                                timed_out=True)
 
 
 def test_a_tracker_decides_only_once():
@@ -173,24 +205,19 @@ def test_failed_replicas_are_not_repaired():
 # ---- property: tracker vs oracle -------------------------------------------------
 
 def oracle(required: int, total: int, events: list[tuple[str, bool]]):
-    """(ok, index of the deciding event) or None if the events never decide."""
-    acks_needed_at = fails_fatal_at = None
-    acks = fails = 0
+    """(ok, index of the deciding event), or None if the events decide nothing.
+
+    Each replica reports at most once, so "every replica reported" happens at the
+    last event exactly when there are ``total`` events.
+    """
+    acks = 0
     for i, (_, ok) in enumerate(events):
-        if ok:
-            acks += 1
-            if acks == required and acks_needed_at is None:
-                acks_needed_at = i
-        else:
-            fails += 1
-            if fails == total - required + 1 and fails_fatal_at is None:
-                fails_fatal_at = i
-    candidates = [(i, ok) for i, ok in ((acks_needed_at, True), (fails_fatal_at, False))
-                  if i is not None]
-    if not candidates:
-        return None
-    i, ok = min(candidates)
-    return ok, i
+        acks += ok
+        if acks == required:
+            return True, i
+    if len(events) == total:
+        return False, total - 1
+    return None
 
 
 @st.composite
