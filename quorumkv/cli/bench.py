@@ -1,6 +1,7 @@
 """``quorumkv bench``: closed-loop load over the Redis protocol.
 
-Each simulated client owns one connection and keeps exactly one request in flight;
+Each simulated client owns one ``redis.asyncio`` connection (used bare, below the
+client class) and keeps exactly one request in flight;
 clients are spread round robin over the given nodes. A run stops at ``requests``
 requests or ``duration_s`` seconds, whichever comes first. The loop stays lean (it
 shares the CPU with the nodes it measures): one ``perf_counter`` pair per request,
@@ -43,37 +44,55 @@ class _Shared:
     def __init__(self, requests: int, deadline: float) -> None:
         self.left = requests
         self.deadline = deadline
+        self.last_reply = deadline
         self.latencies_ms: list[float] = []
         self.errors = 0
         self.first_error: str | None = None
 
+    def error(self, exc: Exception) -> None:
+        self.errors += 1
+        self.first_error = self.first_error or f"{type(exc).__name__}: {exc}"
+
 
 async def _client_loop(conn, shared: _Shared, params: BenchParams, rnd: random.Random,
                        value: bytes) -> None:
-    perf, record = time.perf_counter, shared.latencies_ms.append
+    perf, record, pack = time.perf_counter, shared.latencies_ms.append, conn.pack_command
     keys, read_ratio = params.keys, params.read_ratio
     while shared.left > 0:
         shared.left -= 1
         key = KEY_FORMAT.format(rnd.randrange(keys))
+        command = (pack("GET", key) if read_ratio and rnd.random() < read_ratio
+                   else pack("SET", key, value))
         start = perf()
         if start >= shared.deadline:
             return
         try:
-            if read_ratio and rnd.random() < read_ratio:
-                await conn.get(key)
-            else:
-                await conn.set(key, value)
+            await conn.send_packed_command(command, check_health=False)
+            await conn.read_response()
         except redis.RedisError as exc:
-            shared.errors += 1
-            shared.first_error = shared.first_error or f"{type(exc).__name__}: {exc}"
+            shared.error(exc)
             continue
-        record((perf() - start) * 1000.0)
+        end = perf()
+        record((end - start) * 1000.0)
+        shared.last_reply = end
+
+
+async def _bounded(aw, timeout_s: float, what: str):
+    try:
+        return await asyncio.wait_for(aw, timeout_s)
+    except asyncio.TimeoutError:
+        raise redis.TimeoutError(f"{what} took longer than {timeout_s:g} s") from None
+
+
+async def _call(conn, *args):
+    await conn.send_packed_command(conn.pack_command(*args), check_health=False)
+    return await conn.read_response()
 
 
 async def _preload(conns, params: BenchParams, value: bytes) -> None:
     async def load(i: int, conn) -> None:
         for k in range(i, params.keys, len(conns)):
-            await conn.set(KEY_FORMAT.format(k), value)
+            await _call(conn, "SET", KEY_FORMAT.format(k), value)
     await asyncio.gather(*(load(i, c) for i, c in enumerate(conns)))
 
 
@@ -86,31 +105,40 @@ def _percentile(sorted_ms: list[float], q: float) -> float | None:
 
 async def run_bench(targets: list[tuple[str, int]], params: BenchParams) -> dict:
     hook = async_consistency_hook(params.consistency)
-    conns = [redis.asyncio.Redis(host=h, port=p, single_connection_client=True,
-                                 socket_timeout=params.timeout,
-                                 socket_connect_timeout=params.timeout,
-                                 redis_connect_func=hook)
+    # Bare connections without a read timeout: redis-py's per-call timeout machinery
+    # costs more CPU than the request itself. A stuck request is caught by the
+    # run's own deadline below instead.
+    conns = [redis.asyncio.Connection(host=h, port=p, socket_timeout=None,
+                                      socket_connect_timeout=params.timeout,
+                                      redis_connect_func=hook)
              for h, p in (targets[i % len(targets)] for i in range(params.clients))]
     try:
-        await asyncio.gather(*(c.ping() for c in conns))  # connect before the clock starts
+        await _bounded(asyncio.gather(*(_call(c, "PING") for c in conns)), params.timeout,
+                       "connecting")  # connect before the clock starts
         value = random.Random(params.seed).randbytes(params.value_size)
         if params.preload:
-            await _preload(conns, params, value)
+            await _bounded(_preload(conns, params, value), params.duration_s, "preloading")
         started = time.perf_counter()
         shared = _Shared(params.requests, started + params.duration_s)
-        await asyncio.gather(*(_client_loop(c, shared, params,
-                                            random.Random(params.seed * 1_000_003 + i), value)
-                               for i, c in enumerate(conns)))
-        elapsed = time.perf_counter() - started
+        tasks = [asyncio.ensure_future(_client_loop(c, shared, params,
+                                                    random.Random(params.seed * 1_000_003 + i),
+                                                    value))
+                 for i, c in enumerate(conns)]
+        _, stuck = await asyncio.wait(tasks, timeout=params.duration_s + params.timeout)
+        for task in stuck:  # each has one request in flight past the deadline
+            task.cancel()
+            shared.error(redis.TimeoutError(f"no reply within {params.timeout:g} s of the end"))
+        elapsed = (shared.last_reply if stuck else time.perf_counter()) - started
     finally:
-        await asyncio.gather(*(c.aclose() for c in conns), return_exceptions=True)
+        await asyncio.gather(*(c.disconnect() for c in conns), return_exceptions=True)
     lat = sorted(shared.latencies_ms)
     return {
         "targets": [f"{h}:{p}" for h, p in targets], "clients": params.clients,
         "consistency": params.consistency, "read_ratio": params.read_ratio,
         "value_size": params.value_size, "keys": params.keys,
         "ok": len(lat), "errors": shared.errors, "first_error": shared.first_error,
-        "elapsed_s": round(elapsed, 3), "ops_per_s": round(len(lat) / elapsed, 1) if elapsed > 0 else 0.0,
+        "elapsed_s": round(elapsed, 3),
+        "ops_per_s": round(len(lat) / elapsed, 1) if elapsed > 0 else 0.0,
         "p50_ms": _percentile(lat, 0.50), "p99_ms": _percentile(lat, 0.99),
         "p999_ms": _percentile(lat, 0.999), "max_ms": _percentile(lat, 1.0),
     }

@@ -85,7 +85,7 @@ class LocalCluster:
             if os.path.exists(self.path):
                 with open(self.path) as f:
                     if f.read() != text:
-                        say(f"warning: the cluster layout differs from the last run in "
+                        say(f"warning: the cluster settings differ from the last run in "
                             f"{self.data_dir}; rewriting {self.path}", err=True)
             with open(self.path, "w") as f:
                 f.write(text)

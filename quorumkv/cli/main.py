@@ -35,7 +35,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 level_choice = click.Choice(LEVELS, case_sensitive=False)
 fsync_choice = click.Choice(["always", "batch", "periodic"])
 
-log = logging.getLogger("quorumkv")
+log = logging.getLogger(__name__)
 
 
 def fail(message: str, code: int) -> None:

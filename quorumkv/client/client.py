@@ -49,9 +49,7 @@ def _check_level(level: str | None) -> str | None:
 def _ttl_args(ttl: float | None) -> dict:
     if ttl is None:
         return {}
-    if float(ttl).is_integer():
-        return {"ex": int(ttl)}
-    return {"px": int(ttl * 1000)}
+    return {"ex": int(ttl)} if float(ttl).is_integer() else {"px": int(ttl * 1000)}
 
 
 def consistency_hook(level: str | None):
@@ -77,6 +75,7 @@ def async_consistency_hook(level: str | None):
 class _Base:
     _redis_mod = redis
     _retry_cls = Retry
+    _hook = staticmethod(consistency_hook)
 
     def __init__(self, nodes=("127.0.0.1:7379",), consistency: str | None = None,
                  timeout: float = 5.0) -> None:
@@ -95,7 +94,7 @@ class _Base:
         pool = mod.ConnectionPool(host=host, port=port, socket_timeout=self.timeout,
                                   socket_connect_timeout=self.timeout,
                                   retry=self._retry_cls(NoBackoff(), 0),
-                                  redis_connect_func=self._connect_func())
+                                  redis_connect_func=self._hook(self.consistency))
         return mod.Redis(connection_pool=pool)
 
     def _order(self) -> list:
@@ -105,7 +104,7 @@ class _Base:
 
     def with_consistency(self, level: str | None):
         """A new client to the same nodes whose requests use ``level``."""
-        return type(self)([f"{h}:{p}" for h, p in self.nodes], level, self.timeout)
+        return type(self)(self.nodes, level, self.timeout)
 
     def __repr__(self) -> str:
         nodes = ",".join(f"{h}:{p}" for h, p in self.nodes)
@@ -114,9 +113,6 @@ class _Base:
 
 class Client(_Base):
     """Synchronous client (thread-safe as far as redis-py's pools are)."""
-
-    def _connect_func(self):
-        return consistency_hook(self.consistency)
 
     def _call(self, fn):
         last: Exception | None = None
@@ -173,9 +169,7 @@ class AsyncClient(_Base):
 
     _redis_mod = redis.asyncio
     _retry_cls = AsyncRetry
-
-    def _connect_func(self):
-        return async_consistency_hook(self.consistency)
+    _hook = staticmethod(async_consistency_hook)
 
     async def _call(self, fn):
         last: Exception | None = None
