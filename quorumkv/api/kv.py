@@ -11,6 +11,7 @@ read-modify-write is what strong keyspaces are for.
 from __future__ import annotations
 
 import asyncio
+from typing import Awaitable
 
 from ..core.consistency import Level
 from ..core.version import Version
@@ -47,12 +48,15 @@ class KV:
         version = await self.get_live(keyspace, key, level)
         return None if version is None else version.value
 
-    async def put(self, keyspace: str, key: bytes, value: bytes, level: Level,
-                  expiry_ms: int = 0) -> Version:
-        self.check_key(key)
-        self.check_value(value)
+    def put(self, keyspace: str, key: bytes, value: bytes, level: Level,
+            expiry_ms: int = 0) -> Awaitable[Version]:
+        """Checks the limits now; await the result for the write itself."""
+        if len(key) > self.max_key:
+            self.check_key(key)
+        if len(value) > self.max_value:
+            self.check_value(value)
         version = self.coordinator.new_version(value, expiry_ms)
-        return await self.coordinator.write(keyspace, key, version, level)
+        return self.coordinator.write(keyspace, key, version, level)
 
     async def delete(self, keyspace: str, key: bytes, level: Level) -> Version:
         self.check_key(key)

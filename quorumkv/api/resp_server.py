@@ -15,7 +15,7 @@ import logging
 import time
 
 from ..core import resp
-from ..core.resp import Oversized, ProtocolError, RequestParser
+from ..core.resp import Oversized, OversizedArgs, ProtocolError, RequestParser
 from ..errors import LimitError, QuorumKVError
 from .commands import COMMANDS, CommandContext
 
@@ -72,11 +72,15 @@ async def start_resp(node) -> RespServer:
 
 
 class RespConnection(asyncio.Protocol):
+    """One client connection: a parser, a queue of commands and one worker task
+    that runs them in order (it sleeps on ``_wake`` while the queue is empty)."""
+
     def __init__(self, server: RespServer) -> None:
         self.server = server
         self.parser = RequestParser(server.max_arg)
         self.queue: collections.deque = collections.deque()
         self.worker: asyncio.Task | None = None
+        self._wake: asyncio.Future | None = None
         self.transport = None
         self.paused = False
         self.closing = False
@@ -94,6 +98,7 @@ class RespConnection(asyncio.Protocol):
         self.server.connections.add(self)
         self.server.node.metrics.clients.inc()
         self.ctx.peer = transport.get_extra_info("peername")
+        self.worker = asyncio.ensure_future(self._run())
 
     def connection_lost(self, exc) -> None:
         self.closing = True
@@ -108,16 +113,11 @@ class RespConnection(asyncio.Protocol):
             return
         self.parser.feed(data)
         try:
-            commands = self.parser.commands()
+            self.queue.extend(self.parser.commands())
         except ProtocolError as exc:
-            commands = None
-            error = exc
-        if commands:
-            self.queue.extend(commands)
-        if commands is None:
-            self.queue.append(error)  # answered in order, then the connection closes
-        if self.queue and (self.worker is None or self.worker.done()):
-            self.worker = asyncio.ensure_future(self._run())
+            self.queue.append(exc)  # answered in order, then the connection closes
+        if self.queue and self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
         if len(self.queue) > MAX_QUEUED_COMMANDS and not self.paused:
             self.paused = True
             self.transport.pause_reading()
@@ -130,29 +130,34 @@ class RespConnection(asyncio.Protocol):
     # ---- command loop ---------------------------------------------------------
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue, write = self.queue, self.transport.write
         out: list[bytes] = []
         size = 0
-        while self.queue and not self.closing:
-            item = self.queue.popleft()
+        while not self.closing:
+            if not queue:
+                self._wake = loop.create_future()
+                await self._wake
+                continue
+            item = queue.popleft()
             if isinstance(item, ProtocolError):
                 out.append(resp.error(f"ERR Protocol error: {item}"))
-                self.transport.write(b"".join(out))
+                write(b"".join(out))
                 self.close()
                 return
             reply = await self._execute(item)
             out.append(reply)
             size += len(reply)
-            if not self.queue or size > WRITE_COALESCE_BYTES:
-                self.transport.write(b"".join(out))
+            if not queue or size > WRITE_COALESCE_BYTES:
+                write(b"".join(out) if len(out) > 1 else reply)
                 out, size = [], 0
-            if self.paused and len(self.queue) < MAX_QUEUED_COMMANDS // 2:
+            if self.paused and len(queue) < MAX_QUEUED_COMMANDS // 2:
                 self.paused = False
                 self.transport.resume_reading()
             if self.ctx.quit:
+                if out:
+                    write(b"".join(out))
                 self.close()
-                return
-        if out and not self.closing:
-            self.transport.write(b"".join(out))
 
     async def _execute(self, args: list) -> bytes:
         name = args[0]
@@ -163,7 +168,7 @@ class RespConnection(asyncio.Protocol):
         ok, error, latency = self.server.counters(command if spec else "UNKNOWN")
         started = time.perf_counter()
         try:
-            if any(isinstance(a, Oversized) for a in args):
+            if type(args) is OversizedArgs:
                 size = max(a.length for a in args if isinstance(a, Oversized))
                 raise LimitError(f"argument too large: {size} bytes, limit is "
                                  f"{self.server.max_arg} bytes")

@@ -77,7 +77,15 @@ def node_start(config_path, node_id, data_dir, fsync, log_level) -> None:
         level=cfg.node.log_level.upper(),
         format=f"%(asctime)s {cfg.node.id} %(levelname)-7s %(name)s: %(message)s")
     import uvloop
-    sys.exit(uvloop.run(run_node(cfg)))
+    profile_path = os.environ.get("QKV_PROFILE_OUT")
+    if not profile_path:
+        sys.exit(uvloop.run(run_node(cfg)))
+    # profiling the hot path: cProfile the whole run, stats written on a clean stop
+    import cProfile
+    profiler = cProfile.Profile()
+    code = profiler.runcall(uvloop.run, run_node(cfg))
+    profiler.dump_stats(profile_path)
+    sys.exit(code)
 
 
 async def run_node(cfg) -> int:

@@ -91,33 +91,33 @@ class DecodeError(Exception):
     """A peer sent a frame we cannot decode: a bug or a version mismatch."""
 
 
-def _encode_field(value):
-    if isinstance(value, Version):
-        return value.as_tuple()
-    return value
+_PLAIN_TYPES = {"str": str, "bytes": bytes, "int": int, "bool": bool}
+# per message type: its field names, and the (name, type) pairs checked on decode
+_FIELD_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in MESSAGE_TYPES}
+_CHECKS = {cls: tuple((f.name, _PLAIN_TYPES[f.type]) for f in fields(cls)
+                      if f.type in _PLAIN_TYPES) for cls in MESSAGE_TYPES}
 
 
 def encode(req_id: int, message) -> bytes:
-    body = [req_id, message.TAG]
-    if isinstance(message, ScanReply):
-        body += [[(k, v.as_tuple()) for k, v in message.items], message.truncated,
-                 message.last_pkey]
-    elif isinstance(message, GetReply):
-        body.append(None if message.version is None else message.version.as_tuple())
+    cls = type(message)
+    if cls is Put:  # the hot path
+        body = [req_id, 1, message.keyspace, message.key, message.version.as_tuple()]
+    elif cls is ScanReply:
+        body = [req_id, cls.TAG, [(k, v.as_tuple()) for k, v in message.items],
+                message.truncated, message.last_pkey]
+    elif cls is GetReply:
+        body = [req_id, cls.TAG,
+                None if message.version is None else message.version.as_tuple()]
     else:
-        body += [_encode_field(getattr(message, f.name)) for f in fields(message)]
+        body = [req_id, cls.TAG] + [getattr(message, name) for name in _FIELD_NAMES[cls]]
     return msgpack.packb(body, use_bin_type=True)
-
-
-_PLAIN_TYPES = {"str": str, "bytes": bytes, "int": int, "bool": bool}
 
 
 def _checked(message):
     """``message`` if every plain field holds exactly its declared type."""
-    for f in fields(message):
-        want = _PLAIN_TYPES.get(f.type)
-        if want is not None and type(getattr(message, f.name)) is not want:
-            raise TypeError(f"{type(message).__name__}.{f.name} is not {f.type}")
+    for name, want in _CHECKS[type(message)]:
+        if type(getattr(message, name)) is not want:
+            raise TypeError(f"{type(message).__name__}.{name} is not {want.__name__}")
     return message
 
 

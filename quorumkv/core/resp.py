@@ -30,6 +30,10 @@ class Oversized:
     length: int
 
 
+class OversizedArgs(list):
+    """A command with at least one :class:`Oversized` argument."""
+
+
 class RequestParser:
     def __init__(self, max_arg_bytes: int = HARD_MAX_BULK) -> None:
         self._buf = bytearray()
@@ -102,6 +106,7 @@ class RequestParser:
             if length < 0 or length > HARD_MAX_BULK:
                 raise ProtocolError("invalid bulk length")
             if length > self._max_arg:
+                self._args = OversizedArgs(self._args)
                 self._args.append(Oversized(length))
                 self._want -= 1
                 self._skip = length + 2

@@ -99,7 +99,8 @@ class _PeerLink:
     def __init__(self, owner: "PeerTransport", peer_id: str, host: str, port: int) -> None:
         self.owner, self.peer_id, self.host, self.port = owner, peer_id, host, port
         self.proto: FrameProtocol | None = None
-        self.pending: dict[int, asyncio.Future] = {}
+        # req_id -> on_done(reply, error): called once, unless forgotten first
+        self.pending: dict[int, Callable] = {}
         self._connecting: asyncio.Future | None = None
         self._retry_after = 0.0
 
@@ -136,18 +137,19 @@ class _PeerLink:
                 self._connecting = None
 
     def _on_replies(self, proto, items) -> None:
+        pending = self.pending
         for req_id, reply in items:
-            future = self.pending.pop(-req_id, None)
-            if future is not None and not future.done():
-                future.set_result(reply)
+            on_done = pending.pop(-req_id, None)
+            if on_done is not None:
+                on_done(reply, None)
 
     def _on_lost(self, proto, exc) -> None:
         if proto is self.proto:
             self.proto = None
         failed, self.pending = self.pending, {}
-        for future in failed.values():
-            if not future.done():
-                future.set_exception(PeerUnavailable(f"connection to {self.peer_id} lost"))
+        error = PeerUnavailable(f"connection to {self.peer_id} lost")
+        for on_done in failed.values():
+            on_done(None, error)
 
     def close(self) -> None:
         if self.proto and self.proto.transport:
@@ -158,7 +160,7 @@ class PeerTransport:
     """Serves peer requests with ``handler`` and sends ours to peers.
 
     ``handler(messages)`` gets ``[(req_id, message), ...]`` from one read and
-    returns ``[(req_id, reply), ...]``, or an awaitable of that list.
+    returns ``[(req_id, reply), ...]``, or a future of that list.
     """
 
     def __init__(self, bind_host: str, port: int, peers: dict[str, tuple[str, int]],
@@ -187,43 +189,57 @@ class PeerTransport:
             for req_id, reply in result:
                 proto.send(-req_id, reply)
         else:
-            asyncio.ensure_future(self._reply_later(proto, result))
+            result.add_done_callback(lambda f: self._reply_later(proto, f))
 
-    async def _reply_later(self, proto: FrameProtocol, awaitable) -> None:
-        replies = await awaitable
-        if not proto.closed:
-            for req_id, reply in replies:
+    @staticmethod
+    def _reply_later(proto: FrameProtocol, future: asyncio.Future) -> None:
+        if not proto.closed and not future.cancelled():
+            for req_id, reply in future.result():
                 proto.send(-req_id, reply)
 
     def is_connected(self, peer_id: str) -> bool:
         return self._links[peer_id].connected
 
-    def request_future(self, peer_id: str, message) -> asyncio.Future:
-        """Like :meth:`request` but returns a future at once; the fast path when
-        the connection is up sends in this call. Cancelling forgets the request."""
+    def send_request(self, peer_id: str, message, on_done) -> int:
+        """Send ``message``; ``on_done(reply, error)`` runs once when it is answered
+        or fails. Returns a request id for :meth:`forget`. No deadline here: the
+        caller bounds the wait and forgets what it no longer wants."""
         link = self._links[peer_id]
+        req_id = next(self._ids)
         if link.connected:
-            req_id = next(self._ids)
-            future = asyncio.get_running_loop().create_future()
-            link.pending[req_id] = future
-            future.add_done_callback(lambda f: link.pending.pop(req_id, None))
+            link.pending[req_id] = on_done
             link.proto.send(req_id, message)
-            return future
-        return asyncio.ensure_future(self.request(peer_id, message))
+        else:
+            asyncio.ensure_future(self._connect_and_send(link, req_id, message, on_done))
+        return req_id
+
+    async def _connect_and_send(self, link: "_PeerLink", req_id: int, message,
+                                on_done) -> None:
+        try:
+            await link.ensure_connected()
+        except PeerUnavailable as exc:
+            on_done(None, exc)
+            return
+        link.pending[req_id] = on_done
+        link.proto.send(req_id, message)
+
+    def forget(self, peer_id: str, req_id: int) -> None:
+        """Drop interest in a request: its ``on_done`` will not be called."""
+        self._links[peer_id].pending.pop(req_id, None)
 
     async def request(self, peer_id: str, message):
-        """Send ``message`` to ``peer_id`` and wait for its reply (no deadline here:
-        callers bound the wait and cancel, which forgets the request)."""
-        link = self._links[peer_id]
-        await link.ensure_connected()
-        req_id = next(self._ids)
+        """Send ``message`` and wait for the reply (callers bound the wait)."""
         future = asyncio.get_running_loop().create_future()
-        link.pending[req_id] = future
-        link.proto.send(req_id, message)
+
+        def on_done(reply, error):
+            if not future.done():
+                future.set_exception(error) if error else future.set_result(reply)
+
+        req_id = self.send_request(peer_id, message, on_done)
         try:
             return await future
         finally:
-            link.pending.pop(req_id, None)
+            self.forget(peer_id, req_id)
 
     async def close(self) -> None:
         if self._server:

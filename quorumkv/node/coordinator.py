@@ -9,6 +9,9 @@ the client gets its answer once the stale replicas among those that answered
 have the newest version (or the deadline passes), so a following read at the
 same level cannot see the older value again. Replicas whose answers arrive after
 the decision are repaired in the background.
+
+The hot path uses callbacks rather than a task or future per replica request:
+one future per client request, one deadline sweep per time slot.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ..core.scan import hash_of_pkey
 from ..core.version import Version, merge
 from ..errors import ConsistencyError, UnknownKeyspaceError
 from ..storage import Storage
+from .deadlines import Deadlines
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,7 @@ class Coordinator:
         self.clock_ms = clock_ms
         self.timeout_s = timeout_s
         self.metrics = metrics
+        self.deadlines = Deadlines(timeout_s)
 
     def _keyspace(self, name: str):
         try:
@@ -60,6 +65,11 @@ class Coordinator:
             return Version(ts, self.node_id, True, 0, b"")
         return Version(ts, self.node_id, False, expiry_ms, value)
 
+    def _failed(self, decision) -> ConsistencyError:
+        self.metrics.consistency_failures.labels(decision.level.name).inc()
+        return ConsistencyError(decision.level.name, decision.answered, decision.required,
+                                decision.total)
+
     # ---- writes ----------------------------------------------------------------
 
     async def write(self, keyspace: str, key: bytes, version: Version, level: Level) -> Version:
@@ -67,30 +77,28 @@ class Coordinator:
         pkey = ks.placement_key(key)
         replicas = self.ranges.lookup(keyspace, pkey).replicas
         tracker = WriteQuorum(level, replicas)
+        run = _Run(self, tracker)
         message = m.Put(keyspace, key, version)
-        run = _Run(tracker, self.timeout_s, self.metrics)
         for node in replicas:
             if node == self.node_id:
-                try:
-                    durable = self.storage.apply([(ks.keyspace_id, pkey, version)])
-                except Exception:
-                    log.exception("local write failed")
-                    run.decide(tracker.on_failure(node))
-                    continue
-                if durable is None:
-                    run.decide(tracker.on_ack(node))
-                else:
-                    run.watch(node, durable, lambda n, r: tracker.on_ack(n))
+                self._write_local(run, node, ks.keyspace_id, pkey, version)
             else:
-                run.watch(node, self.transport.request_future(node, message),
-                          lambda n, r: tracker.on_ack(n) if isinstance(r, m.PutAck)
-                          else tracker.on_failure(n))
-        decision = await run.result()
+                run.send(node, message, _on_put_reply)
+        decision = await run.done
         if not decision.ok:
-            self.metrics.consistency_failures.labels(level.name).inc()
-            raise ConsistencyError(level.name, decision.answered, decision.required,
-                                   decision.total)
+            raise self._failed(decision)
         return version
+
+    def _write_local(self, run: "_Run", node: str, keyspace_id: int, pkey: bytes,
+                     version: Version) -> None:
+        def written(durable: asyncio.Future) -> None:
+            if durable.exception() is not None:
+                log.error("local write failed: %s", durable.exception())
+                run.decide(run.tracker.on_failure(node))
+            else:
+                run.decide(run.tracker.on_ack(node))
+
+        self.storage.write_soon([(keyspace_id, pkey, version)]).add_done_callback(written)
 
     # ---- reads -----------------------------------------------------------------
 
@@ -101,49 +109,53 @@ class Coordinator:
         pkey = ks.placement_key(key)
         replicas = self.ranges.lookup(keyspace, pkey).replicas
         tracker = ReadQuorum(level, replicas)
-        run = _Run(tracker, self.timeout_s, self.metrics)
-
-        def answered(node, reply):
-            if not isinstance(reply, m.GetReply):
-                return tracker.on_failure(node)
-            decision = tracker.on_answer(node, reply.version)
-            if tracker.decision is not None and decision is None:
-                self._repair(ks, key, pkey, tracker)  # a late answer
-            return decision
-
+        run = _Run(self, tracker)
+        run.repair_target = (ks, key, pkey)
         message = m.Get(keyspace, key)
-        for node in replicas:
+        targets = self._read_order(replicas)
+        run.spares = targets[tracker.required:]
+        run.spare_request = (message, _on_get_reply)
+        for node in targets[:tracker.required]:
             if node == self.node_id:
                 run.decide(tracker.on_answer(node, self.storage.get(ks.keyspace_id, pkey)))
             else:
-                run.watch(node, self.transport.request_future(node, message), answered)
-        decision = await run.result()
+                run.send(node, message, _on_get_reply)
+        decision = await run.done
         if not decision.ok:
-            self.metrics.consistency_failures.labels(level.name).inc()
-            raise ConsistencyError(level.name, decision.answered, decision.required,
-                                   decision.total)
-        pending = self._repair(ks, key, pkey, tracker)
+            raise self._failed(decision)
+        pending = self.repair(run)
         if pending and level is not Level.ONE:
             await asyncio.wait(pending, timeout=run.remaining())
         return tracker.newest
 
-    def _repair(self, ks, key: bytes, pkey: bytes, tracker: ReadQuorum) -> list:
-        """Send the newest version to stale replicas; the futures of their acks."""
+    def _read_order(self, replicas: tuple[str, ...]) -> list[str]:
+        """Replicas in the order reads ask them: this node, then peers with an open
+        connection, then the rest. A read asks as many as its level needs and asks
+        the next one only when one fails."""
+        connected = self.transport.is_connected
+        return sorted(replicas, key=lambda n: 0 if n == self.node_id
+                      else (1 if connected(n) else 2))
+
+    def repair(self, run: "_Run") -> list:
+        """Send the newest version to stale replicas; futures of their acks."""
+        tracker: ReadQuorum = run.tracker
         stale = tracker.take_repairs()
         if not stale:
             return []
+        ks, key, pkey = run.repair_target
         self.metrics.read_repairs.inc(len(stale))
         message = m.Put(ks.name, key, tracker.newest)
+        loop = asyncio.get_running_loop()
         pending = []
         for node in stale:
             if node == self.node_id:
-                durable = self.storage.apply([(ks.keyspace_id, pkey, tracker.newest)])
-                if durable is not None:
-                    pending.append(durable)
+                pending.append(self.storage.write_soon([(ks.keyspace_id, pkey,
+                                                         tracker.newest)]))
             else:
-                future = self.transport.request_future(node, message)
-                future.add_done_callback(_ignore)
-                pending.append(future)
+                acked = loop.create_future()
+                self.transport.send_request(
+                    node, message, lambda r, e, f=acked: f.done() or f.set_result(r))
+                pending.append(acked)
         return pending
 
     # ---- scans -----------------------------------------------------------------
@@ -155,30 +167,47 @@ class Coordinator:
         start = hash_prefix(position)
         rng = self.ranges.lookup(keyspace, start)
         tracker = _Tracker(level, rng.replicas)
-        replies: dict[str, m.ScanReply] = {}
-        run = _Run(tracker, self.timeout_s, self.metrics)
-
-        def answered(node, reply):
-            if not isinstance(reply, m.ScanReply):
-                return tracker.on_failure(node)
-            replies[node] = reply
-            tracker.answered.add(node)
-            return tracker._check()
-
+        run = _Run(self, tracker)
+        run.replies = {}
         for node in rng.replicas:
             if node == self.node_id:
                 items, truncated, last = self.storage.scan(ks.keyspace_id, start, rng.end,
                                                            limit, group_prefix=8)
                 items = tuple((p[8:], v) for p, v in items)
-                run.decide(answered(node, m.ScanReply(items, truncated, last)))
+                _on_scan_reply(run, node, m.ScanReply(items, truncated, last))
             else:
-                run.watch(node, self.transport.request_future(
-                    node, m.Scan(keyspace, start, rng.end, limit)), answered)
-        decision = await run.result()
+                run.send(node, m.Scan(keyspace, start, rng.end, limit), _on_scan_reply)
+        decision = await run.done
         if not decision.ok:
-            raise ConsistencyError(level.name, decision.answered, decision.required,
-                                   decision.total)
-        return merge_scan_replies(list(replies.values()), rng.end, self.clock_ms())
+            raise self._failed(decision)
+        return merge_scan_replies(list(run.replies.values()), rng.end, self.clock_ms())
+
+
+# ---- replies from replicas: (run, node, reply) -> None ------------------------------
+
+def _on_put_reply(run: "_Run", node: str, reply) -> None:
+    ok = isinstance(reply, m.PutAck)
+    run.decide(run.tracker.on_ack(node) if ok else run.tracker.on_failure(node))
+
+
+def _on_get_reply(run: "_Run", node: str, reply) -> None:
+    tracker: ReadQuorum = run.tracker
+    if not isinstance(reply, m.GetReply):
+        run.decide(tracker.on_failure(node))
+        return
+    was_decided = tracker.decision is not None
+    run.decide(tracker.on_answer(node, reply.version))
+    if was_decided:  # a late answer: repair in the background
+        run.coordinator.repair(run)
+
+
+def _on_scan_reply(run: "_Run", node: str, reply) -> None:
+    if not isinstance(reply, m.ScanReply):
+        run.decide(run.tracker.on_failure(node))
+        return
+    run.replies[node] = reply
+    run.tracker.answered.add(node)
+    run.decide(run.tracker._check())
 
 
 def merge_scan_replies(replies: list[m.ScanReply], end: bytes, now_ms: int) -> ScanPage:
@@ -197,58 +226,55 @@ def merge_scan_replies(replies: list[m.ScanReply], end: bytes, now_ms: int) -> S
     return ScanPage(keys, next_position)
 
 
-def _ignore(future: asyncio.Future) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 class _Run:
-    """Waits for a tracker's decision, bounded by the request deadline.
+    """One coordinated request: its tracker, outstanding replica requests and the
+    future the client side awaits. At the deadline, requests still outstanding are
+    forgotten and the tracker is told; answers before then still reach it (reads
+    use late answers to repair)."""
 
-    Outstanding replica requests are cancelled at the deadline, or as soon as
-    every replica has answered; answers that arrive in between still reach the
-    tracker (reads use them to repair)."""
+    __slots__ = ("coordinator", "tracker", "done", "outstanding", "deadline",
+                 "repair_target", "replies", "spares", "spare_request")
 
-    def __init__(self, tracker: _Tracker, timeout_s: float, metrics) -> None:
+    def __init__(self, coordinator: Coordinator, tracker: _Tracker) -> None:
+        self.coordinator = coordinator
         self.tracker = tracker
-        self.metrics = metrics
-        self.loop = asyncio.get_running_loop()
-        self.done = self.loop.create_future()
-        self.outstanding: dict[str, asyncio.Future] = {}
-        self.deadline = self.loop.time() + timeout_s
-        self.timer = self.loop.call_at(self.deadline, self._expire)
+        self.done = asyncio.get_running_loop().create_future()
+        self.outstanding: dict[str, int] = {}
+        self.deadline = coordinator.deadlines.add(self)
+        self.spares: list[str] = []  # replicas to ask if an asked one fails
 
-    def remaining(self) -> float:
-        return max(0.0, self.deadline - self.loop.time())
+    def send(self, node: str, message, on_reply) -> None:
+        def on_done(reply, error) -> None:
+            self.outstanding.pop(node, None)
+            if error is None and not isinstance(reply, m.ErrorReply):
+                on_reply(self, node, reply)
+                return
+            if error is not None:
+                self.coordinator.metrics.replica_failures.inc()
+            else:
+                log.warning("replica %s: %s", node, reply.message)
+            if self.spares and self.done.done() is False:
+                self.send(self.spares.pop(0), *self.spare_request)
+            self.decide(self.tracker.on_failure(node))
+
+        self.outstanding[node] = self.coordinator.transport.send_request(node, message, on_done)
 
     def decide(self, decision) -> None:
         if decision is not None and not self.done.done():
             self.done.set_result(decision)
-        if self.tracker.complete:
-            self.timer.cancel()
 
-    def watch(self, node: str, future: asyncio.Future, on_reply) -> None:
-        self.outstanding[node] = future
+    def remaining(self) -> float:
+        return self.coordinator.deadlines.remaining(self.deadline)
 
-        def finished(f: asyncio.Future) -> None:
-            self.outstanding.pop(node, None)
-            if f.cancelled():
-                return
-            exc = f.exception()
-            if exc is not None:
-                self.metrics.replica_failures.inc()
-                self.decide(self.tracker.on_failure(node))
-            else:
-                self.decide(on_reply(node, f.result()))
-
-        future.add_done_callback(finished)
-
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """Called by the deadline sweep."""
         if self.outstanding:
-            self.metrics.replica_timeouts.inc(len(self.outstanding))
-        for future in list(self.outstanding.values()):
-            future.cancel()
+            self.coordinator.metrics.replica_timeouts.inc(len(self.outstanding))
+            for node, req_id in self.outstanding.items():
+                self.coordinator.transport.forget(node, req_id)
+            self.outstanding.clear()
         self.decide(self.tracker.on_timeout())
 
-    async def result(self):
-        return await self.done
+    @property
+    def finished(self) -> bool:
+        return self.done.done() and not self.outstanding

@@ -6,6 +6,7 @@ batch; their acknowledgements wait for that batch to be durable.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from ..core import messages as m
@@ -15,6 +16,7 @@ from ..storage import Storage
 
 log = logging.getLogger(__name__)
 SCAN_LIMIT_MAX = 10_000
+PUT_ACK = m.PutAck()
 
 
 class Replica:
@@ -28,7 +30,7 @@ class Replica:
         self.metrics = metrics
 
     def handle(self, items: list):
-        """``[(req_id, message)]`` in, ``[(req_id, reply)]`` (or an awaitable) out."""
+        """``[(req_id, message)]`` in, ``[(req_id, reply)]`` (or a future of it) out."""
         replies, puts, put_ids = [], [], []
         for req_id, message in items:
             try:
@@ -55,22 +57,18 @@ class Replica:
                 replies.append((req_id, m.ErrorReply(f"{type(exc).__name__}: {exc}")))
         if not puts:
             return replies
-        try:
-            durable = self.storage.apply(puts)
-        except Exception as exc:
-            log.exception("storage write failed")
-            return replies + [(i, m.ErrorReply(str(exc))) for i in put_ids]
-        acks = [(i, m.PutAck()) for i in put_ids]
-        if durable is None:
-            return replies + acks
-        return self._after(durable, replies, acks, put_ids)
+        acked = self.storage.write_soon(puts)
+        result = asyncio.get_running_loop().create_future()
 
-    async def _after(self, durable, replies, acks, put_ids):
-        try:
-            await durable
-        except Exception as exc:
-            return replies + [(i, m.ErrorReply(str(exc))) for i in put_ids]
-        return replies + acks
+        def finish(durable) -> None:
+            if durable.exception() is not None:
+                error = m.ErrorReply(f"storage: {durable.exception()}")
+                result.set_result(replies + [(i, error) for i in put_ids])
+            else:
+                result.set_result(replies + [(i, PUT_ACK) for i in put_ids])
+
+        acked.add_done_callback(finish)
+        return result
 
     def _scan(self, message: m.Scan) -> m.ScanReply:
         ks = self.ranges.keyspaces[message.keyspace]

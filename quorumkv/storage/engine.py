@@ -67,6 +67,8 @@ class Storage:
         self._sync_task: asyncio.Task | None = None
         self._periodic_task: asyncio.Task | None = None
         self._closed = False
+        self._soon: list = []
+        self._soon_future: asyncio.Future | None = None
 
     # ---- reads ---------------------------------------------------------------
 
@@ -139,6 +141,32 @@ class Storage:
         if self.durability is Durability.PERIODIC:
             return None
         return self._wait_for_sync()
+
+    def write_soon(self, entries) -> asyncio.Future:
+        """Queue entries for the one write batch of this loop turn (write combining:
+        every coordinator and replica write of a turn shares one RocksDB write and
+        one WAL sync). The future completes when they are durable."""
+        self._soon.extend(entries)
+        future = self._soon_future
+        if future is None:
+            loop = asyncio.get_running_loop()
+            future = self._soon_future = loop.create_future()
+            loop.call_soon(self._flush_soon)
+        return future
+
+    def _flush_soon(self) -> None:
+        entries, future = self._soon, self._soon_future
+        self._soon, self._soon_future = [], None
+        try:
+            durable = self.apply(entries)
+        except StorageError as exc:
+            future.set_exception(exc)
+            return
+        if durable is None:
+            future.set_result(None)
+        else:
+            durable.add_done_callback(lambda d: future.set_exception(d.exception())
+                                      if d.exception() else future.set_result(None))
 
     def _write(self, batch, options) -> None:
         try:
