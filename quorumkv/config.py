@@ -124,6 +124,10 @@ def load(path: str | None = None, env: dict | None = None, overrides: dict | Non
     for section in raw:
         if section not in ("node", "cluster"):
             raise ConfigError(f"unknown config section '[{section}]' (known: node, cluster)")
+    for section in ("node", "cluster"):
+        if not isinstance(raw.get(section, {}), dict):
+            raise ConfigError(f"'{section}' must be a table ([{section}]), "
+                              f"not {raw[section]!r}")
     node_raw = dict(raw.get("node", {}))
     cluster_raw = dict(raw.get("cluster", {}))
     nodes = _parse_nodes(cluster_raw.pop("nodes", []))
@@ -170,7 +174,8 @@ def validate(config: Config) -> None:
         ("node.periodic_sync_ms", n.periodic_sync_ms, 1, 3_600_000),
         ("node.request_timeout_ms", n.request_timeout_ms, 10, 600_000),
         ("node.max_key_bytes", n.max_key_bytes, 1, 512 * 1024 * 1024),
-        ("node.max_value_bytes", n.max_value_bytes, 0, 512 * 1024 * 1024),
+        # a value travels in one peer frame (net.transport.MAX_FRAME_BYTES, 64 MiB)
+        ("node.max_value_bytes", n.max_value_bytes, 0, 32 * 1024 * 1024),
         ("node.max_clients", n.max_clients, 1, 1_000_000),
     ]
     for name, value, low, high in checks:
@@ -230,6 +235,16 @@ def to_toml(config: Config) -> str:
 
 
 def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    out = []
+    for ch in str(v):
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'

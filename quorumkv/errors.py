@@ -72,11 +72,13 @@ class UnavailableError(QuorumKVError):
 
 
 class ConsistencyError(UnavailableError):
-    def __init__(self, level: str, answered: int, required: int, total: int) -> None:
+    def __init__(self, level: str, answered: int, required: int, total: int,
+                 timeout_ms: int | None = None) -> None:
         self.level, self.answered, self.required, self.total = level, answered, required, total
+        waited = f", timed out after {timeout_ms} ms" if timeout_ms is not None else ""
         super().__init__(
             f"consistency {level} not met: {answered} of {total} replicas answered "
-            f"({required} required)"
+            f"({required} required{waited})"
         )
 
 

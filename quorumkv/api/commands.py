@@ -543,7 +543,12 @@ async def _needs_strong(ctx, args):
         f"it will be supported on strong (Raft) keyspaces")
 
 
+@command("GETSET", 3)
+async def getset(ctx, args):
+    """Deprecated in Redis in favour of SET ... GET, and the same here."""
+    return await set_(ctx, [b"SET", args[1], args[2], b"GET"])
+
+
 for _name, _arity in (("INCR", 2), ("DECR", 2), ("INCRBY", 3), ("DECRBY", 3),
-                      ("INCRBYFLOAT", 3), ("APPEND", 3), ("SETRANGE", 4), ("MSETNX", -3),
-                      ("GETSET", 3)):
+                      ("INCRBYFLOAT", 3), ("APPEND", 3), ("SETRANGE", 4), ("MSETNX", -3)):
     COMMANDS[_name] = Spec(_needs_strong, _arity)

@@ -1,22 +1,23 @@
-"""Peer messages: frozen, slotted dataclasses with an explicit msgpack encoding.
+"""Peer messages: immutable typed records with an explicit msgpack encoding.
 
 A frame body is the msgpack array ``[req_id, tag, *fields]``. ``req_id > 0`` is a
 request expecting a reply, ``req_id < 0`` is the reply to request ``-req_id``, and
 ``0`` is one-way. Each message type has a fixed tag; fields are encoded in
-declaration order, with versions as their plain tuples. No pickle, no bare dicts.
+declaration order, with versions as their plain arrays. No pickle, no bare dicts.
+
+Messages are ``NamedTuple`` classes, not frozen dataclasses, for the same reason
+as :class:`~quorumkv.core.version.Version`: several are built per request, and a
+tuple is built in one C call. Decoding checks every field's type.
 """
 
-from __future__ import annotations
-
-from dataclasses import astuple, dataclass, fields
+from typing import NamedTuple
 
 import msgpack
 
 from .version import Version
 
 
-@dataclass(frozen=True, slots=True)
-class Put:
+class Put(NamedTuple):
     """Store ``version`` for ``key`` if it is newer than what the replica has."""
     TAG = 1
     keyspace: str
@@ -24,26 +25,22 @@ class Put:
     version: Version
 
 
-@dataclass(frozen=True, slots=True)
-class PutAck:
+class PutAck(NamedTuple):
     TAG = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Get:
+class Get(NamedTuple):
     TAG = 3
     keyspace: str
     key: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class GetReply:
+class GetReply(NamedTuple):
     TAG = 4
     version: Version | None
 
 
-@dataclass(frozen=True, slots=True)
-class Scan:
+class Scan(NamedTuple):
     """Versions with placement keys in ``[start, end)``, about ``limit`` of them.
 
     The replica never splits a group of keys sharing one hash prefix, so a cursor
@@ -55,21 +52,18 @@ class Scan:
     limit: int
 
 
-@dataclass(frozen=True, slots=True)
-class ScanReply:
+class ScanReply(NamedTuple):
     TAG = 6
     items: tuple  # ((key, Version), ...)
     truncated: bool  # stopped at ``limit`` before ``end``
     last_pkey: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Stats:
+class Stats(NamedTuple):
     TAG = 7
 
 
-@dataclass(frozen=True, slots=True)
-class StatsReply:
+class StatsReply(NamedTuple):
     TAG = 8
     node_id: str
     keys: int
@@ -77,8 +71,7 @@ class StatsReply:
     hlc: int
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorReply:
+class ErrorReply(NamedTuple):
     TAG = 9
     message: str
 
@@ -91,26 +84,19 @@ class DecodeError(Exception):
     """A peer sent a frame we cannot decode: a bug or a version mismatch."""
 
 
-_PLAIN_TYPES = {"str": str, "bytes": bytes, "int": int, "bool": bool}
-# per message type: its field names, and the (name, type) pairs checked on decode
-_FIELD_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in MESSAGE_TYPES}
-_CHECKS = {cls: tuple((f.name, _PLAIN_TYPES[f.type]) for f in fields(cls)
-                      if f.type in _PLAIN_TYPES) for cls in MESSAGE_TYPES}
+_PLAIN_TYPES = (str, bytes, int, bool)
+# per message type: the (name, type) pairs of its plain fields, checked on decode
+_CHECKS = {cls: tuple((name, t) for name, t in cls.__annotations__.items()
+                      if t in _PLAIN_TYPES) for cls in MESSAGE_TYPES}
+_packb = msgpack.Packer(use_bin_type=True).pack
 
 
 def encode(req_id: int, message) -> bytes:
     cls = type(message)
-    if cls is Put:  # the hot path
-        body = [req_id, 1, message.keyspace, message.key, message.version.as_tuple()]
-    elif cls is ScanReply:
-        body = [req_id, cls.TAG, [(k, v.as_tuple()) for k, v in message.items],
-                message.truncated, message.last_pkey]
-    elif cls is GetReply:
-        body = [req_id, cls.TAG,
-                None if message.version is None else message.version.as_tuple()]
-    else:
-        body = [req_id, cls.TAG] + [getattr(message, name) for name in _FIELD_NAMES[cls]]
-    return msgpack.packb(body, use_bin_type=True)
+    if cls is ScanReply:
+        return _packb([req_id, cls.TAG, list(message.items), message.truncated,
+                       message.last_pkey])
+    return _packb([req_id, cls.TAG, *message])
 
 
 def _checked(message):
@@ -149,5 +135,4 @@ def decode_body(body: list) -> tuple[int, object]:
         raise DecodeError(f"bad peer frame: {exc!r}") from exc
 
 
-__all__ = [cls.__name__ for cls in MESSAGE_TYPES] + ["encode", "decode_body", "DecodeError",
-                                                       "astuple"]
+__all__ = [cls.__name__ for cls in MESSAGE_TYPES] + ["encode", "decode_body", "DecodeError"]

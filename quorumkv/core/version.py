@@ -9,17 +9,23 @@ The timestamp decides; the coordinator's node id breaks ties between concurrent
 writes at the same HLC; the remaining fields only make the order total, so ``merge``
 (the maximum) is commutative, associative and idempotent even for pathological
 inputs.
+
+A version is an immutable named tuple rather than a frozen dataclass: it is built
+several times per request, a tuple is built in one C call (a frozen dataclass
+sets each field through ``object.__setattr__``), the tuple order is exactly the
+version order, and msgpack encodes it as the array it already is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgpack
 
+_packb = msgpack.Packer(use_bin_type=True).pack
 
-@dataclass(frozen=True, slots=True, order=True)
-class Version:
+
+class Version(NamedTuple):
     ts: int
     node_id: str
     tombstone: bool = False
@@ -31,13 +37,10 @@ class Version:
         return not self.tombstone and (self.expiry_ms == 0 or self.expiry_ms > now_ms)
 
     def encode(self) -> bytes:
-        return msgpack.packb(
-            (self.ts, self.node_id, self.tombstone, self.expiry_ms, self.value),
-            use_bin_type=True,
-        )
+        return _packb(self)
 
     def as_tuple(self) -> tuple:
-        return (self.ts, self.node_id, self.tombstone, self.expiry_ms, self.value)
+        return tuple(self)
 
     @staticmethod
     def from_tuple(t) -> "Version":

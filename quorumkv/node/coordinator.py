@@ -51,7 +51,8 @@ class Coordinator:
         self.clock_ms = clock_ms
         self.timeout_s = timeout_s
         self.metrics = metrics
-        self.deadlines = Deadlines(timeout_s)
+        self.loop = asyncio.get_running_loop()
+        self.deadlines = Deadlines(timeout_s, self.loop)
 
     def _keyspace(self, name: str):
         try:
@@ -68,7 +69,8 @@ class Coordinator:
     def _failed(self, decision) -> ConsistencyError:
         self.metrics.consistency_failures.labels(decision.level.name).inc()
         return ConsistencyError(decision.level.name, decision.answered, decision.required,
-                                decision.total)
+                                decision.total,
+                                round(self.timeout_s * 1000) if decision.timed_out else None)
 
     # ---- writes ----------------------------------------------------------------
 
@@ -145,7 +147,7 @@ class Coordinator:
         ks, key, pkey = run.repair_target
         self.metrics.read_repairs.inc(len(stale))
         message = m.Put(ks.name, key, tracker.newest)
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         pending = []
         for node in stale:
             if node == self.node_id:
@@ -238,7 +240,7 @@ class _Run:
     def __init__(self, coordinator: Coordinator, tracker: _Tracker) -> None:
         self.coordinator = coordinator
         self.tracker = tracker
-        self.done = asyncio.get_running_loop().create_future()
+        self.done = coordinator.loop.create_future()
         self.outstanding: dict[str, int] = {}
         self.deadline = coordinator.deadlines.add(self)
         self.spares: list[str] = []  # replicas to ask if an asked one fails

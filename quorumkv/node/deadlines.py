@@ -14,13 +14,14 @@ SLOT_S = 0.05
 
 
 class Deadlines:
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, loop: asyncio.AbstractEventLoop) -> None:
         self.timeout_s = timeout_s
+        self.loop = loop
         self._slots: dict[int, list] = {}
 
     def add(self, run) -> float:
         """File ``run`` (which has ``finished`` and ``expire()``); its deadline."""
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         deadline = loop.time() + self.timeout_s
         slot = math.ceil(deadline / SLOT_S)
         runs = self._slots.get(slot)
@@ -35,6 +36,5 @@ class Deadlines:
             if not run.finished:
                 run.expire()
 
-    @staticmethod
-    def remaining(deadline: float) -> float:
-        return max(0.0, deadline - asyncio.get_running_loop().time())
+    def remaining(self, deadline: float) -> float:
+        return max(0.0, deadline - self.loop.time())

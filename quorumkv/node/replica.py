@@ -58,7 +58,7 @@ class Replica:
         if not puts:
             return replies
         acked = self.storage.write_soon(puts)
-        result = asyncio.get_running_loop().create_future()
+        result = acked.get_loop().create_future()
 
         def finish(durable) -> None:
             if durable.exception() is not None:

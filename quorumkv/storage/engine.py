@@ -69,6 +69,7 @@ class Storage:
         self._closed = False
         self._soon: list = []
         self._soon_future: asyncio.Future | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- reads ---------------------------------------------------------------
 
@@ -149,7 +150,8 @@ class Storage:
         self._soon.extend(entries)
         future = self._soon_future
         if future is None:
-            loop = asyncio.get_running_loop()
+            loop = self._loop or asyncio.get_running_loop()
+            self._loop = loop
             future = self._soon_future = loop.create_future()
             loop.call_soon(self._flush_soon)
         return future
