@@ -38,6 +38,7 @@ class NodeSection:
     fsync: str = "batch"
     periodic_sync_ms: int = 1000
     request_timeout_ms: int = 2000
+    speculative_retry_ms: int = 50
     max_key_bytes: int = 64 * 1024
     max_value_bytes: int = 8 * 1024 * 1024
     max_clients: int = 10000
@@ -173,6 +174,7 @@ def validate(config: Config) -> None:
         ("cluster.replication_factor", c.replication_factor, 1, 15),
         ("node.periodic_sync_ms", n.periodic_sync_ms, 1, 3_600_000),
         ("node.request_timeout_ms", n.request_timeout_ms, 10, 600_000),
+        ("node.speculative_retry_ms", n.speculative_retry_ms, 0, 600_000),
         ("node.max_key_bytes", n.max_key_bytes, 1, 512 * 1024 * 1024),
         # a value travels in one peer frame (net.transport.MAX_FRAME_BYTES, 64 MiB)
         ("node.max_value_bytes", n.max_value_bytes, 0, 32 * 1024 * 1024),

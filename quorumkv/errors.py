@@ -14,8 +14,8 @@ the edges need: the RESP error prefix and the HTTP status. Lower-layer exception
     │   ├── UnsupportedError      needs a capability this keyspace lacks
     │   └── UnknownKeyspaceError
     └── UnavailableError          the cluster could not serve it (server side)
-        ├── ConsistencyError      too few replicas answered for the level
-        └── TimeoutError_         the request's deadline passed
+        └── ConsistencyError      too few replicas answered for the level
+                                  (HTTP 504 when the deadline passed, else 503)
 """
 
 from __future__ import annotations
@@ -76,11 +76,9 @@ class ConsistencyError(UnavailableError):
                  timeout_ms: int | None = None) -> None:
         self.level, self.answered, self.required, self.total = level, answered, required, total
         waited = f", timed out after {timeout_ms} ms" if timeout_ms is not None else ""
+        if timeout_ms is not None:
+            self.http_status = 504
         super().__init__(
             f"consistency {level} not met: {answered} of {total} replicas answered "
             f"({required} required{waited})"
         )
-
-
-class TimeoutError_(UnavailableError):
-    http_status = 504

@@ -218,7 +218,7 @@ def _kv_errors() -> dict:
             "404": _error("Key not found (GET) or unknown keyspace."),
             "413": _error("Key or value over the configured limit."),
             "503": _error("Too few replicas answered for the consistency level."),
-            "504": _error("The request's deadline passed.")}
+            "504": _error("Too few replicas answered before the request's deadline.")}
 
 
 def _timestamp_header() -> dict:

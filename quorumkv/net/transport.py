@@ -65,14 +65,14 @@ class FrameProtocol(asyncio.Protocol):
                 return
             if n - pos - 4 < length:
                 break
-            body = msgpack.unpackb(buf[pos + 4:pos + 4 + length], raw=False)
-            pos += 4 + length
             try:
+                body = msgpack.unpackb(buf[pos + 4:pos + 4 + length], raw=False)
                 out.append(m.decode_body(body))
-            except m.DecodeError as exc:
-                log.error("%s; closing the connection", exc)
+            except (m.DecodeError, ValueError) as exc:  # msgpack errors are ValueErrors
+                log.error("undecodable peer frame (%s); closing the connection", exc)
                 self.transport.close()
                 return
+            pos += 4 + length
         if pos:
             del buf[:pos]
         if out:
@@ -160,7 +160,8 @@ class PeerTransport:
     """Serves peer requests with ``handler`` and sends ours to peers.
 
     ``handler(messages)`` gets ``[(req_id, message), ...]`` from one read and
-    returns ``[(req_id, reply), ...]``, or a future of that list.
+    returns ``(replies, later)``: ``[(req_id, reply), ...]`` to send now and a
+    future of more such replies, or None.
     """
 
     def __init__(self, bind_host: str, port: int, peers: dict[str, tuple[str, int]],
@@ -184,12 +185,11 @@ class PeerTransport:
         return proto
 
     def _on_requests(self, proto: FrameProtocol, items: list) -> None:
-        result = self.handler(items)
-        if isinstance(result, list):
-            for req_id, reply in result:
-                proto.send(-req_id, reply)
-        else:
-            result.add_done_callback(lambda f: self._reply_later(proto, f))
+        replies, later = self.handler(items)
+        for req_id, reply in replies:
+            proto.send(-req_id, reply)
+        if later is not None:
+            later.add_done_callback(lambda f: self._reply_later(proto, f))
 
     @staticmethod
     def _reply_later(proto: FrameProtocol, future: asyncio.Future) -> None:

@@ -1,14 +1,18 @@
 """The coordinator: runs one client request against the replicas of its key.
 
-Any node coordinates. It timestamps writes with its HLC, sends each request to
-every replica of the key's range (itself included, through local storage), feeds
-the answers to a core quorum tracker and answers the client once the tracker
-decides. Reads resolve the newest version and send it to every replica that
-answered with something older (read repair). Above ONE the repair is blocking:
-the client gets its answer once the stale replicas among those that answered
-have the newest version (or the deadline passes), so a following read at the
-same level cannot see the older value again. Replicas whose answers arrive after
-the decision are repaired in the background.
+Any node coordinates. It timestamps writes with its HLC and sends them to every
+replica of the key's range (itself included, through local storage). Reads ask
+only as many replicas as the level needs (this node first, then peers with an
+open connection), and one more when an asked replica fails or has not answered
+after ``speculative_retry_ms``. The answers go to a core quorum tracker; the
+client is answered once the tracker decides.
+
+Reads resolve the newest version and send it to every replica that answered with
+something older (read repair). Above ONE the repair is blocking: the client gets
+its answer once the stale replicas among those that answered have the newest
+version (or the deadline passes), so a following read at the same level cannot
+see the older value again. Replicas whose answers arrive after the decision
+(after a speculative retry) are repaired in the background.
 
 The hot path uses callbacks rather than a task or future per replica request:
 one future per client request, one deadline sweep per time slot.
@@ -42,7 +46,8 @@ class ScanPage:
 
 class Coordinator:
     def __init__(self, node_id: str, ranges: RangeMap, storage: Storage, transport,
-                 hlc: HLC, clock_ms, timeout_s: float, metrics) -> None:
+                 hlc: HLC, clock_ms, timeout_s: float, metrics,
+                 speculative_retry_s: float = 0.05) -> None:
         self.node_id = node_id
         self.ranges = ranges
         self.storage = storage
@@ -52,7 +57,9 @@ class Coordinator:
         self.timeout_s = timeout_s
         self.metrics = metrics
         self.loop = asyncio.get_running_loop()
-        self.deadlines = Deadlines(timeout_s, self.loop)
+        self.deadlines = Deadlines(timeout_s, self.loop, _Run.expire)
+        self.speculation = (Deadlines(speculative_retry_s, self.loop, _Run.speculate, 0.01)
+                            if speculative_retry_s > 0 else None)
 
     def _keyspace(self, name: str):
         try:
@@ -117,6 +124,8 @@ class Coordinator:
         targets = self._read_order(replicas)
         run.spares = targets[tracker.required:]
         run.spare_request = (message, _on_get_reply)
+        if run.spares and self.speculation is not None:
+            self.speculation.add(run)
         for node in targets[:tracker.required]:
             if node == self.node_id:
                 run.decide(tracker.on_answer(node, self.storage.get(ks.keyspace_id, pkey)))
@@ -125,6 +134,9 @@ class Coordinator:
         decision = await run.done
         if not decision.ok:
             raise self._failed(decision)
+        if tracker.newest is not None:
+            # what this client saw orders its next write after it (HLC)
+            self.hlc.observe(tracker.newest.ts, self.clock_ms())
         pending = self.repair(run)
         if pending and level is not Level.ONE:
             await asyncio.wait(pending, timeout=run.remaining())
@@ -147,17 +159,13 @@ class Coordinator:
         ks, key, pkey = run.repair_target
         self.metrics.read_repairs.inc(len(stale))
         message = m.Put(ks.name, key, tracker.newest)
-        loop = self.loop
         pending = []
         for node in stale:
             if node == self.node_id:
                 pending.append(self.storage.write_soon([(ks.keyspace_id, pkey,
                                                          tracker.newest)]))
             else:
-                acked = loop.create_future()
-                self.transport.send_request(
-                    node, message, lambda r, e, f=acked: f.done() or f.set_result(r))
-                pending.append(acked)
+                pending.append(run.send_repair(node, message))
         return pending
 
     # ---- scans -----------------------------------------------------------------
@@ -245,6 +253,25 @@ class _Run:
         self.deadline = coordinator.deadlines.add(self)
         self.spares: list[str] = []  # replicas to ask if an asked one fails
 
+    def send_repair(self, node: str, message) -> asyncio.Future:
+        """A read repair write to ``node``; forgotten at the deadline like the rest."""
+        acked = self.coordinator.loop.create_future()
+
+        def on_done(reply, error) -> None:
+            self.outstanding.pop(node, None)
+            if not acked.done():
+                acked.set_result(reply)
+
+        self.outstanding[node] = self.coordinator.transport.send_request(node, message, on_done)
+        return acked
+
+    def speculate(self) -> None:
+        """Called when a read's asked replicas are slow: ask one more (speculative
+        retry), so one silent replica costs latency, not a failed read."""
+        if not self.done.done() and self.spares:
+            self.coordinator.metrics.speculative_retries.inc()
+            self.send(self.spares.pop(0), *self.spare_request)
+
     def send(self, node: str, message, on_reply) -> None:
         def on_done(reply, error) -> None:
             self.outstanding.pop(node, None)
@@ -270,13 +297,11 @@ class _Run:
 
     def expire(self) -> None:
         """Called by the deadline sweep."""
+        if self.done.done() and not self.outstanding:
+            return
         if self.outstanding:
             self.coordinator.metrics.replica_timeouts.inc(len(self.outstanding))
             for node, req_id in self.outstanding.items():
                 self.coordinator.transport.forget(node, req_id)
             self.outstanding.clear()
         self.decide(self.tracker.on_timeout())
-
-    @property
-    def finished(self) -> bool:
-        return self.done.done() and not self.outstanding

@@ -29,5 +29,6 @@ class Metrics:
                                             "Requests failed for too few replica answers",
                                             ["level"], registry=r)
         self.clients = Gauge("qkv_connected_clients", "Open RESP connections", registry=r)
-        self.peer_messages = Counter("qkv_peer_messages_total", "Peer requests served",
-                                     ["type"], registry=r)
+        self.speculative_retries = Counter("qkv_speculative_retries_total",
+                                           "Reads that asked one more replica because "
+                                           "the asked ones were slow", registry=r)

@@ -61,7 +61,8 @@ class Node:
         await self.transport.start()
         self.coordinator = Coordinator(self.node_id, self.ranges, self.storage, self.transport,
                                        self.hlc, self.clock_ms,
-                                       cfg.node.request_timeout_ms / 1000, self.metrics)
+                                       cfg.node.request_timeout_ms / 1000, self.metrics,
+                                       cfg.node.speculative_retry_ms / 1000)
         if self.storage.durability is Durability.PERIODIC:
             self._tasks.append(asyncio.ensure_future(self.storage.run_periodic_sync()))
         from ..api.http import start_http

@@ -30,7 +30,9 @@ class Replica:
         self.metrics = metrics
 
     def handle(self, items: list):
-        """``[(req_id, message)]`` in, ``[(req_id, reply)]`` (or a future of it) out."""
+        """``[(req_id, message)]`` in; out ``(replies, later)``: the replies that are
+        ready now, and a future of the write acknowledgements (or None), which wait
+        for the one storage batch of this loop turn to be durable."""
         replies, puts, put_ids = [], [], []
         for req_id, message in items:
             try:
@@ -56,19 +58,19 @@ class Replica:
                 log.exception("peer request failed")
                 replies.append((req_id, m.ErrorReply(f"{type(exc).__name__}: {exc}")))
         if not puts:
-            return replies
+            return replies, None
         acked = self.storage.write_soon(puts)
-        result = acked.get_loop().create_future()
+        later = acked.get_loop().create_future()
 
         def finish(durable) -> None:
             if durable.exception() is not None:
                 error = m.ErrorReply(f"storage: {durable.exception()}")
-                result.set_result(replies + [(i, error) for i in put_ids])
+                later.set_result([(i, error) for i in put_ids])
             else:
-                result.set_result(replies + [(i, PUT_ACK) for i in put_ids])
+                later.set_result([(i, PUT_ACK) for i in put_ids])
 
         acked.add_done_callback(finish)
-        return result
+        return replies, later
 
     def _scan(self, message: m.Scan) -> m.ScanReply:
         ks = self.ranges.keyspaces[message.keyspace]

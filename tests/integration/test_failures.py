@@ -1,6 +1,7 @@
 """Nodes that die: quorums keep serving, ALL says why it cannot, nothing
 acknowledged is lost, and a restarted replica is repaired by reads."""
 
+import signal
 import urllib.error
 import urllib.request
 
@@ -79,3 +80,22 @@ def test_sigterm_stops_cleanly_and_keeps_data(fresh_cluster):
     c.kill("n1")
     c.kill("n3")
     assert c.redis("n2", consistency="ONE").get("graceful") == b"yes"
+
+
+def test_paused_replica_costs_latency_not_errors(fresh_cluster):
+    """SIGSTOP keeps the TCP connection open but answers nothing: QUORUM reads
+    must not wait for it (speculative retry), QUORUM writes need no answer from it."""
+    c = fresh_cluster.start()
+    n1 = c.redis("n1")
+    for i in range(50):
+        n1.set(f"pause:{i}", i)
+    c.procs["n2"].send_signal(signal.SIGSTOP)
+    try:
+        # without the speculative retry, a read that asked n2 fails at the deadline
+        for i in range(50):
+            assert n1.get(f"pause:{i}") == str(i).encode()
+            assert n1.set(f"pause:{i}", i + 1)
+    finally:
+        c.procs["n2"].send_signal(signal.SIGCONT)
+    assert [c.redis("n3").get(f"pause:{i}") for i in range(50)] == \
+        [str(i + 1).encode() for i in range(50)]
