@@ -96,8 +96,8 @@ def _boundary(node):
 
 
 def _record(metrics, command: str, status: int, started: float) -> None:
-    metrics.requests.labels(api="http", command=command, outcome=outcome(status)).inc()
-    metrics.latency.labels(api="http", command=command).observe(time.perf_counter() - started)
+    metrics.requests.stats("http", command).record(outcome(status),
+                                                   time.perf_counter() - started)
 
 
 def outcome(status: int) -> str:

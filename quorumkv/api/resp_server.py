@@ -37,15 +37,11 @@ class RespServer:
         self.max_clients = cfg.max_clients
         self._children: dict = {}
 
-    def counters(self, command: str):
-        """Cached metric children for one command (labels() lookups are slow)."""
+    def stats(self, command: str):
+        """The metrics entry of one command (looked up once per command name)."""
         entry = self._children.get(command)
         if entry is None:
-            m = self.node.metrics
-            entry = (m.requests.labels("resp", command, "ok"),
-                     m.requests.labels("resp", command, "error"),
-                     m.latency.labels("resp", command))
-            self._children[command] = entry
+            entry = self._children[command] = self.node.metrics.requests.stats("resp", command)
         return entry
 
     async def start(self) -> "RespServer":
@@ -165,7 +161,8 @@ class RespConnection(asyncio.Protocol):
             return resp.error("ERR Protocol error: command name too large")
         command = name.decode("utf-8", "replace").upper()
         spec = COMMANDS.get(command)
-        ok, error, latency = self.server.counters(command if spec else "UNKNOWN")
+        stats = self.server.stats(command if spec else "UNKNOWN")
+        outcome = "ok"
         started = time.perf_counter()
         try:
             if type(args) is OversizedArgs:
@@ -173,13 +170,12 @@ class RespConnection(asyncio.Protocol):
                 raise LimitError(f"argument too large: {size} bytes, limit is "
                                  f"{self.server.max_arg} bytes")
             reply = await self.ctx.run(command, spec, args)
-            ok.inc()
         except QuorumKVError as exc:
-            error.inc()
+            outcome = "error"
             reply = resp.error(exc.resp_message())
         except Exception as exc:  # a bug: answer it, keep the connection and log
             log.exception("command %s failed", command)
-            error.inc()
+            outcome = "error"
             reply = resp.error(f"ERR internal error: {type(exc).__name__}: {exc}")
-        latency.observe(time.perf_counter() - started)
+        stats.record(outcome, time.perf_counter() - started)
         return reply

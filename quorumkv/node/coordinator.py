@@ -146,9 +146,11 @@ class Coordinator:
         """Replicas in the order reads ask them: this node, then peers with an open
         connection, then the rest. A read asks as many as its level needs and asks
         the next one only when one fails."""
-        connected = self.transport.is_connected
-        return sorted(replicas, key=lambda n: 0 if n == self.node_id
-                      else (1 if connected(n) else 2))
+        me, connected = self.node_id, self.transport.is_connected
+        first, second, last = [], [], []
+        for node in replicas:
+            (first if node == me else second if connected(node) else last).append(node)
+        return first + second + last
 
     def repair(self, run: "_Run") -> list:
         """Send the newest version to stale replicas; futures of their acks."""

@@ -1,14 +1,17 @@
 """Request timers without a timer per request.
 
-Requests are filed in slots of ``slot_s`` by due time; one loop timer per slot
-calls ``on_due(run)`` for every request in it (the callback checks whether the
-request still needs it). A request may so wait up to one slot longer than asked,
-never less. The coordinator keeps two: request deadlines and read speculation.
+Every request filed in one ``Deadlines`` waits the same delay, so due times are
+filed in order: a deque, and one loop timer armed for the oldest entry (rounded
+up to ``slot_s`` so that one timer serves many). When it fires, ``on_due(run)``
+is called for every entry that is due; the callback checks whether the request
+still needs it. A request may so wait up to one slot longer than asked, never
+less. The coordinator keeps two: request deadlines and read speculation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 from typing import Callable
 
@@ -20,23 +23,28 @@ class Deadlines:
         self.loop = loop
         self.on_due = on_due
         self.slot_s = slot_s
-        self._slots: dict[int, list] = {}
+        self._queue: collections.deque = collections.deque()
+        self._armed = False
 
     def add(self, run) -> float:
         """File ``run``; returns its due time on the loop clock."""
         due = self.loop.time() + self.delay_s
-        slot = math.ceil(due / self.slot_s)
-        runs = self._slots.get(slot)
-        if runs is None:
-            runs = self._slots[slot] = []
-            self.loop.call_at(slot * self.slot_s, self._fire, slot)
-        runs.append(run)
+        self._queue.append((due, run))
+        if not self._armed:
+            self._arm(due)
         return due
 
-    def _fire(self, slot: int) -> None:
-        on_due = self.on_due
-        for run in self._slots.pop(slot, ()):
-            on_due(run)
+    def _arm(self, due: float) -> None:
+        self._armed = True
+        self.loop.call_at(max(due, math.ceil(due / self.slot_s) * self.slot_s), self._fire)
+
+    def _fire(self) -> None:
+        self._armed = False
+        queue, now, on_due = self._queue, self.loop.time(), self.on_due
+        while queue and queue[0][0] <= now:
+            on_due(queue.popleft()[1])
+        if queue:
+            self._arm(queue[0][0])
 
     def remaining(self, due: float) -> float:
         return max(0.0, due - self.loop.time())

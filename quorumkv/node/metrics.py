@@ -1,21 +1,79 @@
-"""Prometheus metrics of one node (a registry per node, so tests can run many)."""
+"""Prometheus metrics of one node (a registry per node, so tests can run many).
+
+Per-request counts and latencies are kept in plain Python numbers and exported
+by a collector when ``/metrics`` is scraped: prometheus_client's labelled
+children take a lock on every update, which on the request path of a
+single-threaded event loop is pure overhead. Rare events use its counters.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import bisect
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2,
                    0.5, 1.0, 2.0, 5.0)
+
+
+class RequestStats:
+    """Outcome counts and a latency histogram for one (api, command)."""
+
+    __slots__ = ("outcomes", "buckets", "total_s")
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, int] = {}
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.total_s = 0.0
+
+    def record(self, outcome: str, seconds: float) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total_s += seconds
+
+
+class RequestMetrics:
+    """``qkv_requests_total`` and ``qkv_request_seconds``, by api and command."""
+
+    def __init__(self) -> None:
+        self._stats: dict[tuple[str, str], RequestStats] = {}
+
+    def stats(self, api: str, command: str) -> RequestStats:
+        """The stats of one (api, command); callers may keep it and record into it."""
+        key = (api, command)
+        entry = self._stats.get(key)
+        if entry is None:
+            entry = self._stats[key] = RequestStats()
+        return entry
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        requests = CounterMetricFamily("qkv_requests", "Client requests by command and outcome",
+                                       labels=["api", "command", "outcome"])
+        latency = HistogramMetricFamily("qkv_request_seconds",
+                                        "Client request latency by command",
+                                        labels=["api", "command"])
+        for (api, command), entry in sorted(self._stats.items()):
+            for outcome, count in sorted(entry.outcomes.items()):
+                requests.add_metric([api, command, outcome], count)
+            cumulative, buckets = 0, []
+            for bound, count in zip(LATENCY_BUCKETS + (float("inf"),), entry.buckets):
+                cumulative += count
+                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+            latency.add_metric([api, command], buckets, entry.total_s)
+        yield requests
+        yield latency
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("qkv_requests_total", "Client requests by command and outcome",
-                                ["api", "command", "outcome"], registry=r)
-        self.latency = Histogram("qkv_request_seconds", "Client request latency by command",
-                                 ["api", "command"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = RequestMetrics()
+        r.register(self.requests)
         self.replica_timeouts = Counter("qkv_replica_timeouts_total",
                                         "Replica requests that got no answer in time",
                                         registry=r)
@@ -25,10 +83,10 @@ class Metrics:
         self.read_repairs = Counter("qkv_read_repairs_total",
                                     "Stale replicas sent the newest version by a read",
                                     registry=r)
+        self.speculative_retries = Counter("qkv_speculative_retries_total",
+                                           "Reads that asked one more replica because "
+                                           "the asked ones were slow", registry=r)
         self.consistency_failures = Counter("qkv_consistency_failures_total",
                                             "Requests failed for too few replica answers",
                                             ["level"], registry=r)
         self.clients = Gauge("qkv_connected_clients", "Open RESP connections", registry=r)
-        self.speculative_retries = Counter("qkv_speculative_retries_total",
-                                           "Reads that asked one more replica because "
-                                           "the asked ones were slow", registry=r)
