@@ -159,9 +159,9 @@ class _PeerLink:
 class PeerTransport:
     """Serves peer requests with ``handler`` and sends ours to peers.
 
-    ``handler(messages)`` gets ``[(req_id, message), ...]`` from one read and
-    returns ``(replies, later)``: ``[(req_id, reply), ...]`` to send now and a
-    future of more such replies, or None.
+    ``handler(messages, send_later)`` gets ``[(req_id, message), ...]`` from one
+    read and returns ``[(req_id, reply), ...]`` to send now; replies that must
+    wait (for durable storage) it passes to ``send_later`` when ready.
     """
 
     def __init__(self, bind_host: str, port: int, peers: dict[str, tuple[str, int]],
@@ -185,16 +185,13 @@ class PeerTransport:
         return proto
 
     def _on_requests(self, proto: FrameProtocol, items: list) -> None:
-        replies, later = self.handler(items)
-        for req_id, reply in replies:
+        for req_id, reply in self.handler(items, lambda later: self._reply(proto, later)):
             proto.send(-req_id, reply)
-        if later is not None:
-            later.add_done_callback(lambda f: self._reply_later(proto, f))
 
     @staticmethod
-    def _reply_later(proto: FrameProtocol, future: asyncio.Future) -> None:
-        if not proto.closed and not future.cancelled():
-            for req_id, reply in future.result():
+    def _reply(proto: FrameProtocol, replies: list) -> None:
+        if not proto.closed:
+            for req_id, reply in replies:
                 proto.send(-req_id, reply)
 
     def is_connected(self, peer_id: str) -> bool:

@@ -100,14 +100,14 @@ class Coordinator:
 
     def _write_local(self, run: "_Run", node: str, keyspace_id: int, pkey: bytes,
                      version: Version) -> None:
-        def written(durable: asyncio.Future) -> None:
-            if durable.exception() is not None:
-                log.error("local write failed: %s", durable.exception())
+        def written(error) -> None:
+            if error is not None:
+                log.error("local write failed: %s", error)
                 run.decide(run.tracker.on_failure(node))
             else:
                 run.decide(run.tracker.on_ack(node))
 
-        self.storage.write_soon([(keyspace_id, pkey, version)]).add_done_callback(written)
+        self.storage.write_soon([(keyspace_id, pkey, version)], written)
 
     # ---- reads -----------------------------------------------------------------
 
@@ -164,8 +164,10 @@ class Coordinator:
         pending = []
         for node in stale:
             if node == self.node_id:
-                pending.append(self.storage.write_soon([(ks.keyspace_id, pkey,
-                                                         tracker.newest)]))
+                written = self.loop.create_future()
+                self.storage.write_soon([(ks.keyspace_id, pkey, tracker.newest)],
+                                        lambda error, f=written: f.set_result(error))
+                pending.append(written)
             else:
                 pending.append(run.send_repair(node, message))
         return pending

@@ -6,7 +6,6 @@ batch; their acknowledgements wait for that batch to be durable.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from ..core import messages as m
@@ -29,10 +28,10 @@ class Replica:
         self.clock_ms = clock_ms
         self.metrics = metrics
 
-    def handle(self, items: list):
-        """``[(req_id, message)]`` in; out ``(replies, later)``: the replies that are
-        ready now, and a future of the write acknowledgements (or None), which wait
-        for the one storage batch of this loop turn to be durable."""
+    def handle(self, items: list, send_later):
+        """``[(req_id, message)]`` in, the replies that are ready now out. Write
+        acknowledgements wait for the storage batch of this loop turn to be
+        durable and go out through ``send_later(replies)``."""
         replies, puts, put_ids = [], [], []
         for req_id, message in items:
             try:
@@ -58,19 +57,16 @@ class Replica:
                 log.exception("peer request failed")
                 replies.append((req_id, m.ErrorReply(f"{type(exc).__name__}: {exc}")))
         if not puts:
-            return replies, None
-        acked = self.storage.write_soon(puts)
-        later = acked.get_loop().create_future()
-
-        def finish(durable) -> None:
-            if durable.exception() is not None:
-                error = m.ErrorReply(f"storage: {durable.exception()}")
-                later.set_result([(i, error) for i in put_ids])
+            return replies
+        def durable(error) -> None:
+            if error is not None:
+                failed = m.ErrorReply(f"storage: {error}")
+                send_later([(i, failed) for i in put_ids])
             else:
-                later.set_result([(i, PUT_ACK) for i in put_ids])
+                send_later([(i, PUT_ACK) for i in put_ids])
 
-        acked.add_done_callback(finish)
-        return replies, later
+        self.storage.write_soon(puts, durable)
+        return replies
 
     def _scan(self, message: m.Scan) -> m.ScanReply:
         ks = self.ranges.keyspaces[message.keyspace]

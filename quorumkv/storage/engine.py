@@ -68,7 +68,8 @@ class Storage:
         self._periodic_task: asyncio.Task | None = None
         self._closed = False
         self._soon: list = []
-        self._soon_future: asyncio.Future | None = None
+        self._soon_callbacks: list = []
+        self._soon_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- reads ---------------------------------------------------------------
@@ -143,32 +144,31 @@ class Storage:
             return None
         return self._wait_for_sync()
 
-    def write_soon(self, entries) -> asyncio.Future:
+    def write_soon(self, entries, on_durable) -> None:
         """Queue entries for the one write batch of this loop turn (write combining:
         every coordinator and replica write of a turn shares one RocksDB write and
-        one WAL sync). The future completes when they are durable."""
+        one WAL sync). ``on_durable(error)`` is called once they are durable
+        (``error`` None) or failed: directly, not through the loop."""
         self._soon.extend(entries)
-        future = self._soon_future
-        if future is None:
+        self._soon_callbacks.append(on_durable)
+        if not self._soon_scheduled:
+            self._soon_scheduled = True
             loop = self._loop or asyncio.get_running_loop()
             self._loop = loop
-            future = self._soon_future = loop.create_future()
             loop.call_soon(self._flush_soon)
-        return future
 
     def _flush_soon(self) -> None:
-        entries, future = self._soon, self._soon_future
-        self._soon, self._soon_future = [], None
+        entries, callbacks = self._soon, self._soon_callbacks
+        self._soon, self._soon_callbacks, self._soon_scheduled = [], [], False
         try:
             durable = self.apply(entries)
         except StorageError as exc:
-            future.set_exception(exc)
+            _notify(callbacks, exc)
             return
         if durable is None:
-            future.set_result(None)
+            _notify(callbacks, None)
         else:
-            durable.add_done_callback(lambda d: future.set_exception(d.exception())
-                                      if d.exception() else future.set_result(None))
+            durable.add_done_callback(lambda d: _notify(callbacks, d.exception()))
 
     def _write(self, batch, options) -> None:
         try:
@@ -214,3 +214,8 @@ class Storage:
             self._db.flush_wal(True)
         finally:
             self._db.close()
+
+
+def _notify(callbacks, error) -> None:
+    for callback in callbacks:
+        callback(error)

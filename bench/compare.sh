@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: redis-server vs one node of a 3-node QuorumKV cluster,
+# in one session on one machine (see docs/benchmarks.md for recorded figures).
+#
+#   bench/compare.sh [fsync]        fsync: batch (default) | periodic | always
+#
+# Needs redis-server and redis-benchmark (apt-get install redis-server redis-tools)
+# and `make install` (or .venv with the package). Uses ports 16379 and
+# 17379-17381 / 18079-18081 / 19079-19081 on 127.0.0.1 and a temporary data
+# directory; stops everything it starts, by pid, on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FSYNC=${1:-batch}
+N=${N:-200000}
+BENCH_REQUESTS=${BENCH_REQUESTS:-100000}
+WORK=$(mktemp -d /tmp/qkv-bench.XXXXXX)
+REDIS_PID= CLUSTER_PID=
+cleanup() {
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null || true
+  [ -n "$CLUSTER_PID" ] && kill -TERM "$CLUSTER_PID" 2>/dev/null && wait "$CLUSTER_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+rb() {  # redis-benchmark's summary lines for SET and GET
+  redis-benchmark -p "$1" -t set,get -n "$N" -c 32 -P 1 -r 100000 -d 100 -q 2>/dev/null \
+    | tr '\r' '\n' | grep "requests per second"
+}
+
+echo "== machine"
+echo "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "$(redis-server --version | cut -d' ' -f1-3), Python $(.venv/bin/python -c 'import sys; print(sys.version.split()[0])')"
+
+echo "== redis-server (appendonly yes, appendfsync everysec)"
+redis-server --port 16379 --bind 127.0.0.1 --appendonly yes --appendfsync everysec \
+  --save "" --dir "$WORK" --logfile "$WORK/redis.log" &
+REDIS_PID=$!
+for _ in $(seq 50); do redis-cli -p 16379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+rb 16379
+kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=
+
+echo "== QuorumKV: 3 nodes, RF 3, QUORUM, fsync $FSYNC; load on node 1"
+.venv/bin/quorumkv cluster up --nodes 3 --data-dir "$WORK/qkv" --fsync "$FSYNC" \
+  --resp-base 17378 --http-base 18078 --peer-base 19078 --log-level warning > "$WORK/cluster.log" 2>&1 &
+CLUSTER_PID=$!
+for _ in $(seq 300); do redis-cli -p 17381 ping >/dev/null 2>&1 && break; sleep 0.1; done
+rb 17379
+echo "-- quorumkv bench: 100% writes"
+.venv/bin/quorumkv bench --port 17379 --clients 32 --keys 100000 --value-size 100 \
+  --requests "$BENCH_REQUESTS" --read-ratio 0 --consistency quorum
+echo "-- quorumkv bench: 90% reads / 10% writes"
+.venv/bin/quorumkv bench --port 17379 --clients 32 --keys 100000 --value-size 100 \
+  --requests "$BENCH_REQUESTS" --read-ratio 0.9 --consistency quorum --preload
