@@ -14,14 +14,13 @@ learning which replicas are stale so that the driver can repair them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .consistency import Level
 from .version import Version, merge
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     ok: bool
     level: Level
     answered: int

@@ -125,7 +125,7 @@ class Coordinator:
         run.spares = targets[tracker.required:]
         run.spare_request = (message, _on_get_reply)
         if run.spares and self.speculation is not None:
-            self.speculation.add(run)
+            run.speculation = self.speculation.add(run)
         for node in targets[:tracker.required]:
             if node == self.node_id:
                 run.decide(tracker.on_answer(node, self.storage.get(ks.keyspace_id, pkey)))
@@ -247,19 +247,22 @@ class _Run:
     use late answers to repair)."""
 
     __slots__ = ("coordinator", "tracker", "done", "outstanding", "deadline",
-                 "repair_target", "replies", "spares", "spare_request")
+                 "speculation", "repair_target", "replies", "spares", "spare_request")
 
     def __init__(self, coordinator: Coordinator, tracker: _Tracker) -> None:
         self.coordinator = coordinator
         self.tracker = tracker
         self.done = coordinator.loop.create_future()
         self.outstanding: dict[str, int] = {}
-        self.deadline = coordinator.deadlines.add(self)
+        self.deadline = coordinator.deadlines.add(self)  # [due, run] entry
+        self.speculation = None
         self.spares: list[str] = []  # replicas to ask if an asked one fails
 
     def send_repair(self, node: str, message) -> asyncio.Future:
         """A read repair write to ``node``; forgotten at the deadline like the rest."""
         acked = self.coordinator.loop.create_future()
+        if self.deadline[1] is None:  # released already: the repair needs a deadline
+            self.deadline = self.coordinator.deadlines.add(self)
 
         def on_done(reply, error) -> None:
             self.outstanding.pop(node, None)
@@ -280,7 +283,7 @@ class _Run:
         def on_done(reply, error) -> None:
             self.outstanding.pop(node, None)
             if error is None and not isinstance(reply, m.ErrorReply):
-                on_reply(self, node, reply)
+                on_reply(self, node, reply)  # every on_reply ends in decide()
                 return
             if error is not None:
                 self.coordinator.metrics.replica_failures.inc()
@@ -295,14 +298,20 @@ class _Run:
     def decide(self, decision) -> None:
         if decision is not None and not self.done.done():
             self.done.set_result(decision)
+        self._release_if_finished()
+
+    def _release_if_finished(self) -> None:
+        """Decided and nothing outstanding: leave the timers now."""
+        if not self.outstanding and self.done.done():
+            Deadlines.cancel(self.deadline)
+            if self.speculation is not None:
+                Deadlines.cancel(self.speculation)
 
     def remaining(self) -> float:
-        return self.coordinator.deadlines.remaining(self.deadline)
+        return self.coordinator.deadlines.remaining(self.deadline[0])
 
     def expire(self) -> None:
         """Called by the deadline sweep."""
-        if self.done.done() and not self.outstanding:
-            return
         if self.outstanding:
             self.coordinator.metrics.replica_timeouts.inc(len(self.outstanding))
             for node, req_id in self.outstanding.items():

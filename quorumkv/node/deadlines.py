@@ -3,9 +3,13 @@
 Every request filed in one ``Deadlines`` waits the same delay, so due times are
 filed in order: a deque, and one loop timer armed for the oldest entry (rounded
 up to ``slot_s`` so that one timer serves many). When it fires, ``on_due(run)``
-is called for every entry that is due; the callback checks whether the request
-still needs it. A request may so wait up to one slot longer than asked, never
-less. The coordinator keeps two: request deadlines and read speculation.
+is called for every entry that is due and not cancelled. A request may so wait
+up to one slot longer than asked, never less. The coordinator keeps two: request
+deadlines and read speculation.
+
+``add`` returns the entry; ``cancel(entry)`` drops the request from it at once,
+so a finished request is freed while it is still in the CPU caches rather than
+seconds later (and the cyclic GC never has to walk it).
 """
 
 from __future__ import annotations
@@ -26,13 +30,18 @@ class Deadlines:
         self._queue: collections.deque = collections.deque()
         self._armed = False
 
-    def add(self, run) -> float:
-        """File ``run``; returns its due time on the loop clock."""
+    def add(self, run) -> list:
+        """File ``run``; returns its entry ``[due time on the loop clock, run]``."""
         due = self.loop.time() + self.delay_s
-        self._queue.append((due, run))
+        entry = [due, run]
+        self._queue.append(entry)
         if not self._armed:
             self._arm(due)
-        return due
+        return entry
+
+    @staticmethod
+    def cancel(entry: list) -> None:
+        entry[1] = None
 
     def _arm(self, due: float) -> None:
         self._armed = True
@@ -42,7 +51,9 @@ class Deadlines:
         self._armed = False
         queue, now, on_due = self._queue, self.loop.time(), self.on_due
         while queue and queue[0][0] <= now:
-            on_due(queue.popleft()[1])
+            run = queue.popleft()[1]
+            if run is not None:
+                on_due(run)
         if queue:
             self._arm(queue[0][0])
 
