@@ -199,9 +199,24 @@ def _command_info(name: str, spec: Spec) -> bytes:
 
 @command("CONFIG", -2)
 async def config(ctx, args):
-    if args[1].upper() == b"GET":
-        return resp.array([])
-    raise SyntaxError_("CONFIG supports only GET here; settings live in the node's config file")
+    """``CONFIG GET <pattern>...``: the few Redis parameters tools ask for, read-only.
+    Settings live in the node's config file."""
+    if args[1].upper() != b"GET" or len(args) < 3:
+        raise SyntaxError_("CONFIG supports only GET here; settings live in the node's "
+                           "config file")
+    node = ctx.node.config.node
+    params = {
+        b"save": b"",
+        b"appendonly": b"yes",  # the RocksDB WAL is always on
+        b"appendfsync": {"always": b"always", "batch": b"always",
+                         "periodic": b"everysec"}[node.fsync],
+        b"databases": b"1",
+        b"maxclients": str(node.max_clients).encode(),
+        b"proto-max-bulk-len": str(node.max_value_bytes).encode(),
+    }
+    pairs = [(k, v) for k, v in params.items()
+             if any(glob_match(pattern.lower(), k) for pattern in args[2:])]
+    return resp.mapping([(resp.bulk(k), resp.bulk(v)) for k, v in pairs], ctx.resp3)
 
 
 @command("QKV.CONSISTENCY", -1)

@@ -48,11 +48,20 @@ def storage_key(keyspace_id: int, pkey: bytes) -> bytes:
 
 class Storage:
     def __init__(self, path: str, durability: Durability = Durability.BATCH,
-                 periodic_sync_ms: int = 1000) -> None:
+                 periodic_sync_ms: int = 1000,
+                 block_cache_bytes: int = 64 * 1024 * 1024) -> None:
         os.makedirs(path, exist_ok=True)
         options = rocksdict.Options(raw_mode=True)
         options.create_if_missing(True)
         options.set_max_background_jobs(2)
+        # point lookups dominate (every read, and the merge check of every write):
+        # a bloom filter per SST file skips most files that cannot hold the key
+        table = rocksdict.BlockBasedOptions()
+        table.set_bloom_filter(10, False)
+        table.set_block_cache(rocksdict.Cache(block_cache_bytes))
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+        options.set_block_based_table_factory(table)
         try:
             self._db = rocksdict.Rdict(path, options)
         except Exception as exc:  # rocksdict raises plain Exception subclasses
