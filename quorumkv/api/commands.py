@@ -19,7 +19,7 @@ from ..core.consistency import Level
 from ..core.glob import glob_match
 from ..core.rangemap import HASH_SPACE
 from ..core.scan import next_cursor, parse_cursor
-from ..errors import ArityError, SyntaxError_, UnknownCommandError, UnsupportedError
+from ..errors import ArityError, SyntaxError_, UnsupportedError
 
 KEYSPACE = "default"
 SCAN_MAX_PAGES_PER_CALL = 16
@@ -62,14 +62,6 @@ class CommandContext:
         self.name = b""
         self.quit = False
         self.peer = None
-
-    async def run(self, command: str, spec: Spec | None, args: list) -> bytes:
-        if spec is None:
-            raise UnknownCommandError(args[0].decode("utf-8", "replace"), args[1:])
-        n = len(args)
-        if (spec.arity > 0 and n != spec.arity) or (spec.arity < 0 and n < -spec.arity):
-            raise ArityError(command)
-        return await spec.handler(self, args)
 
     def null(self) -> bytes:
         return resp.null(self.resp3)
@@ -239,8 +231,8 @@ _SINGLE_KEY = {"SETEX", "PSETEX", "SETNX", "GETDEL", "GETEX", "EXPIRE", "PEXPIRE
 
 @command("GET", 2)
 async def get(ctx, args):
-    value = await ctx.kv.get(KEYSPACE, args[1], ctx.level)
-    return ctx.null() if value is None else resp.bulk(value)
+    version = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level)
+    return ctx.null() if version is None else resp.bulk(version.value)
 
 
 def _parse_expiry(ctx, option: bytes, raw: bytes, command: str) -> int:

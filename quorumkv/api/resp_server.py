@@ -16,12 +16,13 @@ import time
 
 from ..core import resp
 from ..core.resp import Oversized, OversizedArgs, ProtocolError, RequestParser
-from ..errors import LimitError, QuorumKVError
+from ..errors import ArityError, LimitError, QuorumKVError, UnknownCommandError
 from .commands import COMMANDS, CommandContext
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_COMMANDS = 10_000      # pause reading a connection beyond this backlog
 WRITE_COALESCE_BYTES = 64 * 1024
+MAX_CACHED_NAMES = 1024
 
 
 class RespServer:
@@ -35,13 +36,19 @@ class RespServer:
         cfg = node.config.node
         self.max_arg = max(cfg.max_key_bytes, cfg.max_value_bytes)
         self.max_clients = cfg.max_clients
-        self._children: dict = {}
+        self._by_name: dict[bytes, tuple] = {}
 
-    def stats(self, command: str):
-        """The metrics entry of one command (looked up once per command name)."""
-        entry = self._children.get(command)
+    def lookup(self, raw_name: bytes):
+        """``(NAME, spec or None, metrics entry)`` for a command name as sent,
+        cached per spelling (clients send the same few names over and over)."""
+        entry = self._by_name.get(raw_name)
         if entry is None:
-            entry = self._children[command] = self.node.metrics.requests.stats("resp", command)
+            command = raw_name.decode("utf-8", "replace").upper()
+            spec = COMMANDS.get(command)
+            stats = self.node.metrics.requests.stats("resp", command if spec else "UNKNOWN")
+            entry = (command, spec, stats)
+            if spec is not None and len(self._by_name) < MAX_CACHED_NAMES:
+                self._by_name[raw_name] = entry
         return entry
 
     async def start(self) -> "RespServer":
@@ -159,17 +166,20 @@ class RespConnection(asyncio.Protocol):
         name = args[0]
         if isinstance(name, Oversized):
             return resp.error("ERR Protocol error: command name too large")
-        command = name.decode("utf-8", "replace").upper()
-        spec = COMMANDS.get(command)
-        stats = self.server.stats(command if spec else "UNKNOWN")
+        command, spec, stats = self.server.lookup(name)
         outcome = "ok"
         started = time.perf_counter()
         try:
+            if spec is None:
+                raise UnknownCommandError(name.decode("utf-8", "replace"), args[1:])
+            n = len(args)
+            if (spec.arity > 0 and n != spec.arity) or (spec.arity < 0 and n < -spec.arity):
+                raise ArityError(command)
             if type(args) is OversizedArgs:
                 size = max(a.length for a in args if isinstance(a, Oversized))
                 raise LimitError(f"argument too large: {size} bytes, limit is "
                                  f"{self.server.max_arg} bytes")
-            reply = await self.ctx.run(command, spec, args)
+            reply = await spec.handler(self.ctx, args)
         except QuorumKVError as exc:
             outcome = "error"
             reply = resp.error(exc.resp_message())
