@@ -36,15 +36,20 @@ redis-server --port 16379 --bind 127.0.0.1 --appendonly yes --appendfsync everys
   --save "" --dir "$WORK" --logfile "$WORK/redis.log" &
 REDIS_PID=$!
 for _ in $(seq 50); do redis-cli -p 16379 ping >/dev/null 2>&1 && break; sleep 0.1; done
-rb 16379
+rb 16379 || echo "redis-benchmark against redis-server printed no summary"
 kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=
 
 echo "== QuorumKV: 3 nodes, RF 3, QUORUM, fsync $FSYNC; load on node 1"
 .venv/bin/quorumkv cluster up --nodes 3 --data-dir "$WORK/qkv" --fsync "$FSYNC" \
   --resp-base 17378 --http-base 18078 --peer-base 19078 --log-level warning > "$WORK/cluster.log" 2>&1 &
 CLUSTER_PID=$!
-for _ in $(seq 300); do redis-cli -p 17381 ping >/dev/null 2>&1 && break; sleep 0.1; done
-rb 17379
+for _ in $(seq 300); do  # every node must answer: redis-benchmark spins on a refused connect
+  { redis-cli -p 17379 ping; redis-cli -p 17380 ping; redis-cli -p 17381 ping; } 2>/dev/null \
+    | grep -c PONG | grep -q 3 && break
+  kill -0 "$CLUSTER_PID" 2>/dev/null || { echo "cluster failed to start:"; cat "$WORK/cluster.log"; exit 1; }
+  sleep 0.1
+done
+rb 17379 || echo "redis-benchmark against QuorumKV printed no summary"
 echo "-- quorumkv bench: 100% writes"
 .venv/bin/quorumkv bench --port 17379 --clients 32 --keys 100000 --value-size 100 \
   --requests "$BENCH_REQUESTS" --read-ratio 0 --consistency quorum
