@@ -3,6 +3,7 @@
 import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -151,3 +152,35 @@ def test_cluster_json_and_metrics(cluster):
     with urllib.request.urlopen(cluster.http("n1") + "/openapi.json", timeout=5) as r:
         spec = json.loads(r.read())
     assert "/v1/kv/{keyspace}/{key}" in spec["paths"]
+
+
+def test_http_ttl_and_delete(cluster):
+    url = cluster.http("n1") + "/v1/kv/default/http:ttl"
+    req = urllib.request.Request(url + "?ttl=1", data=b"short", method="PUT")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status in (200, 204)
+    assert 0 < cluster.redis("n2").pttl("http:ttl") <= 1000
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and cluster.redis("n3").get("http:ttl") is not None:
+        time.sleep(0.05)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(cluster.http("n3") + "/v1/kv/default/http:ttl", timeout=10)
+    assert err.value.code == 404
+    cluster.redis("n1").set("http:del", "x")
+    req = urllib.request.Request(cluster.http("n2") + "/v1/kv/default/http:del", method="DELETE")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert json.loads(r.read()) == {"deleted": True}
+    assert cluster.redis("n3").get("http:del") is None
+
+
+def test_keys_dbsize_and_info(cluster):
+    r = cluster.redis("n2")
+    wanted = {f"kd:{i}".encode() for i in range(50)}
+    r.mset({k: b"v" for k in wanted})
+    assert set(cluster.redis("n3").keys("kd:*")) == wanted
+    assert r.dbsize() >= 50
+    info = r.info("everything")
+    for field in ("redis_version", "connected_clients", "cluster_nodes", "range_map_epoch"):
+        assert field in info
+    assert info["cluster_nodes"] == 3
+    assert r.config_get("appendonly") == {"appendonly": "yes"}

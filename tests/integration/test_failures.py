@@ -95,6 +95,11 @@ def test_paused_replica_costs_latency_not_errors(fresh_cluster):
         for i in range(50):
             assert n1.get(f"pause:{i}") == str(i).encode()
             assert n1.set(f"pause:{i}", i + 1)
+        # ALL cannot be met: a clear error at the request deadline, never a hang
+        with pytest.raises(redis.ResponseError) as err:
+            c.redis("n1", consistency="ALL").set("pause:all", "x")
+        assert "consistency ALL not met: 2 of 3 replicas answered" in str(err.value)
+        assert "timed out after 2000 ms" in str(err.value)
     finally:
         c.procs["n2"].send_signal(signal.SIGCONT)
     assert [c.redis("n3").get(f"pause:{i}") for i in range(50)] == \
