@@ -184,3 +184,25 @@ def test_keys_dbsize_and_info(cluster):
         assert field in info
     assert info["cluster_nodes"] == 3
     assert r.config_get("appendonly") == {"appendonly": "yes"}
+
+
+def test_connection_commands(cluster):
+    r = cluster.redis("n1", consistency="QUORUM")  # one connection for all of these
+    assert r.ping() is True
+    assert r.echo("hi") == b"hi"
+    assert r.execute_command("SELECT", 0) is True
+    with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+        r.execute_command("SELECT", 1)
+    assert r.client_setname("tester") is True
+    assert r.client_getname() == "tester"
+    assert isinstance(r.client_id(), int)
+    assert r.execute_command("QKV.CONSISTENCY") == b"QUORUM"
+    assert r.command_count() > 30
+    names = {c.decode() if isinstance(c, bytes) else c for c in r.command_list()}
+    assert {"get", "set", "scan", "qkv.consistency"} <= names
+    assert r.getex("nope") is None
+    r.set("gx", "v")
+    assert r.getex("gx", ex=100) == b"v" and 98 <= r.ttl("gx") <= 100
+    assert r.getex("gx", persist=True) == b"v" and r.ttl("gx") == -1
+    assert r.getset("gx", "w") == b"v" and r.get("gx") == b"w"
+    assert r.execute_command("QUIT") in (True, b"OK")
