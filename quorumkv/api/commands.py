@@ -181,12 +181,18 @@ async def command_(ctx, args):
                        f"Try COMMAND HELP.")
 
 
+# (first key, last key, step) as COMMAND reports them; -1 = up to the last argument
+_MULTI_KEY = {"DEL": (1, -1, 1), "UNLINK": (1, -1, 1), "EXISTS": (1, -1, 1),
+              "MGET": (1, -1, 1), "MSET": (1, -1, 2)}
+_NO_KEY = {"PING", "ECHO", "QUIT", "SELECT", "HELLO", "CLIENT", "COMMAND", "CONFIG",
+           "QKV.CONSISTENCY", "SCAN", "KEYS", "DBSIZE", "INFO"}
+
+
 def _command_info(name: str, spec: Spec) -> bytes:
-    key_commands = {"GET", "SET", "DEL", "EXISTS", "MGET", "MSET"}
-    first = 1 if name in key_commands or name in _SINGLE_KEY else 0
+    first, last, step = _MULTI_KEY.get(name, (0, 0, 0) if name in _NO_KEY else (1, 1, 1))
     return resp.array([resp.bulk(name.lower().encode()), resp.integer(spec.arity),
-                       resp.array([]), resp.integer(first), resp.integer(first),
-                       resp.integer(1 if first else 0)])
+                       resp.array([]), resp.integer(first), resp.integer(last),
+                       resp.integer(step)])
 
 
 @command("CONFIG", -2)
@@ -224,10 +230,6 @@ async def qkv_consistency(ctx, args):
 
 
 # ---- strings ----------------------------------------------------------------------
-
-_SINGLE_KEY = {"SETEX", "PSETEX", "SETNX", "GETDEL", "GETEX", "EXPIRE", "PEXPIRE",
-               "EXPIREAT", "PEXPIREAT", "TTL", "PTTL", "PERSIST", "TYPE"}
-
 
 @command("GET", 2)
 async def get(ctx, args):

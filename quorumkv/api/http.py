@@ -53,7 +53,7 @@ async def start_http(node) -> HttpServer:
 def build_app(node) -> web.Application:
     app = web.Application(client_max_size=node.config.node.max_value_bytes + BODY_SLACK_BYTES,
                           middlewares=[_boundary(node)])
-    h = _Handlers(node, KV(node))
+    h = _Handlers(node, node.kv)
     kv = app.router.add_resource(KV_PREFIX + "{keyspace}/{key:.+}", name=KV_ROUTE)
     kv.add_route("GET", h.get)
     kv.add_route("PUT", h.put)

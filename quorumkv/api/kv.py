@@ -51,10 +51,8 @@ class KV:
     def put(self, keyspace: str, key: bytes, value: bytes, level: Level,
             expiry_ms: int = 0) -> Awaitable[Version]:
         """Checks the limits now; await the result for the write itself."""
-        if len(key) > self.max_key:
-            self.check_key(key)
-        if len(value) > self.max_value:
-            self.check_value(value)
+        self.check_key(key)
+        self.check_value(value)
         version = self.coordinator.new_version(value, expiry_ms)
         return self.coordinator.write(keyspace, key, version, level)
 

@@ -27,9 +27,8 @@ MAX_CACHED_NAMES = 1024
 
 class RespServer:
     def __init__(self, node) -> None:
-        from .kv import KV
         self.node = node
-        self.kv = KV(node)
+        self.kv = node.kv
         self.ids = itertools.count(1)
         self.connections: set[RespConnection] = set()
         self.server: asyncio.AbstractServer | None = None

@@ -29,7 +29,9 @@ class Decision(NamedTuple):
     timed_out: bool = False
 
 
-class _Tracker:
+class Quorum:
+    """Counts acknowledgements (writes, scans); :class:`ReadQuorum` adds versions."""
+
     def __init__(self, level: Level, replicas: tuple[str, ...]) -> None:
         self.level = level
         self.replicas = replicas
@@ -64,21 +66,22 @@ class _Tracker:
             return None
         return self._decide(False, timed_out=True)
 
-    @property
-    def complete(self) -> bool:
-        """Every replica has answered or failed: nothing more will arrive."""
-        return len(self.answered) + len(self.failed) == len(self.replicas)
-
-
-class WriteQuorum(_Tracker):
     def on_ack(self, node: str) -> Decision | None:
         assert node in self.replicas, f"{node} is not a replica"
         self.answered.add(node)
         self.failed.discard(node)
         return self._check()
 
+    @property
+    def complete(self) -> bool:
+        """Every replica has answered or failed: nothing more will arrive."""
+        return len(self.answered) + len(self.failed) == len(self.replicas)
 
-class ReadQuorum(_Tracker):
+
+WriteQuorum = Quorum  # a write needs nothing beyond acknowledgements
+
+
+class ReadQuorum(Quorum):
     """Also resolves the newest version and names replicas to repair."""
 
     def __init__(self, level: Level, replicas: tuple[str, ...]) -> None:

@@ -10,8 +10,17 @@ shifted by one so that a real position 0 is never confused with "done".
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..errors import SyntaxError_
-from .rangemap import HASH_BYTES, HASH_SPACE
+from .messages import ScanReply
+from .rangemap import HASH_BYTES, HASH_SPACE, key_hash
+from .version import Version, merge
+
+
+class ScanPage(NamedTuple):
+    keys: list[bytes]
+    next_position: int  # HASH_SPACE when the keyspace is exhausted
 
 
 def parse_cursor(raw: bytes) -> int:
@@ -31,3 +40,25 @@ def next_cursor(position: int) -> int:
 
 def hash_of_pkey(pkey: bytes) -> int:
     return int.from_bytes(pkey[:HASH_BYTES], "big")
+
+
+def strip_hash(items) -> tuple:
+    """``(placement key, version)`` pairs of a hash keyspace as ``(key, version)``."""
+    return tuple((pkey[HASH_BYTES:], version) for pkey, version in items)
+
+
+def merge_pages(replies: list[ScanReply], end: bytes, now_ms: int) -> ScanPage:
+    """Union the replicas' pages of one range, cut where the shortest truncated
+    page ends (every replica is complete up to there), keep live keys only."""
+    cut = min((hash_of_pkey(r.last_pkey) for r in replies if r.truncated), default=None)
+    newest: dict[bytes, Version] = {}
+    for reply in replies:
+        for key, version in reply.items:
+            newest[key] = merge(newest.get(key), version)
+    keys = [k for k, v in newest.items()
+            if v.is_live(now_ms) and (cut is None or key_hash(k) <= cut)]
+    if cut is not None:
+        next_position = cut + 1
+    else:
+        next_position = hash_of_pkey(end) if end else HASH_SPACE
+    return ScanPage(keys, next_position)

@@ -22,26 +22,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 from ..core import messages as m
 from ..core.consistency import Level
 from ..core.hlc import HLC
-from ..core.quorum import ReadQuorum, WriteQuorum, _Tracker
-from ..core.rangemap import HASH_SPACE, RangeMap, hash_prefix, key_hash
-from ..core.scan import hash_of_pkey
-from ..core.version import Version, merge
+from ..core.quorum import Quorum, ReadQuorum, WriteQuorum
+from ..core.rangemap import RangeMap, hash_prefix
+from ..core.scan import ScanPage, merge_pages
+from ..core.version import Version
 from ..errors import ConsistencyError, UnknownKeyspaceError
 from ..storage import Storage
 from .deadlines import Deadlines
+from .replica import scan_range
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ScanPage:
-    keys: list[bytes]
-    next_position: int  # HASH_SPACE when the keyspace is exhausted
 
 
 class Coordinator:
@@ -180,21 +174,19 @@ class Coordinator:
         ks = self._keyspace(keyspace)
         start = hash_prefix(position)
         rng = self.ranges.lookup(keyspace, start)
-        tracker = _Tracker(level, rng.replicas)
+        tracker = Quorum(level, rng.replicas)
         run = _Run(self, tracker)
         run.replies = {}
         for node in rng.replicas:
             if node == self.node_id:
-                items, truncated, last = self.storage.scan(ks.keyspace_id, start, rng.end,
-                                                           limit, group_prefix=8)
-                items = tuple((p[8:], v) for p, v in items)
-                _on_scan_reply(run, node, m.ScanReply(items, truncated, last))
+                _on_scan_reply(run, node, scan_range(self.storage, ks.keyspace_id, start,
+                                                     rng.end, limit))
             else:
                 run.send(node, m.Scan(keyspace, start, rng.end, limit), _on_scan_reply)
         decision = await run.done
         if not decision.ok:
             raise self._failed(decision)
-        return merge_scan_replies(list(run.replies.values()), rng.end, self.clock_ms())
+        return merge_pages(list(run.replies.values()), rng.end, self.clock_ms())
 
 
 # ---- replies from replicas: (run, node, reply) -> None ------------------------------
@@ -220,24 +212,7 @@ def _on_scan_reply(run: "_Run", node: str, reply) -> None:
         run.decide(run.tracker.on_failure(node))
         return
     run.replies[node] = reply
-    run.tracker.answered.add(node)
-    run.decide(run.tracker._check())
-
-
-def merge_scan_replies(replies: list[m.ScanReply], end: bytes, now_ms: int) -> ScanPage:
-    """Union the replicas' pages, cut where the shortest truncated page ends."""
-    cut = min((hash_of_pkey(r.last_pkey) for r in replies if r.truncated), default=None)
-    newest: dict[bytes, Version] = {}
-    for reply in replies:
-        for key, version in reply.items:
-            newest[key] = merge(newest.get(key), version)
-    keys = [k for k, v in newest.items()
-            if v.is_live(now_ms) and (cut is None or key_hash(k) <= cut)]
-    if cut is not None:
-        next_position = cut + 1
-    else:
-        next_position = hash_of_pkey(end) if end else HASH_SPACE
-    return ScanPage(keys, next_position)
+    run.decide(run.tracker.on_ack(node))
 
 
 class _Run:
@@ -249,7 +224,7 @@ class _Run:
     __slots__ = ("coordinator", "tracker", "done", "outstanding", "deadline",
                  "speculation", "repair_target", "replies", "spares", "spare_request")
 
-    def __init__(self, coordinator: Coordinator, tracker: _Tracker) -> None:
+    def __init__(self, coordinator: Coordinator, tracker: Quorum) -> None:
         self.coordinator = coordinator
         self.tracker = tracker
         self.done = coordinator.loop.create_future()
@@ -275,9 +250,15 @@ class _Run:
     def speculate(self) -> None:
         """Called when a read's asked replicas are slow: ask one more (speculative
         retry), so one silent replica costs latency, not a failed read."""
-        if not self.done.done() and self.spares:
+        if self._ask_spare():
             self.coordinator.metrics.speculative_retries.inc()
-            self.send(self.spares.pop(0), *self.spare_request)
+
+    def _ask_spare(self) -> bool:
+        """Ask the next replica not asked yet, if the request is still undecided."""
+        if self.done.done() or not self.spares:
+            return False
+        self.send(self.spares.pop(0), *self.spare_request)
+        return True
 
     def send(self, node: str, message, on_reply) -> None:
         def on_done(reply, error) -> None:
@@ -289,8 +270,7 @@ class _Run:
                 self.coordinator.metrics.replica_failures.inc()
             else:
                 log.warning("replica %s: %s", node, reply.message)
-            if self.spares and self.done.done() is False:
-                self.send(self.spares.pop(0), *self.spare_request)
+            self._ask_spare()
             self.decide(self.tracker.on_failure(node))
 
         self.outstanding[node] = self.coordinator.transport.send_request(node, message, on_done)

@@ -46,6 +46,7 @@ class Node:
         self.storage: Storage | None = None
         self.transport: PeerTransport | None = None
         self.coordinator: Coordinator | None = None
+        self.kv = None
         self._servers: list = []
         self._tasks: list[asyncio.Task] = []
 
@@ -66,7 +67,9 @@ class Node:
         if self.storage.durability is Durability.PERIODIC:
             self._tasks.append(asyncio.ensure_future(self.storage.run_periodic_sync()))
         from ..api.http import start_http
+        from ..api.kv import KV
         from ..api.resp_server import start_resp
+        self.kv = KV(self)  # the key-value operations both client APIs share
         self._servers.append(await start_resp(self))
         self._servers.append(await start_http(self))
         log.info("node %s up: resp %s:%d http %s:%d peer %s:%d", self.node_id, self.me.host,

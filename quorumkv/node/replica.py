@@ -10,7 +10,8 @@ import logging
 
 from ..core import messages as m
 from ..core.hlc import HLC
-from ..core.rangemap import RangeMap
+from ..core.rangemap import HASH_BYTES, RangeMap
+from ..core.scan import strip_hash
 from ..storage import Storage
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Replica:
                 replies.append((req_id, m.ErrorReply(f"{type(exc).__name__}: {exc}")))
         if not puts:
             return replies
+
         def durable(error) -> None:
             if error is not None:
                 failed = m.ErrorReply(f"storage: {error}")
@@ -70,7 +72,15 @@ class Replica:
 
     def _scan(self, message: m.Scan) -> m.ScanReply:
         ks = self.ranges.keyspaces[message.keyspace]
-        limit = max(1, min(message.limit, SCAN_LIMIT_MAX))
-        items, truncated, last = self.storage.scan(ks.keyspace_id, message.start, message.end,
-                                                   limit, group_prefix=8)
-        return m.ScanReply(tuple((p[8:], v) for p, v in items), truncated, last)
+        return scan_range(self.storage, ks.keyspace_id, message.start, message.end,
+                          message.limit)
+
+
+def scan_range(storage: Storage, keyspace_id: int, start: bytes, end: bytes,
+               limit: int) -> m.ScanReply:
+    """This node's page of a hash keyspace's range; never splits a group of keys
+    that share one hash (see core.scan)."""
+    limit = max(1, min(limit, SCAN_LIMIT_MAX))
+    items, truncated, last = storage.scan(keyspace_id, start, end, limit,
+                                          group_prefix=HASH_BYTES)
+    return m.ScanReply(strip_hash(items), truncated, last)

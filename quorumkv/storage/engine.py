@@ -72,7 +72,7 @@ class Storage:
         self._nosync = rocksdict.WriteOptions()
         self._sync = rocksdict.WriteOptions()
         self._sync.sync = True
-        self._waiters: list[asyncio.Future] = []
+        self._sync_waiters: list = []  # on_durable callbacks owed the next sync
         self._sync_task: asyncio.Task | None = None
         self._periodic_task: asyncio.Task | None = None
         self._closed = False
@@ -125,11 +125,11 @@ class Storage:
 
     # ---- writes --------------------------------------------------------------
 
-    def apply(self, entries) -> asyncio.Future | None:
+    def apply(self, entries) -> bool:
         """Merge ``(keyspace_id, pkey, Version)`` entries in one write batch.
 
-        Returns a future that completes when the batch is durable as the
-        durability setting defines, or ``None`` if it already is.
+        Returns True when the batch still needs a WAL sync to be durable as the
+        durability setting defines (``batch``), False when it already is.
         """
         batch = rocksdict.WriteBatch(raw_mode=True)
         pending: dict[bytes, Version] = {}
@@ -142,16 +142,14 @@ class Storage:
             if current is None or version > current:
                 pending[skey] = version
         if not pending:
-            return None
+            return False
         for skey, version in pending.items():
             batch.put(skey, version.encode())
         if self.durability is Durability.ALWAYS:
             self._write(batch, self._sync)
-            return None
+            return False
         self._write(batch, self._nosync)
-        if self.durability is Durability.PERIODIC:
-            return None
-        return self._wait_for_sync()
+        return self.durability is Durability.BATCH
 
     def write_soon(self, entries, on_durable) -> None:
         """Queue entries for the one write batch of this loop turn (write combining:
@@ -170,14 +168,14 @@ class Storage:
         entries, callbacks = self._soon, self._soon_callbacks
         self._soon, self._soon_callbacks, self._soon_scheduled = [], [], False
         try:
-            durable = self.apply(entries)
+            needs_sync = self.apply(entries)
         except StorageError as exc:
             _notify(callbacks, exc)
             return
-        if durable is None:
-            _notify(callbacks, None)
+        if needs_sync:
+            self._wait_for_sync(callbacks)
         else:
-            durable.add_done_callback(lambda d: _notify(callbacks, d.exception()))
+            _notify(callbacks, None)
 
     def _write(self, batch, options) -> None:
         try:
@@ -185,29 +183,21 @@ class Storage:
         except Exception as exc:
             raise StorageError(f"write failed: {exc}") from exc
 
-    def _wait_for_sync(self) -> asyncio.Future:
-        loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
-        self._waiters.append(waiter)
+    def _wait_for_sync(self, callbacks: list) -> None:
+        self._sync_waiters.extend(callbacks)
         if self._sync_task is None or self._sync_task.done():
-            self._sync_task = loop.create_task(self._sync_loop())
-        return waiter
+            self._sync_task = self._loop.create_task(self._sync_loop())
 
     async def _sync_loop(self) -> None:
         """One WAL sync at a time; each covers every write made before it began."""
-        loop = asyncio.get_running_loop()
-        while self._waiters and not self._closed:
-            waiters, self._waiters = self._waiters, []
+        while self._sync_waiters and not self._closed:
+            waiters, self._sync_waiters = self._sync_waiters, []
             try:
-                await loop.run_in_executor(None, self._db.flush_wal, True)
+                await self._loop.run_in_executor(None, self._db.flush_wal, True)
             except Exception as exc:
-                for w in waiters:
-                    if not w.done():
-                        w.set_exception(StorageError(f"WAL sync failed: {exc}"))
-                continue
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
+                _notify(waiters, StorageError(f"WAL sync failed: {exc}"))
+            else:
+                _notify(waiters, None)
 
     async def run_periodic_sync(self) -> None:
         loop = asyncio.get_running_loop()
