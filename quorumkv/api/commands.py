@@ -5,6 +5,11 @@ exactly that many arguments including the name; negative: at least that many).
 Handlers take the connection's :class:`CommandContext` and the arguments and
 return the encoded reply. Replies and error texts follow Redis so that existing
 clients and tools behave as they do against Redis.
+
+The hottest commands (GET, plain SET) also have a callback form, ``now(ctx, args,
+done)``: it starts the request and calls ``done(reply)`` once answered, with no
+coroutine or task per request. It returns False to hand a command to the async
+handler instead (SET with NX/XX/GET/KEEPTTL, which reads first).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from ..core.consistency import Level
 from ..core.glob import glob_match
 from ..core.rangemap import HASH_SPACE
 from ..core.scan import next_cursor, parse_cursor
-from ..errors import ArityError, SyntaxError_, UnsupportedError
+from ..errors import ArityError, QuorumKVError, SyntaxError_, UnsupportedError
 
 KEYSPACE = "default"
 SCAN_MAX_PAGES_PER_CALL = 16
@@ -31,6 +36,7 @@ NOT_INTEGER = "value is not an integer or out of range"
 class Spec:
     handler: Callable[["CommandContext", list], Awaitable[bytes]]
     arity: int
+    now: Callable[["CommandContext", list, Callable[[bytes], None]], bool] | None = None
 
 
 COMMANDS: dict[str, Spec] = {}
@@ -41,6 +47,20 @@ def command(name: str, arity: int):
         COMMANDS[name] = Spec(fn, arity)
         return fn
     return register
+
+
+def callback_form(name: str):
+    """Register ``fn`` as the callback form of command ``name`` (see above)."""
+    def register(fn):
+        COMMANDS[name].now = fn
+        return fn
+    return register
+
+
+def error_reply(exc: Exception) -> bytes:
+    if isinstance(exc, QuorumKVError):
+        return resp.error(exc.resp_message())
+    return resp.error(f"ERR internal error: {type(exc).__name__}: {exc}")
 
 
 def to_int(raw: bytes) -> int:
@@ -237,6 +257,18 @@ async def get(ctx, args):
     return ctx.null() if version is None else resp.bulk(version.value)
 
 
+@callback_form("GET")
+def get_now(ctx, args, done) -> bool:
+    def answered(version, error) -> None:
+        if error is not None:
+            done(error_reply(error))
+        else:
+            done(ctx.null() if version is None else resp.bulk(version.value))
+
+    ctx.kv.start_get_live(KEYSPACE, args[1], ctx.level, answered)
+    return True
+
+
 def _parse_expiry(ctx, option: bytes, raw: bytes, command: str) -> int:
     """An absolute expiry in ms from ``EX/PX/EXAT/PXAT <n>``."""
     n = to_int(raw)
@@ -246,9 +278,8 @@ def _parse_expiry(ctx, option: bytes, raw: bytes, command: str) -> int:
     return {b"EX": now + n * 1000, b"PX": now + n, b"EXAT": n * 1000, b"PXAT": n}[option]
 
 
-@command("SET", -3)
-async def set_(ctx, args):
-    key, value = args[1], args[2]
+def _set_options(ctx, args) -> tuple[int, bool, bool, bool, bool]:
+    """``(expiry_ms, nx, xx, keep_ttl, get)`` from SET's options."""
     expiry, nx, xx, keep_ttl, want_old = 0, False, False, False, False
     i = 3
     while i < len(args):
@@ -269,6 +300,13 @@ async def set_(ctx, args):
         else:
             raise SyntaxError_("syntax error")
         i += 1
+    return expiry, nx, xx, keep_ttl, want_old
+
+
+@command("SET", -3)
+async def set_(ctx, args):
+    key, value = args[1], args[2]
+    expiry, nx, xx, keep_ttl, want_old = _set_options(ctx, args)
     ctx.kv.check_key(key)
     ctx.kv.check_value(value)
     if not (nx or xx or keep_ttl or want_old):
@@ -282,6 +320,21 @@ async def set_(ctx, args):
         expiry = current.expiry_ms
     await ctx.kv.put(KEYSPACE, key, value, ctx.level, expiry)
     return old if want_old else resp.OK
+
+
+@callback_form("SET")
+def set_now(ctx, args, done) -> bool:
+    expiry = 0
+    if len(args) > 3:
+        expiry, nx, xx, keep_ttl, want_old = _set_options(ctx, args)
+        if nx or xx or keep_ttl or want_old:
+            return False  # reads first: the async handler
+
+    def written(error) -> None:
+        done(resp.OK if error is None else error_reply(error))
+
+    ctx.kv.start_put(KEYSPACE, args[1], args[2], ctx.level, expiry, written)
+    return True
 
 
 @command("SETEX", 4)

@@ -44,6 +44,18 @@ class KV:
             return None
         return version
 
+    def start_get_live(self, keyspace: str, key: bytes, level: Level, on_done) -> None:
+        """:meth:`get_live` in callback form: ``on_done(version or None, error)``."""
+        self.check_key(key)
+        clock_ms = self.clock_ms
+
+        def answered(version, error) -> None:
+            if version is not None and not version.is_live(clock_ms()):
+                version = None
+            on_done(version, error)
+
+        self.coordinator.start_read(keyspace, key, level, answered)
+
     async def get(self, keyspace: str, key: bytes, level: Level) -> bytes | None:
         version = await self.get_live(keyspace, key, level)
         return None if version is None else version.value
@@ -55,6 +67,14 @@ class KV:
         self.check_value(value)
         version = self.coordinator.new_version(value, expiry_ms)
         return self.coordinator.write(keyspace, key, version, level)
+
+    def start_put(self, keyspace: str, key: bytes, value: bytes, level: Level,
+                  expiry_ms: int, on_done) -> None:
+        """:meth:`put` in callback form: ``on_done(error)``, None once acknowledged."""
+        self.check_key(key)
+        self.check_value(value)
+        version = self.coordinator.new_version(value, expiry_ms)
+        self.coordinator.start_write(keyspace, key, version, level, on_done)
 
     async def delete(self, keyspace: str, key: bytes, level: Level) -> Version:
         self.check_key(key)

@@ -17,7 +17,7 @@ import time
 from ..core import resp
 from ..core.resp import Oversized, OversizedArgs, ProtocolError, RequestParser
 from ..errors import ArityError, LimitError, QuorumKVError, UnknownCommandError
-from .commands import COMMANDS, CommandContext
+from .commands import COMMANDS, CommandContext, error_reply
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_COMMANDS = 10_000      # pause reading a connection beyond this backlog
@@ -36,6 +36,20 @@ class RespServer:
         self.max_arg = max(cfg.max_key_bytes, cfg.max_value_bytes)
         self.max_clients = cfg.max_clients
         self._by_name: dict[bytes, tuple] = {}
+        self._dirty: list = []
+        self._flush_scheduled = False
+
+    def flush_soon(self, conn) -> None:
+        self._dirty.append(conn)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_all)
+
+    def _flush_all(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn._flush()
 
     def lookup(self, raw_name: bytes):
         """``(NAME, spec or None, metrics entry)`` for a command name as sent,
@@ -74,15 +88,24 @@ async def start_resp(node) -> RespServer:
 
 
 class RespConnection(asyncio.Protocol):
-    """One client connection: a parser, a queue of commands and one worker task
-    that runs them in order (it sleeps on ``_wake`` while the queue is empty)."""
+    """One client connection: a parser and a queue of commands run in order.
+
+    ``_drain`` runs queued commands until one has to wait for replicas; that
+    command's ``_answered`` appends its reply and drains again. Commands with a
+    callback form (GET, SET) run without a task; the others run as one task each.
+    Replies produced in one drain are written together.
+    """
 
     def __init__(self, server: RespServer) -> None:
         self.server = server
         self.parser = RequestParser(server.max_arg)
         self.queue: collections.deque = collections.deque()
-        self.worker: asyncio.Task | None = None
-        self._wake: asyncio.Future | None = None
+        self.out: list[bytes] = []
+        self.out_bytes = 0
+        self.waiting = False      # a command is running; the rest of the queue waits
+        self.draining = False     # _drain is on the stack (answers may come synchronously)
+        self.current = None       # (stats, started) of the running command
+        self.task: asyncio.Task | None = None
         self.transport = None
         self.paused = False
         self.closing = False
@@ -100,15 +123,14 @@ class RespConnection(asyncio.Protocol):
         self.server.connections.add(self)
         self.server.node.metrics.clients.inc()
         self.ctx.peer = transport.get_extra_info("peername")
-        self.worker = asyncio.ensure_future(self._run())
 
     def connection_lost(self, exc) -> None:
         self.closing = True
         if self in self.server.connections:
             self.server.connections.discard(self)
             self.server.node.metrics.clients.dec()
-        if self.worker and not self.worker.done():
-            self.worker.cancel()
+        if self.task and not self.task.done():
+            self.task.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -118,11 +140,11 @@ class RespConnection(asyncio.Protocol):
             self.queue.extend(self.parser.commands())
         except ProtocolError as exc:
             self.queue.append(exc)  # answered in order, then the connection closes
-        if self.queue and self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
         if len(self.queue) > MAX_QUEUED_COMMANDS and not self.paused:
             self.paused = True
             self.transport.pause_reading()
+        if not self.waiting:
+            self._drain()
 
     def close(self) -> None:
         self.closing = True
@@ -131,43 +153,51 @@ class RespConnection(asyncio.Protocol):
 
     # ---- command loop ---------------------------------------------------------
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        queue, write = self.queue, self.transport.write
-        out: list[bytes] = []
-        size = 0
-        while not self.closing:
-            if not queue:
-                self._wake = loop.create_future()
-                await self._wake
-                continue
-            item = queue.popleft()
-            if isinstance(item, ProtocolError):
-                out.append(resp.error(f"ERR Protocol error: {item}"))
-                write(b"".join(out))
+    def _drain(self) -> None:
+        """Run queued commands until the queue is empty or one has to wait."""
+        if self.draining:
+            return
+        self.draining = True
+        queue = self.queue
+        try:
+            while queue and not self.waiting and not self.closing and not self.ctx.quit:
+                item = queue.popleft()
+                if isinstance(item, ProtocolError):
+                    self.out.append(resp.error(f"ERR Protocol error: {item}"))
+                    self._flush()
+                    self.close()
+                    return
+                self._start(item)
+                if self.out_bytes > WRITE_COALESCE_BYTES:
+                    self._flush()
+            if self.ctx.quit and not self.waiting:  # QUIT answered: say OK and close
+                self._flush()
                 self.close()
                 return
-            reply = await self._execute(item)
-            out.append(reply)
-            size += len(reply)
-            if not queue or size > WRITE_COALESCE_BYTES:
-                write(b"".join(out) if len(out) > 1 else reply)
-                out, size = [], 0
             if self.paused and len(queue) < MAX_QUEUED_COMMANDS // 2:
                 self.paused = False
                 self.transport.resume_reading()
-            if self.ctx.quit:
-                if out:
-                    write(b"".join(out))
-                self.close()
+            if self.out:
+                self.server.flush_soon(self)
+        finally:
+            self.draining = False
 
-    async def _execute(self, args: list) -> bytes:
+    def _flush(self) -> None:
+        out = self.out
+        if out and not self.closing:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
+        self.out_bytes = 0
+
+    def _start(self, args: list) -> None:
+        """Start one command; its reply arrives through ``_answered``."""
         name = args[0]
         if isinstance(name, Oversized):
-            return resp.error("ERR Protocol error: command name too large")
+            self.out.append(resp.error("ERR Protocol error: command name too large"))
+            return
         command, spec, stats = self.server.lookup(name)
-        outcome = "ok"
-        started = time.perf_counter()
+        self.current = (stats, time.perf_counter())
+        self.waiting = True
         try:
             if spec is None:
                 raise UnknownCommandError(name.decode("utf-8", "replace"), args[1:])
@@ -178,13 +208,40 @@ class RespConnection(asyncio.Protocol):
                 size = max(a.length for a in args if isinstance(a, Oversized))
                 raise LimitError(f"argument too large: {size} bytes, limit is "
                                  f"{self.server.max_arg} bytes")
+            if spec.now is None or not spec.now(self.ctx, args, self._answered):
+                self.task = asyncio.ensure_future(self._run_async(command, spec, args))
+        except Exception as exc:
+            if self.waiting:  # raised before the command was answered: answer it
+                self._answered(self._error(command, exc))
+            else:
+                log.error("command %s failed after answering", command, exc_info=exc)
+
+    async def _run_async(self, command: str, spec, args: list) -> None:
+        try:
             reply = await spec.handler(self.ctx, args)
-        except QuorumKVError as exc:
-            outcome = "error"
-            reply = resp.error(exc.resp_message())
-        except Exception as exc:  # a bug: answer it, keep the connection and log
-            log.exception("command %s failed", command)
-            outcome = "error"
-            reply = resp.error(f"ERR internal error: {type(exc).__name__}: {exc}")
-        stats.record(outcome, time.perf_counter() - started)
-        return reply
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reply = self._error(command, exc)
+        self._answered(reply)
+
+    @staticmethod
+    def _error(command: str, exc: Exception) -> bytes:
+        if not isinstance(exc, QuorumKVError):  # a bug: answer it, keep the connection
+            log.error("command %s failed", command, exc_info=exc)
+        return error_reply(exc)
+
+    def _answered(self, reply: bytes) -> None:
+        """The running command's reply: may be called from inside ``_start`` or
+        later (replica answers, deadline), exactly once per command."""
+        stats, started = self.current
+        stats.record("error" if reply[:1] == b"-" else "ok", time.perf_counter() - started)
+        self.waiting = False
+        self.out.append(reply)
+        self.out_bytes += len(reply)
+        if not self.draining:
+            try:
+                self._drain()
+            except Exception:  # never into the replica callback that answered us
+                log.exception("connection %d failed", self.ctx.client_id)
+                self.close()

@@ -14,8 +14,10 @@ version (or the deadline passes), so a following read at the same level cannot
 see the older value again. Replicas whose answers arrive after the decision
 (after a speculative retry) are repaired in the background.
 
-The hot path uses callbacks rather than a task or future per replica request:
-one future per client request, one deadline sweep per time slot.
+The hot path is callbacks end to end: ``start_write``/``start_read`` call
+``on_done`` once the request is decided (possibly before they return), with no
+task, coroutine or future per request; ``write``/``read`` wrap them for async
+callers. Timers are one deadline sweep per time slot.
 """
 
 from __future__ import annotations
@@ -75,22 +77,25 @@ class Coordinator:
 
     # ---- writes ----------------------------------------------------------------
 
-    async def write(self, keyspace: str, key: bytes, version: Version, level: Level) -> Version:
+    def start_write(self, keyspace: str, key: bytes, version: Version, level: Level,
+                    on_done) -> None:
+        """Write ``version``; ``on_done(error)`` once decided (None: acknowledged)."""
         ks = self._keyspace(keyspace)
         pkey = ks.placement_key(key)
         replicas = self.ranges.lookup(keyspace, pkey).replicas
-        tracker = WriteQuorum(level, replicas)
-        run = _Run(self, tracker)
+        run = _Run(self, WriteQuorum(level, replicas), _write_decided, on_done)
         message = m.Put(keyspace, key, version)
         for node in replicas:
             if node == self.node_id:
                 self._write_local(run, node, ks.keyspace_id, pkey, version)
             else:
                 run.send(node, message, _on_put_reply)
-        decision = await run.done
-        if not decision.ok:
-            raise self._failed(decision)
-        return version
+
+    async def write(self, keyspace: str, key: bytes, version: Version, level: Level) -> Version:
+        done = self.loop.create_future()
+        self.start_write(keyspace, key, version, level,
+                         lambda error: _resolve(done, version, error))
+        return await done
 
     def _write_local(self, run: "_Run", node: str, keyspace_id: int, pkey: bytes,
                      version: Version) -> None:
@@ -105,14 +110,16 @@ class Coordinator:
 
     # ---- reads -----------------------------------------------------------------
 
-    async def read(self, keyspace: str, key: bytes, level: Level) -> Version | None:
-        """The newest version of ``key`` among ``level`` replicas (may be a tombstone
-        or expired: the caller decides what is live)."""
+    def start_read(self, keyspace: str, key: bytes, level: Level, on_done) -> None:
+        """Read the newest version of ``key`` among ``level`` replicas (it may be a
+        tombstone or expired: the caller decides what is live). ``on_done(version,
+        error)`` once decided, and above ONE once the stale replicas that answered
+        are repaired."""
         ks = self._keyspace(keyspace)
         pkey = ks.placement_key(key)
         replicas = self.ranges.lookup(keyspace, pkey).replicas
         tracker = ReadQuorum(level, replicas)
-        run = _Run(self, tracker)
+        run = _Run(self, tracker, _read_decided, on_done)
         run.repair_target = (ks, key, pkey)
         message = m.Get(keyspace, key)
         targets = self._read_order(replicas)
@@ -121,20 +128,36 @@ class Coordinator:
         if run.spares and self.speculation is not None:
             run.speculation = self.speculation.add(run)
         for node in targets[:tracker.required]:
+            if run.decided:
+                break
             if node == self.node_id:
                 run.decide(tracker.on_answer(node, self.storage.get(ks.keyspace_id, pkey)))
             else:
                 run.send(node, message, _on_get_reply)
-        decision = await run.done
+
+    async def read(self, keyspace: str, key: bytes, level: Level) -> Version | None:
+        done = self.loop.create_future()
+        self.start_read(keyspace, key, level,
+                        lambda version, error: _resolve(done, version, error))
+        return await done
+
+    def _after_read(self, run: "_Run", decision) -> None:
+        tracker: ReadQuorum = run.tracker
         if not decision.ok:
-            raise self._failed(decision)
+            run.on_done(None, self._failed(decision))
+            return
         if tracker.newest is not None:
             # what this client saw orders its next write after it (HLC)
             self.hlc.observe(tracker.newest.ts, self.clock_ms())
         pending = self.repair(run)
-        if pending and level is not Level.ONE:
-            await asyncio.wait(pending, timeout=run.remaining())
-        return tracker.newest
+        if pending and decision.level is not Level.ONE:
+            self.loop.create_task(self._answer_after_repair(run, pending))
+        else:
+            run.on_done(tracker.newest, None)
+
+    async def _answer_after_repair(self, run: "_Run", pending: list) -> None:
+        await asyncio.wait(pending, timeout=run.remaining())
+        run.on_done(run.tracker.newest, None)
 
     def _read_order(self, replicas: tuple[str, ...]) -> list[str]:
         """Replicas in the order reads ask them: this node, then peers with an open
@@ -175,7 +198,8 @@ class Coordinator:
         start = hash_prefix(position)
         rng = self.ranges.lookup(keyspace, start)
         tracker = Quorum(level, rng.replicas)
-        run = _Run(self, tracker)
+        done = self.loop.create_future()
+        run = _Run(self, tracker, _scan_decided, lambda d: _resolve(done, d, None))
         run.replies = {}
         for node in rng.replicas:
             if node == self.node_id:
@@ -183,10 +207,29 @@ class Coordinator:
                                                      rng.end, limit))
             else:
                 run.send(node, m.Scan(keyspace, start, rng.end, limit), _on_scan_reply)
-        decision = await run.done
+        decision = await done
         if not decision.ok:
             raise self._failed(decision)
         return merge_pages(list(run.replies.values()), rng.end, self.clock_ms())
+
+
+# ---- decided: (run, decision) -> None, then the caller's on_done ---------------------
+
+def _write_decided(run: "_Run", decision) -> None:
+    run.on_done(None if decision.ok else run.coordinator._failed(decision))
+
+
+def _read_decided(run: "_Run", decision) -> None:
+    run.coordinator._after_read(run, decision)
+
+
+def _scan_decided(run: "_Run", decision) -> None:
+    run.on_done(decision)
+
+
+def _resolve(future: asyncio.Future, result, error) -> None:
+    if not future.done():
+        future.set_exception(error) if error is not None else future.set_result(result)
 
 
 # ---- replies from replicas: (run, node, reply) -> None ------------------------------
@@ -216,18 +259,22 @@ def _on_scan_reply(run: "_Run", node: str, reply) -> None:
 
 
 class _Run:
-    """One coordinated request: its tracker, outstanding replica requests and the
-    future the client side awaits. At the deadline, requests still outstanding are
+    """One coordinated request: its tracker, outstanding replica requests and what
+    to call once it is decided. At the deadline, requests still outstanding are
     forgotten and the tracker is told; answers before then still reach it (reads
     use late answers to repair)."""
 
-    __slots__ = ("coordinator", "tracker", "done", "outstanding", "deadline",
-                 "speculation", "repair_target", "replies", "spares", "spare_request")
+    __slots__ = ("coordinator", "tracker", "decided", "on_decided", "on_done",
+                 "outstanding", "deadline", "speculation", "repair_target", "replies",
+                 "spares", "spare_request")
 
-    def __init__(self, coordinator: Coordinator, tracker: Quorum) -> None:
+    def __init__(self, coordinator: Coordinator, tracker: Quorum, on_decided,
+                 on_done) -> None:
         self.coordinator = coordinator
         self.tracker = tracker
-        self.done = coordinator.loop.create_future()
+        self.decided = False
+        self.on_decided = on_decided  # (run, decision): the coordinator's next step
+        self.on_done = on_done        # the caller's callback
         self.outstanding: dict[str, int] = {}
         self.deadline = coordinator.deadlines.add(self)  # [due, run] entry
         self.speculation = None
@@ -255,7 +302,7 @@ class _Run:
 
     def _ask_spare(self) -> bool:
         """Ask the next replica not asked yet, if the request is still undecided."""
-        if self.done.done() or not self.spares:
+        if self.decided or not self.spares:
             return False
         self.send(self.spares.pop(0), *self.spare_request)
         return True
@@ -276,13 +323,16 @@ class _Run:
         self.outstanding[node] = self.coordinator.transport.send_request(node, message, on_done)
 
     def decide(self, decision) -> None:
-        if decision is not None and not self.done.done():
-            self.done.set_result(decision)
-        self._release_if_finished()
+        if decision is not None and not self.decided:
+            self.decided = True
+            self._release_if_finished()
+            self.on_decided(self, decision)
+        else:
+            self._release_if_finished()
 
     def _release_if_finished(self) -> None:
         """Decided and nothing outstanding: leave the timers now."""
-        if not self.outstanding and self.done.done():
+        if not self.outstanding and self.decided:
             Deadlines.cancel(self.deadline)
             if self.speculation is not None:
                 Deadlines.cancel(self.speculation)

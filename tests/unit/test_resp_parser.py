@@ -261,3 +261,41 @@ def test_mapping_is_flat_in_resp2_and_a_map_in_resp3():
 def test_verbatim_string():
     assert resp.verbatim("hi", resp3=True) == b"=6\r\ntxt:hi\r\n"
     assert resp.verbatim("hi", resp3=False) == b"$2\r\nhi\r\n"
+
+
+# ---- the hiredis fast path agrees with the Python parser ---------------------------
+
+def run_parser(data: bytes, fast: bool, max_arg: int) -> list:
+    """Commands, then the error if one was raised (what the connection would see)."""
+    p = RequestParser(max_arg, fast=fast)
+    p.feed(data)
+    try:
+        return p.commands()
+    except ProtocolError as exc:
+        return ["error", str(exc)]
+
+
+# RESP fragments a hostile or sloppy client might send, including reply-only types
+# (simple strings, integers, RESP3 sets and pushes, nulls) and non-canonical lengths
+fragments = st.sampled_from([
+    b"*1\r\n", b"*2\r\n", b"*3\r\n", b"*0\r\n", b"*-1\r\n", b"*02\r\n", b"~2\r\n", b">2\r\n",
+    b"$3\r\nGET\r\n", b"$1\r\nk\r\n", b"$03\r\nGET\r\n", b"$-1\r\n", b"$0\r\n\r\n",
+    b"+OK\r\n", b":5\r\n", b"_\r\n", b"#t\r\n", b",1.5\r\n", b"%1\r\n", b"PING\r\n",
+    b"$5\r\nhello\r\n", b"$2\r\nab", b"\r\n", b"$4\r\nabcdef\r\n", b"$300\r\n" + b"v" * 300 + b"\r\n",
+])
+
+
+@settings(max_examples=400)
+@given(st.lists(fragments, min_size=1, max_size=8), st.sampled_from([8, 256, 1 << 20]))
+def test_fast_path_matches_the_python_parser_on_any_input(parts, max_arg):
+    data = b"".join(parts)
+    assert run_parser(data, True, max_arg) == run_parser(data, False, max_arg)
+
+
+@settings(max_examples=100)
+@given(st.lists(st.lists(args, min_size=1, max_size=4), min_size=1, max_size=5),
+       st.sampled_from([8, 1 << 20]))
+def test_fast_path_matches_the_python_parser_on_valid_pipelines(cmds, max_arg):
+    data = b"".join(multibulk(*argv) for argv in cmds)
+    assert run_parser(data, True, max_arg) == run_parser(data, False, max_arg) \
+        == [expected(argv, max_arg) for argv in cmds]
