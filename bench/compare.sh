@@ -3,6 +3,7 @@
 # in one session on one machine (see docs/benchmarks.md for recorded figures).
 #
 #   bench/compare.sh [fsync]        fsync: batch (default) | periodic | always
+#   env: N (redis-benchmark requests, 200000), ROUNDS (3), BENCH_REQUESTS (100000)
 #
 # Needs redis-server and redis-benchmark (apt-get install redis-server redis-tools)
 # and `make install` (or .venv with the package). Uses ports 16379 and
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 FSYNC=${1:-batch}
 N=${N:-200000}
 BENCH_REQUESTS=${BENCH_REQUESTS:-100000}
+ROUNDS=${ROUNDS:-3}
 WORK=$(mktemp -d /tmp/qkv-bench.XXXXXX)
 REDIS_PID= CLUSTER_PID=
 cleanup() {
@@ -31,25 +33,35 @@ echo "== machine"
 echo "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "$(redis-server --version | cut -d' ' -f1-3), Python $(.venv/bin/python -c 'import sys; print(sys.version.split()[0])')"
 
-echo "== redis-server (appendonly yes, appendfsync everysec)"
+echo "== redis-server (appendonly yes, appendfsync everysec) and QuorumKV (3 nodes, RF 3,"
+echo "   QUORUM, fsync $FSYNC, load on node 1), alternating for $ROUNDS rounds"
 redis-server --port 16379 --bind 127.0.0.1 --appendonly yes --appendfsync everysec \
   --save "" --dir "$WORK" --logfile "$WORK/redis.log" &
 REDIS_PID=$!
-for _ in $(seq 50); do redis-cli -p 16379 ping >/dev/null 2>&1 && break; sleep 0.1; done
-rb 16379 || echo "redis-benchmark against redis-server printed no summary"
-kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=
-
-echo "== QuorumKV: 3 nodes, RF 3, QUORUM, fsync $FSYNC; load on node 1"
 .venv/bin/quorumkv cluster up --nodes 3 --data-dir "$WORK/qkv" --fsync "$FSYNC" \
   --resp-base 17378 --http-base 18078 --peer-base 19078 --log-level warning > "$WORK/cluster.log" 2>&1 &
 CLUSTER_PID=$!
 for _ in $(seq 300); do  # every node must answer: redis-benchmark spins on a refused connect
-  { redis-cli -p 17379 ping; redis-cli -p 17380 ping; redis-cli -p 17381 ping; } 2>/dev/null \
-    | grep -c PONG | grep -q 3 && break
+  { redis-cli -p 16379 ping; redis-cli -p 17379 ping; redis-cli -p 17380 ping; redis-cli -p 17381 ping; } 2>/dev/null \
+    | grep -c PONG | grep -q 4 && break
   kill -0 "$CLUSTER_PID" 2>/dev/null || { echo "cluster failed to start:"; cat "$WORK/cluster.log"; exit 1; }
   sleep 0.1
 done
-rb 17379 || echo "redis-benchmark against QuorumKV printed no summary"
+# the machine's speed drifts over minutes: each round measures both back to back,
+# and the ratio of a round is the figure
+for round in $(seq "$ROUNDS"); do
+  r=$(rb 16379); q=$(rb 17379)
+  echo "-- round $round"
+  echo "redis-server  $(echo "$r" | tr '\n' ' ')"
+  echo "QuorumKV      $(echo "$q" | tr '\n' ' ')"
+  python3 - "$r" "$q" <<'PY'
+import re, sys
+def rps(text):
+    return {m[0]: float(m[1]) for m in re.findall(r"(SET|GET): ([0-9.]+) requests per second", text)}
+r, q = rps(sys.argv[1]), rps(sys.argv[2])
+print("ratio         " + "  ".join(f"{op} {q[op] / r[op]:.3f}" for op in ("SET", "GET") if op in r and op in q))
+PY
+done
 echo "-- quorumkv bench: 100% writes"
 .venv/bin/quorumkv bench --port 17379 --clients 32 --keys 100000 --value-size 100 \
   --requests "$BENCH_REQUESTS" --read-ratio 0 --consistency quorum

@@ -10,7 +10,7 @@ as :class:`~quorumkv.core.version.Version`: several are built per request, and a
 tuple is built in one C call. Decoding checks every field's type.
 """
 
-from typing import NamedTuple
+from typing import NamedTuple, get_type_hints
 
 import msgpack
 
@@ -86,7 +86,7 @@ class DecodeError(Exception):
 
 _PLAIN_TYPES = (str, bytes, int, bool)
 # per message type: the (name, type) pairs of its plain fields, checked on decode
-_CHECKS = {cls: tuple((name, t) for name, t in cls.__annotations__.items()
+_CHECKS = {cls: tuple((name, t) for name, t in get_type_hints(cls).items()
                       if t in _PLAIN_TYPES) for cls in MESSAGE_TYPES}
 _packb = msgpack.Packer(use_bin_type=True).pack
 
