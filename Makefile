@@ -3,9 +3,6 @@
 #   make test    unit tests, then integration tests (PYTEST_ARGS="-x -k foo" passes through)
 #   make bench   load against a running cluster (BENCH_ARGS passes through)
 #   make clean   remove the local cluster's data
-#
-# The hot modules are compiled with Cython when a C compiler is present (see
-# quorumkv/accel.py); ACCEL=0 runs everything as plain Python instead.
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,40 +10,26 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
-ACCEL ?= 1
 # unit first, then integration; fall back to all of tests/ if neither exists yet
 TEST_PATHS ?= $(or $(wildcard tests/unit tests/integration),tests)
 
-.PHONY: run test bench clean install install-test accel
+.PHONY: run test bench clean install install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # the stamps make reinstalling depend on pyproject.toml only
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[accel]'
+	$(BIN)/pip install -q -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test,accel]'
+	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed accel
+install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test accel
-
-# compile the hot modules (incrementally: only edited ones are rebuilt); if that
-# fails, say so and run as plain Python rather than on stale extensions
-accel: $(VENV)/.installed
-ifeq ($(ACCEL),1)
-	@mkdir -p build
-	@echo "compiling the hot modules with Cython (first time about a minute)..."
-	@$(BIN)/python -m quorumkv.accel build > build/accel.log 2>&1 \
-	  || { echo "compiled build failed (build/accel.log); running as plain Python"; \
-	       $(BIN)/python -m quorumkv.accel remove; }
-else
-	@$(BIN)/python -m quorumkv.accel remove
-endif
+install-test: $(VENV)/.installed-test
 
 run: install
 	exec $(BIN)/quorumkv cluster up --nodes 3 $(RUN_ARGS)

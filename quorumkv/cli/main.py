@@ -76,10 +76,6 @@ def node_start(config_path, node_id, data_dir, fsync, log_level) -> None:
     logging.basicConfig(
         level=cfg.node.log_level.upper(),
         format=f"%(asctime)s {cfg.node.id} %(levelname)-7s %(name)s: %(message)s")
-    from .. import accel
-    if accel.stale():
-        logging.warning("compiled modules are older than their source and run old code: "
-                        "%s (run `make install`)", ", ".join(accel.stale()))
     import uvloop
     profile_path = os.environ.get("QKV_PROFILE_OUT")
     if not profile_path:
