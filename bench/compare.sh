@@ -47,19 +47,23 @@ for _ in $(seq 300); do  # every node must answer: redis-benchmark spins on a re
   kill -0 "$CLUSTER_PID" 2>/dev/null || { echo "cluster failed to start:"; cat "$WORK/cluster.log"; exit 1; }
   sleep 0.1
 done
-# the machine's speed drifts over minutes: each round measures both back to back,
-# and the ratio of a round is the figure
+# The machine's speed drifts over minutes: each round runs redis-server, QuorumKV,
+# redis-server back to back, and the round's ratio is QuorumKV over the mean of the
+# two redis-server runs around it.
+r_after=$(rb 16379)
 for round in $(seq "$ROUNDS"); do
-  r=$(rb 16379); q=$(rb 17379)
+  r_before=$r_after; q=$(rb 17379); r_after=$(rb 16379)
   echo "-- round $round"
-  echo "redis-server  $(echo "$r" | tr '\n' ' ')"
+  echo "redis-server  $(echo "$r_before" | tr '\n' ' ')"
   echo "QuorumKV      $(echo "$q" | tr '\n' ' ')"
-  python3 - "$r" "$q" <<'PY'
+  echo "redis-server  $(echo "$r_after" | tr '\n' ' ')"
+  python3 - "$r_before" "$q" "$r_after" <<'PY'
 import re, sys
 def rps(text):
     return {m[0]: float(m[1]) for m in re.findall(r"(SET|GET): ([0-9.]+) requests per second", text)}
-r, q = rps(sys.argv[1]), rps(sys.argv[2])
-print("ratio         " + "  ".join(f"{op} {q[op] / r[op]:.3f}" for op in ("SET", "GET") if op in r and op in q))
+before, q, after = (rps(a) for a in sys.argv[1:4])
+print("ratio         " + "  ".join(f"{op} {q[op] / ((before[op] + after[op]) / 2):.3f}"
+                                   for op in ("SET", "GET") if op in q and op in before and op in after))
 PY
 done
 echo "-- quorumkv bench: 100% writes"

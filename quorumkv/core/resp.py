@@ -106,7 +106,7 @@ class RequestParser:
             return None
         max_arg = self._max_arg
         for i, command in enumerate(out):
-            if any(len(a) > max_arg for a in command):
+            if max(map(len, command)) > max_arg:
                 out[i] = OversizedArgs(a if len(a) <= max_arg else Oversized(len(a))
                                        for a in command)
         del buf[:]

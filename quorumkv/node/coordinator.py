@@ -310,6 +310,9 @@ class _Run:
     def send(self, node: str, message, on_reply) -> None:
         def on_done(reply, error) -> None:
             self.outstanding.pop(node, None)
+            if self.decided and type(reply) is m.PutAck:  # a late write ack: done with
+                self._release_if_finished()                 # it (reads still repair)
+                return
             if error is None and not isinstance(reply, m.ErrorReply):
                 on_reply(self, node, reply)  # every on_reply ends in decide()
                 return
