@@ -39,6 +39,9 @@ class NodeSection:
     periodic_sync_ms: int = 1000
     request_timeout_ms: int = 2000
     speculative_retry_ms: int = 50
+    heartbeat_interval_ms: int = 200
+    phi_suspect: int = 5
+    phi_down: int = 8
     max_key_bytes: int = 64 * 1024
     max_value_bytes: int = 8 * 1024 * 1024
     max_clients: int = 10000
@@ -175,6 +178,9 @@ def validate(config: Config) -> None:
         ("node.periodic_sync_ms", n.periodic_sync_ms, 1, 3_600_000),
         ("node.request_timeout_ms", n.request_timeout_ms, 10, 600_000),
         ("node.speculative_retry_ms", n.speculative_retry_ms, 0, 600_000),
+        ("node.heartbeat_interval_ms", n.heartbeat_interval_ms, 10, 60_000),
+        ("node.phi_suspect", n.phi_suspect, 1, 100),
+        ("node.phi_down", n.phi_down, 1, 100),
         ("node.max_key_bytes", n.max_key_bytes, 1, 512 * 1024 * 1024),
         # a value travels in one peer frame (net.transport.MAX_FRAME_BYTES, 64 MiB)
         ("node.max_value_bytes", n.max_value_bytes, 0, 32 * 1024 * 1024),
@@ -183,6 +189,9 @@ def validate(config: Config) -> None:
     for name, value, low, high in checks:
         if not low <= value <= high:
             raise ConfigError(f"{name} = {value} is out of range [{low}, {high}]")
+    if n.phi_suspect > n.phi_down:
+        raise ConfigError(f"node.phi_suspect ({n.phi_suspect}) must not exceed "
+                          f"node.phi_down ({n.phi_down})")
     if n.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError("node.log_level must be debug, info, warning or error")
 

@@ -16,13 +16,23 @@ def human_bytes(n: int | None) -> str:
     raise AssertionError("unreachable")
 
 
+STATES = {"up": "UP", "suspect": "SU", "down": "DN"}
+
+
+def _phi(phi) -> str:
+    if phi is None:
+        return "?"
+    return "inf" if phi >= 1e9 else f"{phi:.1f}"
+
+
 def format_status(status: dict) -> str:
-    rows = [("State", "ID", "Address", "RESP", "Ranges", "Keys", "Bytes")]
+    rows = [("State", "ID", "Address", "RESP", "Ranges", "Keys", "Bytes", "Phi")]
     for n in status.get("nodes", []):
         keys = n.get("keys")
-        rows.append(("UP" if n.get("state") == "up" else "DN", str(n.get("id")),
+        rows.append((STATES.get(n.get("state"), "??"), str(n.get("id")),
                      str(n.get("address")), str(n.get("resp_port")), str(n.get("ranges", "?")),
-                     "?" if keys is None else str(keys), human_bytes(n.get("bytes"))))
+                     "?" if keys is None else str(keys), human_bytes(n.get("bytes")),
+                     _phi(n.get("phi"))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [f"Cluster as seen by {status.get('node_id', '?')}", ""]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]

@@ -76,7 +76,18 @@ class ErrorReply(NamedTuple):
     message: str
 
 
-MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply)
+class Ping(NamedTuple):
+    """A heartbeat; answered with :class:`Pong` (failure detection)."""
+    TAG = 10
+
+
+class Pong(NamedTuple):
+    TAG = 11
+    node_id: str
+
+
+MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply,
+                 Ping, Pong)
 _BY_TAG = {cls.TAG: cls for cls in MESSAGE_TYPES}
 
 

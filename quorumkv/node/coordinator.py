@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 class Coordinator:
     def __init__(self, node_id: str, ranges: RangeMap, storage: Storage, transport,
                  hlc: HLC, clock_ms, timeout_s: float, metrics,
-                 speculative_retry_s: float = 0.05) -> None:
+                 speculative_retry_s: float = 0.05, is_down=None) -> None:
         self.node_id = node_id
         self.ranges = ranges
         self.storage = storage
@@ -52,6 +52,7 @@ class Coordinator:
         self.clock_ms = clock_ms
         self.timeout_s = timeout_s
         self.metrics = metrics
+        self.is_down = is_down or (lambda node: False)  # the failure detector's verdict
         self.loop = asyncio.get_running_loop()
         self.deadlines = Deadlines(timeout_s, self.loop, _Run.expire)
         self.speculation = (Deadlines(speculative_retry_s, self.loop, _Run.speculate, 0.01)
@@ -85,11 +86,17 @@ class Coordinator:
         replicas = self.ranges.lookup(keyspace, pkey).replicas
         run = _Run(self, WriteQuorum(level, replicas), _write_decided, on_done)
         message = m.Put(keyspace, key, version)
+        down = None
         for node in replicas:
             if node == self.node_id:
                 self._write_local(run, node, ks.keyspace_id, pkey, version)
+            elif self.is_down(node):  # do not wait on it
+                down = [node] if down is None else down + [node]
             else:
                 run.send(node, message, _on_put_reply)
+        if down:
+            for node in down:
+                run.decide(run.tracker.on_failure(node))
 
     async def write(self, keyspace: str, key: bytes, version: Version, level: Level) -> Version:
         done = self.loop.create_future()
@@ -160,13 +167,18 @@ class Coordinator:
         run.on_done(run.tracker.newest, None)
 
     def _read_order(self, replicas: tuple[str, ...]) -> list[str]:
-        """Replicas in the order reads ask them: this node, then peers with an open
-        connection, then the rest. A read asks as many as its level needs and asks
+        """Replicas in the order reads ask them: this node, then live peers with an
+        open connection, then the rest. A read asks as many as its level needs and asks
         the next one only when one fails."""
-        me, connected = self.node_id, self.transport.is_connected
+        me, connected, is_down = self.node_id, self.transport.is_connected, self.is_down
         first, second, last = [], [], []
         for node in replicas:
-            (first if node == me else second if connected(node) else last).append(node)
+            if node == me:
+                first.append(node)
+            elif connected(node) and not is_down(node):
+                second.append(node)
+            else:
+                last.append(node)
         return first + second + last
 
     def repair(self, run: "_Run") -> list:

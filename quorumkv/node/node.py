@@ -15,11 +15,13 @@ import time
 from ..config import Config
 from ..core import messages as m
 from ..core.consistency import Level
+from ..core.failure import FailureDetector, Liveness
 from ..core.hlc import HLC
 from ..core.rangemap import Keyspace, RangeMap, bootstrap_ranges
 from ..net import PeerTransport
 from ..storage import Durability, Storage
 from .coordinator import Coordinator
+from .heartbeat import Heartbeats
 from .metrics import Metrics
 from .replica import Replica
 
@@ -46,6 +48,7 @@ class Node:
         self.storage: Storage | None = None
         self.transport: PeerTransport | None = None
         self.coordinator: Coordinator | None = None
+        self.heartbeats: Heartbeats | None = None
         self.kv = None
         self._servers: list = []
         self._tasks: list[asyncio.Task] = []
@@ -60,10 +63,16 @@ class Node:
         peers = {n.id: (n.host, n.peer_port) for n in cfg.cluster.nodes if n.id != self.node_id}
         self.transport = PeerTransport(self.me.host, self.me.peer_port, peers, replica.handle)
         await self.transport.start()
+        detector = FailureDetector(cfg.node.heartbeat_interval_ms, cfg.node.phi_suspect,
+                                   cfg.node.phi_down)
+        self.heartbeats = Heartbeats(list(peers), self.transport, detector,
+                                     cfg.node.heartbeat_interval_ms / 1000)
+        self._tasks.append(asyncio.ensure_future(self.heartbeats.run()))
         self.coordinator = Coordinator(self.node_id, self.ranges, self.storage, self.transport,
                                        self.hlc, self.clock_ms,
                                        cfg.node.request_timeout_ms / 1000, self.metrics,
-                                       cfg.node.speculative_retry_ms / 1000)
+                                       cfg.node.speculative_retry_ms / 1000,
+                                       is_down=self.heartbeats.is_down)
         if self.storage.durability is Durability.PERIODIC:
             self._tasks.append(asyncio.ensure_future(self.storage.run_periodic_sync()))
         from ..api.http import start_http
@@ -106,8 +115,15 @@ class Node:
             except Exception:
                 return None
 
+        def liveness(node_id: str) -> tuple[str, float]:
+            if node_id == self.node_id:
+                return Liveness.UP.value, 0.0
+            state, phi = self.heartbeats.view(node_id)
+            return state.value, round(min(phi, 1e9), 2)
+
         nodes = self.config.cluster.nodes
         replies = await asyncio.gather(*(probe(n.id) for n in nodes))
+        views = {n.id: liveness(n.id) for n in nodes}
         return {
             "node_id": self.node_id,
             "nodes": [
@@ -117,7 +133,8 @@ class Node:
                     "resp_port": n.resp_port,
                     "http_port": n.http_port,
                     "peer_port": n.peer_port,
-                    "state": "up" if reply is not None else "down",
+                    "state": views[n.id][0],  # the failure detector's view from here
+                    "phi": views[n.id][1],
                     "ranges": held[n.id],
                     "keys": reply.keys if reply else None,
                     "bytes": reply.bytes if reply else None,

@@ -48,6 +48,8 @@ class Replica:
                     replies.append((req_id, m.GetReply(version)))
                 elif isinstance(message, m.Scan):
                     replies.append((req_id, self._scan(message)))
+                elif isinstance(message, m.Ping):
+                    replies.append((req_id, m.Pong(self.node_id)))
                 elif isinstance(message, m.Stats):
                     keys, size = self.storage.stats()
                     replies.append((req_id, m.StatsReply(self.node_id, keys, size,

@@ -91,6 +91,19 @@ class ProcessCluster:
                 time.sleep(0.05)
         raise RuntimeError(f"{node_id} not ready after {READY_TIMEOUT_S}s:\n{self.log(node_id)}")
 
+    def wait_state(self, observer: str, node_id: str, state: str,
+                   timeout_s: float = 10.0) -> dict:
+        """Poll ``observer``'s /v1/cluster until its failure detector shows
+        ``node_id`` in ``state``; the status answer."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.cluster_json(observer)
+            if {n["id"]: n["state"] for n in status["nodes"]}[node_id] == state:
+                return status
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{observer} never saw {node_id} {state}: {status['nodes']}")
+            time.sleep(0.05)
+
     def kill(self, node_id: str) -> None:
         """SIGKILL: no shutdown code runs (what a crash looks like)."""
         proc = self.procs.pop(node_id)

@@ -185,7 +185,7 @@ def status_rows(text: str) -> dict[str, list[str]]:
     rows = {}
     for line in text.splitlines():
         cols = line.split()
-        if len(cols) >= 6 and cols[0] in ("UP", "DN"):
+        if len(cols) >= 6 and cols[0] in ("UP", "SU", "DN"):
             rows[cols[1]] = cols
     return rows
 
@@ -195,7 +195,8 @@ def test_status_table_lists_every_node_up_with_ranges(cluster):
     assert out.returncode == 0, out.stderr
     assert "Cluster as seen by n2" in out.stdout
     header = next(line for line in out.stdout.splitlines() if line.strip().startswith("State"))
-    assert header.split() == ["State", "ID", "Address", "RESP", "Ranges", "Keys", "Bytes"]
+    assert header.split() == ["State", "ID", "Address", "RESP", "Ranges", "Keys", "Bytes",
+                              "Phi"]
     status = cluster.cluster_json("n2")
     held = {n["id"]: n["ranges"] for n in status["nodes"]}
     rows = status_rows(out.stdout)
@@ -205,6 +206,7 @@ def test_status_table_lists_every_node_up_with_ranges(cluster):
         assert cols[:5] == ["UP", node_id, a.host, str(a.resp_port), str(held[node_id])]
         assert int(cols[4]) > 0
         assert cols[5].isdigit()  # key count known for an up node
+        assert 0 <= float(cols[-1]) < 5  # phi of a peer answering its heartbeats
     n_ranges = len(status["range_map"]["ranges"])
     assert f"Range map: epoch {status['range_map']['epoch']}, {n_ranges} ranges" in out.stdout
     assert "keyspace default" in out.stdout
@@ -230,6 +232,7 @@ def test_status_of_an_unreachable_node_exits_3():
 def test_status_shows_a_killed_node_as_down(fresh_cluster):
     c = fresh_cluster.start()
     c.kill("n3")
+    c.wait_state("n1", "n3", "down", timeout_s=5)
     out = qkv("status", "--http", c.http("n1"))
     assert out.returncode == 0, out.stderr
     rows = status_rows(out.stdout)

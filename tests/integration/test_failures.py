@@ -8,6 +8,8 @@ import urllib.request
 import pytest
 import redis
 
+from .cluster import ProcessCluster
+
 
 def test_quorum_survives_one_dead_node_and_all_fails_clearly(fresh_cluster):
     c = fresh_cluster.start()
@@ -33,8 +35,9 @@ def test_quorum_survives_one_dead_node_and_all_fails_clearly(fresh_cluster):
     assert http_err.value.code == 503
     assert b"consistency ALL not met: 2 of 3" in http_err.value.read()
 
-    status = {n["id"]: n["state"] for n in c.cluster_json("n1")["nodes"]}
-    assert status == {"n1": "up", "n2": "up", "n3": "down"}
+    status = c.wait_state("n1", "n3", "down", timeout_s=5)
+    assert {n["id"]: n["state"] for n in status["nodes"]} == \
+        {"n1": "up", "n2": "up", "n3": "down"}
 
 
 def test_acknowledged_writes_survive_kill_9(fresh_cluster):
@@ -82,10 +85,19 @@ def test_sigterm_stops_cleanly_and_keeps_data(fresh_cluster):
     assert c.redis("n2", consistency="ONE").get("graceful") == b"yes"
 
 
-def test_paused_replica_costs_latency_not_errors(fresh_cluster):
+@pytest.fixture
+def slow_detector_cluster(tmp_path):
+    """Heartbeats every 5 s: the failure detector convicts nobody within a test."""
+    c = ProcessCluster(tmp_path, heartbeat_interval_ms=5000)
+    yield c
+    c.close()
+
+
+def test_paused_replica_costs_latency_not_errors(slow_detector_cluster):
     """SIGSTOP keeps the TCP connection open but answers nothing: QUORUM reads
-    must not wait for it (speculative retry), QUORUM writes need no answer from it."""
-    c = fresh_cluster.start()
+    must not wait for it (speculative retry), QUORUM writes need no answer from it.
+    This is the time before the failure detector convicts it."""
+    c = slow_detector_cluster.start()
     n1 = c.redis("n1")
     for i in range(50):
         n1.set(f"pause:{i}", i)
@@ -104,3 +116,27 @@ def test_paused_replica_costs_latency_not_errors(fresh_cluster):
         c.procs["n2"].send_signal(signal.SIGCONT)
     assert [c.redis("n3").get(f"pause:{i}") for i in range(50)] == \
         [str(i + 1).encode() for i in range(50)]
+
+
+def test_a_paused_replica_is_convicted_and_then_not_waited_on(fresh_cluster):
+    """Once phi passes node.phi_down, coordinators stop waiting on the paused node:
+    ALL fails at once instead of at the deadline, QUORUM reads go to live replicas,
+    and the node is up again soon after SIGCONT."""
+    c = fresh_cluster.start()
+    n1 = c.redis("n1")
+    for i in range(20):
+        n1.set(f"conv:{i}", i)
+    c.procs["n2"].send_signal(signal.SIGSTOP)
+    try:
+        status = c.wait_state("n1", "n2", "down", timeout_s=15)
+        assert next(n for n in status["nodes"] if n["id"] == "n2")["phi"] >= 8
+        with pytest.raises(redis.ResponseError) as err:
+            c.redis("n1", consistency="ALL").set("conv:all", "x")
+        assert "consistency ALL not met: 2 of 3 replicas answered" in str(err.value)
+        assert "timed out" not in str(err.value)  # decided without waiting on n2
+        for i in range(20):
+            assert n1.get(f"conv:{i}") == str(i).encode()
+    finally:
+        c.procs["n2"].send_signal(signal.SIGCONT)
+    c.wait_state("n1", "n2", "up", timeout_s=10)
+    assert c.redis("n1", consistency="ALL").set("conv:all", "y")

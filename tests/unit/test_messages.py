@@ -44,6 +44,8 @@ STRATEGIES = {
     ),
     m.Stats: st.just(m.Stats()),
     m.StatsReply: st.builds(m.StatsReply, node_id=texts, keys=uints, bytes=uints, hlc=uints),
+    m.Ping: st.just(m.Ping()),
+    m.Pong: st.builds(m.Pong, node_id=texts),
     m.ErrorReply: st.builds(m.ErrorReply, message=texts),
 }
 

@@ -1,0 +1,81 @@
+"""Heartbeats: ping every peer each interval and feed the answers to the detector.
+
+One ping per peer is in flight at a time; one unanswered for two intervals (at
+least a second) is forgotten so a new one can go out (a partition that drops
+packets leaves TCP retrying for minutes). A peer whose connection is refused or
+reset after answering before is down at once: nothing listens there any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..core import messages as m
+from ..core.failure import FailureDetector, Liveness
+from ..net.transport import PeerUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeats:
+    def __init__(self, peers: list[str], transport, detector: FailureDetector,
+                 interval_s: float) -> None:
+        self.peers = peers
+        self.transport = transport
+        self.detector = detector
+        self.interval_s = interval_s
+        self.loop = asyncio.get_running_loop()
+        self._inflight: dict[str, tuple[int, float]] = {}  # peer -> (req_id, sent at)
+        self._seen: dict[str, Liveness] = {}
+        self._heard: set[str] = set()  # peers that have answered since their last loss
+        now = self.now_ms()
+        for peer in peers:  # presumed up at start: silence from here on counts
+            detector.heartbeat(peer, now)
+
+    def now_ms(self) -> float:
+        return self.loop.time() * 1000
+
+    async def run(self) -> None:
+        give_up_s = max(2 * self.interval_s, 1.0)
+        while True:
+            now = self.loop.time()
+            for peer in self.peers:
+                pending = self._inflight.get(peer)
+                if pending is not None:
+                    if now - pending[1] < give_up_s:
+                        continue
+                    self.transport.forget(peer, pending[0])
+                req_id = self.transport.send_request(
+                    peer, m.Ping(), lambda reply, error, p=peer: self._answered(p, reply, error))
+                self._inflight[peer] = (req_id, now)
+            self._log_changes()
+            await asyncio.sleep(self.interval_s)
+
+    def _answered(self, peer: str, reply, error) -> None:
+        self._inflight.pop(peer, None)
+        if error is None and isinstance(reply, m.Pong):
+            self.detector.heartbeat(peer, self.now_ms())
+            self._heard.add(peer)
+        elif isinstance(error, PeerUnavailable) and peer in self._heard:
+            # it answered before and now nothing listens there (killed, stopped):
+            # down now rather than once phi has climbed; its next answer starts a
+            # new history. (A peer not heard from yet may still be starting.)
+            self._heard.discard(peer)
+            self.detector.forget(peer)
+
+    def is_down(self, peer: str) -> bool:
+        return self.detector.is_down(peer, self.now_ms())
+
+    def view(self, peer: str) -> tuple[Liveness, float]:
+        now = self.now_ms()
+        return self.detector.liveness(peer, now), self.detector.phi(peer, now)
+
+    def _log_changes(self) -> None:
+        now = self.now_ms()
+        for peer in self.peers:
+            state = self.detector.liveness(peer, now)
+            if self._seen.get(peer, Liveness.UP) is not state:
+                log.warning("peer %s is %s (phi %.1f)", peer, state.value,
+                            self.detector.phi(peer, now))
+            self._seen[peer] = state
