@@ -42,6 +42,8 @@ class NodeSection:
     heartbeat_interval_ms: int = 200
     phi_suspect: int = 5
     phi_down: int = 8
+    max_hints_per_target: int = 100_000
+    hint_delivery_rate: int = 2000
     max_key_bytes: int = 64 * 1024
     max_value_bytes: int = 8 * 1024 * 1024
     max_clients: int = 10000
@@ -53,6 +55,7 @@ class ClusterSection:
     ranges: int = 16
     replication_factor: int = 3
     default_consistency: str = "QUORUM"
+    hints_count_toward_consistency: str = "off"
     nodes: tuple[NodeAddress, ...] = ()
 
 
@@ -181,6 +184,8 @@ def validate(config: Config) -> None:
         ("node.heartbeat_interval_ms", n.heartbeat_interval_ms, 10, 60_000),
         ("node.phi_suspect", n.phi_suspect, 1, 100),
         ("node.phi_down", n.phi_down, 1, 100),
+        ("node.max_hints_per_target", n.max_hints_per_target, 0, 1 << 40),
+        ("node.hint_delivery_rate", n.hint_delivery_rate, 1, 1_000_000),
         ("node.max_key_bytes", n.max_key_bytes, 1, 512 * 1024 * 1024),
         # a value travels in one peer frame (net.transport.MAX_FRAME_BYTES, 64 MiB)
         ("node.max_value_bytes", n.max_value_bytes, 0, 32 * 1024 * 1024),
@@ -189,6 +194,8 @@ def validate(config: Config) -> None:
     for name, value, low, high in checks:
         if not low <= value <= high:
             raise ConfigError(f"{name} = {value} is out of range [{low}, {high}]")
+    if c.hints_count_toward_consistency not in ("on", "off"):
+        raise ConfigError("cluster.hints_count_toward_consistency must be on or off")
     if n.phi_suspect > n.phi_down:
         raise ConfigError(f"node.phi_suspect ({n.phi_suspect}) must not exceed "
                           f"node.phi_down ({n.phi_down})")

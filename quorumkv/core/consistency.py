@@ -8,6 +8,7 @@ from ..errors import SyntaxError_
 
 
 class Level(enum.Enum):
+    ANY = "ANY"        # writes only: one acknowledgement, a stored hint counts
     ONE = "ONE"
     TWO = "TWO"
     QUORUM = "QUORUM"
@@ -15,7 +16,7 @@ class Level(enum.Enum):
 
     def required(self, replicas: int) -> int:
         """Answers needed out of ``replicas`` (capped: TWO of one replica is ALL)."""
-        if self is Level.ONE:
+        if self is Level.ONE or self is Level.ANY:
             return 1
         if self is Level.TWO:
             return min(2, replicas)

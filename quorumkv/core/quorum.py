@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..errors import SyntaxError_
 from .consistency import Level
 from .version import Version, merge
 
@@ -32,9 +33,13 @@ class Decision(NamedTuple):
 class Quorum:
     """Counts acknowledgements (writes, scans); :class:`ReadQuorum` adds versions."""
 
-    def __init__(self, level: Level, replicas: tuple[str, ...]) -> None:
+    def __init__(self, level: Level, replicas: tuple[str, ...],
+                 hints_count: bool = False) -> None:
         self.level = level
         self.replicas = replicas
+        # a hint stored for a down replica counts as its acknowledgement: always at
+        # ANY, at other levels only if the keyspace says so (off by default)
+        self.hints_count = hints_count or level is Level.ANY
         self.required = level.required(len(replicas))
         self.answered: set[str] = set()
         self.failed: set[str] = set()
@@ -66,6 +71,10 @@ class Quorum:
             return None
         return self._decide(False, timed_out=True)
 
+    def on_hint(self, node: str) -> Decision | None:
+        """A hint for ``node`` is durable here: an ack if hints count, else it failed."""
+        return self.on_ack(node) if self.hints_count else self.on_failure(node)
+
     def on_ack(self, node: str) -> Decision | None:
         assert node in self.replicas, f"{node} is not a replica"
         self.answered.add(node)
@@ -85,6 +94,8 @@ class ReadQuorum(Quorum):
     """Also resolves the newest version and names replicas to repair."""
 
     def __init__(self, level: Level, replicas: tuple[str, ...]) -> None:
+        if level is Level.ANY:
+            raise SyntaxError_("consistency ANY applies to writes only")
         super().__init__(level, replicas)
         self.newest: Version | None = None
         self._seen: dict[str, Version | None] = {}

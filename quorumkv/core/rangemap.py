@@ -64,6 +64,7 @@ class Keyspace:
     partitioner: str = "hash"
     replication_factor: int = 3
     default_consistency: str = "QUORUM"
+    hints_count: bool = False  # a stored hint counts toward levels above ANY
 
     def placement_key(self, key: bytes) -> bytes:
         return hash_placement_key(key) if self.partitioner == "hash" else key
@@ -76,6 +77,7 @@ class Keyspace:
             "partitioner": self.partitioner,
             "replication_factor": self.replication_factor,
             "default_consistency": self.default_consistency,
+            "hints_count_toward_consistency": self.hints_count,
         }
 
 

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 class Coordinator:
     def __init__(self, node_id: str, ranges: RangeMap, storage: Storage, transport,
                  hlc: HLC, clock_ms, timeout_s: float, metrics,
-                 speculative_retry_s: float = 0.05, is_down=None) -> None:
+                 speculative_retry_s: float = 0.05, is_down=None, hints=None) -> None:
         self.node_id = node_id
         self.ranges = ranges
         self.storage = storage
@@ -53,6 +53,7 @@ class Coordinator:
         self.timeout_s = timeout_s
         self.metrics = metrics
         self.is_down = is_down or (lambda node: False)  # the failure detector's verdict
+        self.hints = hints  # HintedHandoff, or None: no hints
         self.loop = asyncio.get_running_loop()
         self.deadlines = Deadlines(timeout_s, self.loop, _Run.expire)
         self.speculation = (Deadlines(speculative_retry_s, self.loop, _Run.speculate, 0.01)
@@ -84,7 +85,8 @@ class Coordinator:
         ks = self._keyspace(keyspace)
         pkey = ks.placement_key(key)
         replicas = self.ranges.lookup(keyspace, pkey).replicas
-        run = _Run(self, WriteQuorum(level, replicas), _write_decided, on_done)
+        run = _Run(self, WriteQuorum(level, replicas, ks.hints_count), _write_decided, on_done)
+        run.write = (ks, key, pkey, version)
         message = m.Put(keyspace, key, version)
         down = None
         for node in replicas:
@@ -96,7 +98,20 @@ class Coordinator:
                 run.send(node, message, _on_put_reply)
         if down:
             for node in down:
-                run.decide(run.tracker.on_failure(node))
+                self.hint(run, node)
+
+    def hint(self, run: "_Run", node: str) -> None:
+        """``node`` did not take the write of ``run``: keep it as a hint; the tracker
+        hears of it once the hint is durable (it counts as an ack at ANY)."""
+        ks, key, pkey, version = run.write
+
+        def stored(error) -> None:
+            run.decide(run.tracker.on_hint(node) if error is None
+                       else run.tracker.on_failure(node))
+
+        if self.hints is None or not self.hints.store(node, ks.name, ks.keyspace_id, key,
+                                                      pkey, version, stored):
+            run.decide(run.tracker.on_failure(node))
 
     async def write(self, keyspace: str, key: bytes, version: Version, level: Level) -> Version:
         done = self.loop.create_future()
@@ -278,7 +293,7 @@ class _Run:
 
     __slots__ = ("coordinator", "tracker", "decided", "on_decided", "on_done",
                  "outstanding", "deadline", "speculation", "repair_target", "replies",
-                 "spares", "spare_request")
+                 "spares", "spare_request", "write")
 
     def __init__(self, coordinator: Coordinator, tracker: Quorum, on_decided,
                  on_done) -> None:
@@ -291,6 +306,7 @@ class _Run:
         self.deadline = coordinator.deadlines.add(self)  # [due, run] entry
         self.speculation = None
         self.spares: list[str] = []  # replicas to ask if an asked one fails
+        self.write = None  # (keyspace, key, pkey, version) of a write: for hints
 
     def send_repair(self, node: str, message) -> asyncio.Future:
         """A read repair write to ``node``; forgotten at the deadline like the rest."""
@@ -332,6 +348,9 @@ class _Run:
                 self.coordinator.metrics.replica_failures.inc()
             else:
                 log.warning("replica %s: %s", node, reply.message)
+            if self.write is not None:
+                self.coordinator.hint(self, node)
+                return
             self._ask_spare()
             self.decide(self.tracker.on_failure(node))
 
@@ -357,9 +376,13 @@ class _Run:
 
     def expire(self) -> None:
         """Called by the deadline sweep."""
-        if self.outstanding:
-            self.coordinator.metrics.replica_timeouts.inc(len(self.outstanding))
+        late = list(self.outstanding)
+        if late:
+            self.coordinator.metrics.replica_timeouts.inc(len(late))
             for node, req_id in self.outstanding.items():
                 self.coordinator.transport.forget(node, req_id)
             self.outstanding.clear()
         self.decide(self.tracker.on_timeout())
+        if self.write is not None:
+            for node in late:  # no answer in time: it may lack the write
+                self.coordinator.hint(self, node)

@@ -89,4 +89,15 @@ class Metrics:
         self.consistency_failures = Counter("qkv_consistency_failures_total",
                                             "Requests failed for too few replica answers",
                                             ["level"], registry=r)
+        self.hints_stored = Counter("qkv_hints_stored_total",
+                                    "Writes kept here as hints for a replica that was down",
+                                    ["target"], registry=r)
+        self.hints_delivered = Counter("qkv_hints_delivered_total",
+                                       "Hints delivered and acknowledged", ["target"],
+                                       registry=r)
+        self.hints_dropped = Counter("qkv_hints_dropped_total",
+                                     "Hints dropped at node.max_hints_per_target", ["target"],
+                                     registry=r)
+        self.hints_pending = Gauge("qkv_hints_pending", "Hints held here, per target",
+                                   ["target"], registry=r)
         self.clients = Gauge("qkv_connected_clients", "Open RESP connections", registry=r)

@@ -22,6 +22,7 @@ from ..net import PeerTransport
 from ..storage import Durability, Storage
 from .coordinator import Coordinator
 from .heartbeat import Heartbeats
+from .hints import HintedHandoff
 from .metrics import Metrics
 from .replica import Replica
 
@@ -49,6 +50,7 @@ class Node:
         self.transport: PeerTransport | None = None
         self.coordinator: Coordinator | None = None
         self.heartbeats: Heartbeats | None = None
+        self.hints: HintedHandoff | None = None
         self.kv = None
         self._servers: list = []
         self._tasks: list[asyncio.Task] = []
@@ -68,11 +70,15 @@ class Node:
         self.heartbeats = Heartbeats(list(peers), self.transport, detector,
                                      cfg.node.heartbeat_interval_ms / 1000)
         self._tasks.append(asyncio.ensure_future(self.heartbeats.run()))
+        self.hints = HintedHandoff(self.storage, self.transport, self.heartbeats.is_down,
+                                   self.metrics, cfg.node.max_hints_per_target,
+                                   cfg.node.hint_delivery_rate)
+        self._tasks.append(asyncio.ensure_future(self.hints.run()))
         self.coordinator = Coordinator(self.node_id, self.ranges, self.storage, self.transport,
                                        self.hlc, self.clock_ms,
                                        cfg.node.request_timeout_ms / 1000, self.metrics,
                                        cfg.node.speculative_retry_ms / 1000,
-                                       is_down=self.heartbeats.is_down)
+                                       is_down=self.heartbeats.is_down, hints=self.hints)
         if self.storage.durability is Durability.PERIODIC:
             self._tasks.append(asyncio.ensure_future(self.storage.run_periodic_sync()))
         from ..api.http import start_http
@@ -135,6 +141,7 @@ class Node:
                     "peer_port": n.peer_port,
                     "state": views[n.id][0],  # the failure detector's view from here
                     "phi": views[n.id][1],
+                    "hints_pending": self.hints.pending.get(n.id, 0),  # held here for it
                     "ranges": held[n.id],
                     "keys": reply.keys if reply else None,
                     "bytes": reply.bytes if reply else None,
@@ -158,7 +165,8 @@ def build_range_map(config: Config) -> RangeMap:
     node_ids = [n.id for n in config.cluster.nodes]
     ks = Keyspace("default", DEFAULT_KEYSPACE_ID,
                   replication_factor=min(config.cluster.replication_factor, len(node_ids)),
-                  default_consistency=config.cluster.default_consistency.upper())
+                  default_consistency=config.cluster.default_consistency.upper(),
+                  hints_count=config.cluster.hints_count_toward_consistency == "on")
     ranges = RangeMap()
     ranges.add_keyspace(ks, bootstrap_ranges(ks, node_ids, config.cluster.ranges))
     return ranges

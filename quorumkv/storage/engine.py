@@ -78,6 +78,7 @@ class Storage:
         self._closed = False
         self._soon: list = []
         self._soon_callbacks: list = []
+        self._soon_raw: list = []
         self._soon_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -125,13 +126,19 @@ class Storage:
 
     # ---- writes --------------------------------------------------------------
 
-    def apply(self, entries) -> bool:
-        """Merge ``(keyspace_id, pkey, Version)`` entries in one write batch.
+    def apply(self, entries, raw=()) -> bool:
+        """Merge ``(keyspace_id, pkey, Version)`` entries in one write batch, with
+        ``raw`` system records ``(storage key, value or None to delete)``.
 
         Returns True when the batch still needs a WAL sync to be durable as the
         durability setting defines (``batch``), False when it already is.
         """
         batch = rocksdict.WriteBatch(raw_mode=True)
+        for skey, value in raw:
+            if value is None:
+                batch.delete(skey)
+            else:
+                batch.put(skey, value)
         pending: dict[bytes, Version] = {}
         for keyspace_id, pkey, version in entries:
             skey = storage_key(keyspace_id, pkey)
@@ -141,7 +148,7 @@ class Storage:
                 current = None if raw is None else Version.decode(raw)
             if current is None or version > current:
                 pending[skey] = version
-        if not pending:
+        if not pending and not raw:
             return False
         for skey, version in pending.items():
             batch.put(skey, version.encode())
@@ -164,11 +171,31 @@ class Storage:
             self._loop = loop
             loop.call_soon(self._flush_soon)
 
+    def write_raw_soon(self, records, on_durable) -> None:
+        """Like :meth:`write_soon` for system records ``(storage key, value or None)``
+        outside every keyspace (hints): stored as given, no merge."""
+        self._soon_raw.extend(records)
+        self.write_soon((), on_durable)
+
+    def scan_raw(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` system records whose key starts with ``prefix``, in order."""
+        it = self._db.iter()
+        it.seek(prefix)
+        out = []
+        while it.valid() and len(out) < limit:
+            key = it.key()
+            if not key.startswith(prefix):
+                break
+            out.append((key, it.value()))
+            it.next()
+        return out
+
     def _flush_soon(self) -> None:
-        entries, callbacks = self._soon, self._soon_callbacks
-        self._soon, self._soon_callbacks, self._soon_scheduled = [], [], False
+        entries, callbacks, raw = self._soon, self._soon_callbacks, self._soon_raw
+        self._soon, self._soon_callbacks, self._soon_raw = [], [], []
+        self._soon_scheduled = False
         try:
-            needs_sync = self.apply(entries)
+            needs_sync = self.apply(entries, raw)
         except StorageError as exc:
             _notify(callbacks, exc)
             return

@@ -224,12 +224,13 @@ def oracle(required: int, total: int, events: list[tuple[str, bool]]):
 def scenarios(draw):
     n = draw(st.integers(1, 7))
     replicas = tuple(f"n{i}" for i in range(1, n + 1))
-    level = draw(st.sampled_from(list(Level)))
+    kind = draw(st.sampled_from(["write", "read"]))
+    levels = list(Level) if kind == "write" else [lv for lv in Level if lv is not Level.ANY]
+    level = draw(st.sampled_from(levels))
     # Each replica reports at most once, in any order.
     order = draw(st.permutations(replicas))
     reporting = order[: draw(st.integers(0, n))]
     events = [(node, draw(st.booleans())) for node in reporting]
-    kind = draw(st.sampled_from(["write", "read"]))
     return level, replicas, events, kind
 
 
@@ -260,3 +261,28 @@ def test_tracker_decides_like_the_oracle(scenario):
     assert decision.answered == sum(1 for _, good in events[: at + 1] if good)
     assert decision.required == level.required(len(replicas))
     assert decision.total == len(replicas) and not decision.timed_out
+
+
+# ---- hints ------------------------------------------------------------------------
+
+def test_any_counts_a_stored_hint_as_the_acknowledgement():
+    q = WriteQuorum(Level.ANY, R3)
+    assert q.on_failure("n1") is None
+    decision = q.on_hint("n2")
+    assert decision == Decision(ok=True, level=Level.ANY, answered=1, required=1, total=3)
+
+
+def test_hints_do_not_count_at_quorum_unless_the_keyspace_says_so():
+    q = WriteQuorum(Level.QUORUM, R3)
+    q.on_ack("n1")
+    q.on_hint("n2")
+    decision = q.on_hint("n3")
+    assert decision is not None and not decision.ok and decision.answered == 1
+    counting = WriteQuorum(Level.QUORUM, R3, hints_count=True)
+    counting.on_ack("n1")
+    assert counting.on_hint("n2").ok
+
+
+def test_any_is_for_writes_only():
+    with pytest.raises(SyntaxError_):
+        ReadQuorum(Level.ANY, R3)

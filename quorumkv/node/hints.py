@@ -1,0 +1,124 @@
+"""Hinted handoff: keep writes for a replica that is down and deliver them later.
+
+The coordinator stores a hint in its own storage (core/hints.py has the layout)
+when a replica of a write is down, refuses the write, fails or does not answer by
+the deadline. Hints are bounded per target (``node.max_hints_per_target``; past it
+a hint is dropped, counted in ``qkv_hints_dropped_total`` and logged: anti-entropy
+repairs what a dropped hint would have carried).
+
+Delivery: every ``DELIVERY_INTERVAL_S`` each target that the failure detector
+sees up gets its oldest hints as ordinary ``Put`` requests, at most
+``node.hint_delivery_rate`` per second; a hint is deleted once its ``Put`` is
+acknowledged, and kept for the next round otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..core import hints as h
+from ..core import messages as m
+from ..core.version import Version
+
+log = logging.getLogger(__name__)
+DELIVERY_INTERVAL_S = 0.25
+
+
+class HintedHandoff:
+    def __init__(self, storage, transport, is_down, metrics, max_per_target: int,
+                 rate_per_s: int) -> None:
+        self.storage = storage
+        self.transport = transport
+        self.is_down = is_down
+        self.metrics = metrics
+        self.max_per_target = max_per_target
+        self.rate_per_s = rate_per_s
+        self.pending: dict[str, int] = self._count_stored()
+        for target, n in self.pending.items():
+            metrics.hints_pending.labels(target).set(n)
+        self._dropped_logged: set[str] = set()
+
+    def _count_stored(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        prefix = h.all_hints_prefix()
+        for key, _ in self.storage.scan_raw(prefix, 1 << 62):
+            target = h.hint_target(key)
+            counts[target] = counts.get(target, 0) + 1
+        return counts
+
+    def store(self, target: str, keyspace: str, keyspace_id: int, key: bytes, pkey: bytes,
+              version: Version, on_durable) -> bool:
+        """Queue a hint for ``target``; ``on_durable(error)`` once stored. False (and
+        no callback) if the target's bound is reached and the hint was dropped."""
+        n = self.pending.get(target, 0)
+        if n >= self.max_per_target:
+            self.metrics.hints_dropped.labels(target).inc()
+            if target not in self._dropped_logged:
+                self._dropped_logged.add(target)
+                log.warning("hints for %s reached node.max_hints_per_target (%d): "
+                            "dropping; repair will bring it up to date", target,
+                            self.max_per_target)
+            return False
+        self.pending[target] = n + 1
+        self.metrics.hints_stored.labels(target).inc()
+        self.metrics.hints_pending.labels(target).set(n + 1)
+        record = (h.hint_key(target, version, keyspace_id, pkey),
+                  h.encode_hint(keyspace, key, version))
+        self.storage.write_raw_soon([record], on_durable)
+        return True
+
+    async def run(self) -> None:
+        batch = max(1, int(self.rate_per_s * DELIVERY_INTERVAL_S))
+        while True:
+            await asyncio.sleep(DELIVERY_INTERVAL_S)
+            for target, n in list(self.pending.items()):
+                if n > 0 and not self.is_down(target):
+                    try:
+                        await self.deliver(target, batch)
+                    except Exception:  # keep delivering to the others
+                        log.exception("hint delivery to %s failed", target)
+
+    async def deliver(self, target: str, limit: int) -> int:
+        """Send up to ``limit`` of ``target``'s oldest hints; delete the acknowledged
+        ones. Returns how many were delivered."""
+        records = self.storage.scan_raw(h.hint_prefix(target), limit)
+        if not records:
+            self.pending[target] = 0
+            self.metrics.hints_pending.labels(target).set(0)
+            return 0
+        loop = asyncio.get_running_loop()
+        acked: list[bytes] = []
+        waiting = loop.create_future()
+        left = len(records)
+
+        def answered(hint_key: bytes, reply, error) -> None:
+            nonlocal left
+            if error is None and isinstance(reply, m.PutAck):
+                acked.append(hint_key)
+            left -= 1
+            if left == 0 and not waiting.done():
+                waiting.set_result(None)
+
+        ids = []
+        for hint_key, raw in records:
+            keyspace, key, version = h.decode_hint(raw)
+            ids.append(self.transport.send_request(
+                target, m.Put(keyspace, key, version),
+                lambda reply, error, k=hint_key: answered(k, reply, error)))
+        try:
+            await asyncio.wait_for(asyncio.shield(waiting), 5.0)
+        except asyncio.TimeoutError:
+            for req_id in ids:
+                self.transport.forget(target, req_id)
+        if acked:
+            deleted = loop.create_future()
+            self.storage.write_raw_soon([(k, None) for k in acked],
+                                        lambda error: deleted.set_result(error))
+            await deleted
+            left_now = max(0, self.pending.get(target, 0) - len(acked))
+            self.pending[target] = left_now
+            self.metrics.hints_delivered.labels(target).inc(len(acked))
+            self.metrics.hints_pending.labels(target).set(left_now)
+            self._dropped_logged.discard(target)
+        return len(acked)
