@@ -89,12 +89,14 @@ def node_start(config_path, node_id, data_dir, fsync, log_level) -> None:
 
 
 async def run_node(cfg) -> int:
-    from ..node.node import Node
+    from ..node.node import Node, wall_clock_ms
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    node = Node(cfg)
+    # fault injection for tests: this node's wall clock runs off by the given ms
+    offset_ms = int(os.environ.get("QKV_CLOCK_OFFSET_MS", "0") or 0)
+    node = Node(cfg, clock_ms=lambda: wall_clock_ms() + offset_ms) if offset_ms else Node(cfg)
     try:
         await node.start()
     except Exception:

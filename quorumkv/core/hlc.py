@@ -20,6 +20,14 @@ def wall_ms_of(ts: int) -> int:
     return ts >> LOGICAL_BITS
 
 
+def ahead_by_ms(remote_ts: int, physical_ms: int) -> int:
+    """How far ``remote_ts`` is ahead of the local physical clock (<= 0: not ahead).
+    A peer whose clock runs ahead by more than the tolerated skew must not have its
+    timestamps accepted: LWW would let its writes beat newer ones, and observing
+    them would drag this node's clock along."""
+    return wall_ms_of(remote_ts) - physical_ms
+
+
 class HLC:
     __slots__ = ("_last",)
 

@@ -27,7 +27,7 @@ import logging
 
 from ..core import messages as m
 from ..core.consistency import Level
-from ..core.hlc import HLC
+from ..core.hlc import HLC, ahead_by_ms
 from ..core.quorum import Quorum, ReadQuorum, WriteQuorum
 from ..core.rangemap import RangeMap, hash_prefix
 from ..core.scan import ScanPage, merge_pages
@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 class Coordinator:
     def __init__(self, node_id: str, ranges: RangeMap, storage: Storage, transport,
                  hlc: HLC, clock_ms, timeout_s: float, metrics,
-                 speculative_retry_s: float = 0.05, is_down=None, hints=None) -> None:
+                 speculative_retry_s: float = 0.05, is_down=None, hints=None,
+                 max_skew_ms: int = 500) -> None:
+        self.max_skew_ms = max_skew_ms
         self.node_id = node_id
         self.ranges = ranges
         self.storage = storage
@@ -70,6 +72,19 @@ class Coordinator:
         if value is None:
             return Version(ts, self.node_id, True, 0, b"")
         return Version(ts, self.node_id, False, expiry_ms, value)
+
+    def skewed(self, version: Version, node: str) -> bool:
+        """True (and logged) if ``version`` comes from a clock further ahead than the
+        tolerated skew: replicas refuse such writes, and reads must not spread one
+        that a node with a broken clock stored locally."""
+        ahead = ahead_by_ms(version.ts, self.clock_ms())
+        if ahead <= self.max_skew_ms:
+            return False
+        self.metrics.clock_skew_refusals.inc()
+        log.warning("clock skew: %s answered a version from %s that is %d ms ahead of "
+                    "%s's clock (node.max_clock_skew_ms = %d); ignored", node,
+                    version.node_id, ahead, self.node_id, self.max_skew_ms)
+        return True
 
     def _failed(self, decision) -> ConsistencyError:
         self.metrics.consistency_failures.labels(decision.level.name).inc()
@@ -169,8 +184,11 @@ class Coordinator:
             run.on_done(None, self._failed(decision))
             return
         if tracker.newest is not None:
-            # what this client saw orders its next write after it (HLC)
-            self.hlc.observe(tracker.newest.ts, self.clock_ms())
+            # what this client saw orders its next write after it (HLC), unless it
+            # comes from a clock too far ahead (see Replica: such writes are refused)
+            now = self.clock_ms()
+            if ahead_by_ms(tracker.newest.ts, now) <= self.max_skew_ms:  # else local data
+                self.hlc.observe(tracker.newest.ts, now)               # from a bad clock
         pending = self.repair(run)
         if pending and decision.level is not Level.ONE:
             self.loop.create_task(self._answer_after_repair(run, pending))
@@ -271,6 +289,10 @@ def _on_get_reply(run: "_Run", node: str, reply) -> None:
     if not isinstance(reply, m.GetReply):
         run.decide(tracker.on_failure(node))
         return
+    if reply.version is not None and run.coordinator.skewed(reply.version, node):
+        run._ask_spare()  # its answer cannot be used: as if it had failed
+        run.decide(tracker.on_failure(node))
+        return
     was_decided = tracker.decision is not None
     run.decide(tracker.on_answer(node, reply.version))
     if was_decided:  # a late answer: repair in the background
@@ -348,7 +370,9 @@ class _Run:
                 self.coordinator.metrics.replica_failures.inc()
             else:
                 log.warning("replica %s: %s", node, reply.message)
-            if self.write is not None:
+            if self.write is not None and error is not None:
+                # unreachable: keep it as a hint (a replica that refused the write,
+                # as for clock skew, would refuse the hint as well)
                 self.coordinator.hint(self, node)
                 return
             self._ask_spare()

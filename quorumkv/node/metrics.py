@@ -100,4 +100,8 @@ class Metrics:
                                      registry=r)
         self.hints_pending = Gauge("qkv_hints_pending", "Hints held here, per target",
                                    ["target"], registry=r)
+        self.clock_skew_refusals = Counter("qkv_clock_skew_refusals_total",
+                                           "Peer writes refused: their timestamp was "
+                                           "further ahead than node.max_clock_skew_ms",
+                                           registry=r)
         self.clients = Gauge("qkv_connected_clients", "Open RESP connections", registry=r)

@@ -61,7 +61,7 @@ class Node:
         self.storage = Storage(cfg.data_dir, Durability(cfg.node.fsync),
                                cfg.node.periodic_sync_ms)
         replica = Replica(self.node_id, self.ranges, self.storage, self.hlc, self.clock_ms,
-                          self.metrics)
+                          self.metrics, cfg.node.max_clock_skew_ms)
         peers = {n.id: (n.host, n.peer_port) for n in cfg.cluster.nodes if n.id != self.node_id}
         self.transport = PeerTransport(self.me.host, self.me.peer_port, peers, replica.handle)
         await self.transport.start()
@@ -78,7 +78,8 @@ class Node:
                                        self.hlc, self.clock_ms,
                                        cfg.node.request_timeout_ms / 1000, self.metrics,
                                        cfg.node.speculative_retry_ms / 1000,
-                                       is_down=self.heartbeats.is_down, hints=self.hints)
+                                       is_down=self.heartbeats.is_down, hints=self.hints,
+                                       max_skew_ms=cfg.node.max_clock_skew_ms)
         if self.storage.durability is Durability.PERIODIC:
             self._tasks.append(asyncio.ensure_future(self.storage.run_periodic_sync()))
         from ..api.http import start_http

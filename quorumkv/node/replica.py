@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from ..core import messages as m
-from ..core.hlc import HLC
+from ..core.hlc import HLC, ahead_by_ms
 from ..core.rangemap import HASH_BYTES, RangeMap
 from ..core.scan import strip_hash
 from ..storage import Storage
@@ -21,7 +21,8 @@ PUT_ACK = m.PutAck()
 
 class Replica:
     def __init__(self, node_id: str, ranges: RangeMap, storage: Storage, hlc: HLC,
-                 clock_ms, metrics) -> None:
+                 clock_ms, metrics, max_skew_ms: int = 500) -> None:
+        self.max_skew_ms = max_skew_ms
         self.node_id = node_id
         self.ranges = ranges
         self.storage = storage
@@ -38,7 +39,12 @@ class Replica:
             try:
                 if isinstance(message, m.Put):
                     ks = self.ranges.keyspaces[message.keyspace]
-                    self.hlc.observe(message.version.ts, self.clock_ms())
+                    now = self.clock_ms()
+                    ahead = ahead_by_ms(message.version.ts, now)
+                    if ahead > self.max_skew_ms:
+                        replies.append((req_id, self._refuse_skewed(message, ahead)))
+                        continue
+                    self.hlc.observe(message.version.ts, now)
                     puts.append((ks.keyspace_id, ks.placement_key(message.key),
                                  message.version))
                     put_ids.append(req_id)
@@ -71,6 +77,14 @@ class Replica:
 
         self.storage.write_soon(puts, durable)
         return replies
+
+    def _refuse_skewed(self, message: m.Put, ahead_ms: int) -> m.ErrorReply:
+        self.metrics.clock_skew_refusals.inc()
+        text = (f"clock skew: a version from {message.version.node_id} is {ahead_ms} ms "
+                f"ahead of {self.node_id}'s clock (node.max_clock_skew_ms = "
+                f"{self.max_skew_ms}); refused")
+        log.warning("%s", text)
+        return m.ErrorReply(text)
 
     def _scan(self, message: m.Scan) -> m.ScanReply:
         ks = self.ranges.keyspaces[message.keyspace]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
+import threading
 
 import rocksdict
 
@@ -76,6 +77,7 @@ class Storage:
         self._sync_task: asyncio.Task | None = None
         self._periodic_task: asyncio.Task | None = None
         self._closed = False
+        self._wal_lock = threading.Lock()
         self._soon: list = []
         self._soon_callbacks: list = []
         self._soon_raw: list = []
@@ -220,7 +222,7 @@ class Storage:
         while self._sync_waiters and not self._closed:
             waiters, self._sync_waiters = self._sync_waiters, []
             try:
-                await self._loop.run_in_executor(None, self._db.flush_wal, True)
+                await self._loop.run_in_executor(None, self._sync_wal)
             except Exception as exc:
                 _notify(waiters, StorageError(f"WAL sync failed: {exc}"))
             else:
@@ -230,16 +232,24 @@ class Storage:
         loop = asyncio.get_running_loop()
         while not self._closed:
             await asyncio.sleep(self.periodic_sync_ms / 1000)
-            await loop.run_in_executor(None, self._db.flush_wal, True)
+            await loop.run_in_executor(None, self._sync_wal)
+
+    def _sync_wal(self) -> None:
+        """In an executor thread. The lock keeps ``close`` from closing the database
+        under a sync still running there (a cancelled task does not stop its thread)."""
+        with self._wal_lock:
+            if not self._closed:
+                self._db.flush_wal(True)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._db.flush_wal(True)
-        finally:
-            self._db.close()
+        with self._wal_lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._db.flush_wal(True)
+            finally:
+                self._db.close()
 
 
 def _notify(callbacks, error) -> None:

@@ -62,14 +62,17 @@ class ProcessCluster:
     def address(self, node_id: str) -> NodeAddress:
         return next(a for a in self.addresses if a.id == node_id)
 
-    def start(self, *node_ids: str) -> "ProcessCluster":
+    def start(self, *node_ids: str, env: dict[str, dict[str, str]] | None = None
+              ) -> "ProcessCluster":
+        """Start nodes (all by default); ``env`` adds environment variables per node."""
         ids = node_ids or tuple(a.id for a in self.addresses)
         for node_id in ids:
             log = open(os.path.join(self.workdir, f"{node_id}.log"), "ab")
             self.procs[node_id] = subprocess.Popen(
                 [sys.executable, "-m", "quorumkv", "node", "start", "--config",
                  self.config_path, "--id", node_id],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {}).get(node_id, {})})
             log.close()
             self._started.append(self.procs[node_id])
         for node_id in ids:

@@ -108,3 +108,9 @@ def test_any_sequence_of_events_is_strictly_monotonic(start_wall, script):
         # Close to physical time: the wall part is never ahead of anything seen.
         assert wall_ms_of(ts) <= highest_wall
         previous = ts
+
+
+def test_ahead_by_ms_measures_a_remote_clock_against_ours():
+    from quorumkv.core.hlc import ahead_by_ms, pack
+    assert ahead_by_ms(pack(10_500, 7), 10_000) == 500
+    assert ahead_by_ms(pack(9_000, 0), 10_000) == -1000
