@@ -24,6 +24,7 @@ from ..core.consistency import Level
 from ..core.glob import glob_match
 from ..core.rangemap import HASH_SPACE
 from ..core.scan import next_cursor, parse_cursor
+from ..core.session import Session
 from ..errors import ArityError, QuorumKVError, SyntaxError_, UnsupportedError
 
 KEYSPACE = "default"
@@ -79,6 +80,7 @@ class CommandContext:
         self.client_id = client_id
         self.resp3 = False
         self.level: Level = node.default_level
+        self.session = Session()  # grows with every read and write (QKV.SESSION)
         self.name = b""
         self.quit = False
         self.peer = None
@@ -205,7 +207,7 @@ async def command_(ctx, args):
 _MULTI_KEY = {"DEL": (1, -1, 1), "UNLINK": (1, -1, 1), "EXISTS": (1, -1, 1),
               "MGET": (1, -1, 1), "MSET": (1, -1, 2)}
 _NO_KEY = {"PING", "ECHO", "QUIT", "SELECT", "HELLO", "CLIENT", "COMMAND", "CONFIG",
-           "QKV.CONSISTENCY", "SCAN", "KEYS", "DBSIZE", "INFO"}
+           "QKV.CONSISTENCY", "QKV.SESSION", "SCAN", "KEYS", "DBSIZE", "INFO"}
 
 
 def _command_info(name: str, spec: Spec) -> bytes:
@@ -249,11 +251,25 @@ async def qkv_consistency(ctx, args):
     return resp.OK
 
 
+@command("QKV.SESSION", -1)
+async def qkv_session(ctx, args):
+    """``QKV.SESSION`` returns this connection's session token; ``QKV.SESSION
+    <token>`` presents one (from this or another connection or node; it only moves
+    forward), and from then on reads here see what that session wrote or read
+    (core.session)."""
+    if len(args) == 1:
+        return resp.bulk(ctx.session.encode().encode())
+    if len(args) != 2:
+        raise ArityError("qkv.session")
+    ctx.session.present(Session.parse(args[1]))
+    return resp.OK
+
+
 # ---- strings ----------------------------------------------------------------------
 
 @command("GET", 2)
 async def get(ctx, args):
-    version = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level)
+    version = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
     return ctx.null() if version is None else resp.bulk(version.value)
 
 
@@ -265,7 +281,7 @@ def get_now(ctx, args, done) -> bool:
         else:
             done(ctx.null() if version is None else resp.bulk(version.value))
 
-    ctx.kv.start_get_live(KEYSPACE, args[1], ctx.level, answered)
+    ctx.kv.start_get_live(KEYSPACE, args[1], ctx.level, answered, ctx.session)
     return True
 
 
@@ -310,15 +326,15 @@ async def set_(ctx, args):
     ctx.kv.check_key(key)
     ctx.kv.check_value(value)
     if not (nx or xx or keep_ttl or want_old):
-        await ctx.kv.put(KEYSPACE, key, value, ctx.level, expiry)
+        await ctx.kv.put(KEYSPACE, key, value, ctx.level, expiry, session=ctx.session)
         return resp.OK
-    current = await ctx.kv.get_live(KEYSPACE, key, ctx.level)
+    current = await ctx.kv.get_live(KEYSPACE, key, ctx.level, session=ctx.session)
     old = resp.bulk(current.value) if current is not None else ctx.null()
     if (nx and current is not None) or (xx and current is None):
         return old if want_old else ctx.null()
     if keep_ttl and current is not None:
         expiry = current.expiry_ms
-    await ctx.kv.put(KEYSPACE, key, value, ctx.level, expiry)
+    await ctx.kv.put(KEYSPACE, key, value, ctx.level, expiry, session=ctx.session)
     return old if want_old else resp.OK
 
 
@@ -333,39 +349,39 @@ def set_now(ctx, args, done) -> bool:
     def written(error) -> None:
         done(resp.OK if error is None else error_reply(error))
 
-    ctx.kv.start_put(KEYSPACE, args[1], args[2], ctx.level, expiry, written)
+    ctx.kv.start_put(KEYSPACE, args[1], args[2], ctx.level, expiry, written, ctx.session)
     return True
 
 
 @command("SETEX", 4)
 async def setex(ctx, args):
     expiry = _parse_expiry(ctx, b"EX", args[2], "setex")
-    await ctx.kv.put(KEYSPACE, args[1], args[3], ctx.level, expiry)
+    await ctx.kv.put(KEYSPACE, args[1], args[3], ctx.level, expiry, session=ctx.session)
     return resp.OK
 
 
 @command("PSETEX", 4)
 async def psetex(ctx, args):
     expiry = _parse_expiry(ctx, b"PX", args[2], "psetex")
-    await ctx.kv.put(KEYSPACE, args[1], args[3], ctx.level, expiry)
+    await ctx.kv.put(KEYSPACE, args[1], args[3], ctx.level, expiry, session=ctx.session)
     return resp.OK
 
 
 @command("SETNX", 3)
 async def setnx(ctx, args):
     ctx.kv.check_value(args[2])
-    if await ctx.kv.get_live(KEYSPACE, args[1], ctx.level) is not None:
+    if await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session) is not None:
         return resp.integer(0)
-    await ctx.kv.put(KEYSPACE, args[1], args[2], ctx.level)
+    await ctx.kv.put(KEYSPACE, args[1], args[2], ctx.level, session=ctx.session)
     return resp.integer(1)
 
 
 @command("GETDEL", 2)
 async def getdel(ctx, args):
-    current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level)
+    current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
     if current is None:
         return ctx.null()
-    await ctx.kv.delete(KEYSPACE, args[1], ctx.level)
+    await ctx.kv.delete(KEYSPACE, args[1], ctx.level, session=ctx.session)
     return resp.bulk(current.value)
 
 
@@ -378,19 +394,20 @@ async def getex(ctx, args):
         expiry = _parse_expiry(ctx, args[2].upper(), args[3], "getex")
     elif len(args) != 2:
         raise SyntaxError_("syntax error")
-    current = await ctx.kv.get_live(KEYSPACE, key, ctx.level)
+    current = await ctx.kv.get_live(KEYSPACE, key, ctx.level, session=ctx.session)
     if current is None:
         return ctx.null()
     if persist and current.expiry_ms:
-        await ctx.kv.put(KEYSPACE, key, current.value, ctx.level, 0)
+        await ctx.kv.put(KEYSPACE, key, current.value, ctx.level, 0, session=ctx.session)
     elif expiry is not None:
-        await ctx.kv.rewrite_expiry(KEYSPACE, key, expiry, ctx.level)
+        await ctx.kv.rewrite_expiry(KEYSPACE, key, expiry, ctx.level, session=ctx.session)
     return resp.bulk(current.value)
 
 
 @command("DEL", -2)
 async def del_(ctx, args):
-    return resp.integer(await ctx.kv.delete_existing(KEYSPACE, args[1:], ctx.level))
+    return resp.integer(await ctx.kv.delete_existing(KEYSPACE, args[1:], ctx.level,
+                                                     session=ctx.session))
 
 
 COMMANDS["UNLINK"] = COMMANDS["DEL"]
@@ -398,13 +415,15 @@ COMMANDS["UNLINK"] = COMMANDS["DEL"]
 
 @command("EXISTS", -2)
 async def exists(ctx, args):
-    found = await asyncio.gather(*(ctx.kv.get_live(KEYSPACE, k, ctx.level) for k in args[1:]))
+    found = await asyncio.gather(*(ctx.kv.get_live(KEYSPACE, k, ctx.level, session=ctx.session)
+                                   for k in args[1:]))
     return resp.integer(sum(v is not None for v in found))
 
 
 @command("MGET", -2)
 async def mget(ctx, args):
-    values = await asyncio.gather(*(ctx.kv.get(KEYSPACE, k, ctx.level) for k in args[1:]))
+    values = await asyncio.gather(*(ctx.kv.get(KEYSPACE, k, ctx.level, session=ctx.session)
+                                    for k in args[1:]))
     return resp.bulk_array(values, ctx.resp3)
 
 
@@ -416,13 +435,14 @@ async def mset(ctx, args):
     for key, value in pairs:
         ctx.kv.check_key(key)
         ctx.kv.check_value(value)
-    await asyncio.gather(*(ctx.kv.put(KEYSPACE, k, v, ctx.level) for k, v in pairs))
+    await asyncio.gather(*(ctx.kv.put(KEYSPACE, k, v, ctx.level, session=ctx.session)
+                           for k, v in pairs))
     return resp.OK
 
 
 @command("TYPE", 2)
 async def type_(ctx, args):
-    found = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level)
+    found = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
     return resp.simple("string" if found is not None else "none")
 
 
@@ -436,7 +456,7 @@ async def _expire(ctx, args, to_abs_ms, command: str) -> bytes:
     if condition not in (None, b"NX", b"XX", b"GT", b"LT"):
         raise SyntaxError_(f"Unsupported option {args[3].decode(errors='replace')}")
     expiry = to_abs_ms(ctx.now_ms(), n)
-    current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level)
+    current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
     if current is None:
         return resp.integer(0)
     has = current.expiry_ms != 0
@@ -445,9 +465,9 @@ async def _expire(ctx, args, to_abs_ms, command: str) -> bytes:
             or (condition == b"LT" and has and expiry >= current.expiry_ms):
         return resp.integer(0)
     if expiry <= ctx.now_ms():
-        await ctx.kv.delete(KEYSPACE, args[1], ctx.level)
+        await ctx.kv.delete(KEYSPACE, args[1], ctx.level, session=ctx.session)
     else:
-        await ctx.kv.put(KEYSPACE, args[1], current.value, ctx.level, expiry)
+        await ctx.kv.put(KEYSPACE, args[1], current.value, ctx.level, expiry, session=ctx.session)
     return resp.integer(1)
 
 
@@ -472,7 +492,7 @@ async def pexpireat(ctx, args):
 
 
 async def _ttl_ms(ctx, key: bytes) -> int:
-    current = await ctx.kv.get_live(KEYSPACE, key, ctx.level)
+    current = await ctx.kv.get_live(KEYSPACE, key, ctx.level, session=ctx.session)
     if current is None:
         return -2
     if not current.expiry_ms:
@@ -493,10 +513,10 @@ async def pttl(ctx, args):
 
 @command("PERSIST", 2)
 async def persist(ctx, args):
-    current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level)
+    current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
     if current is None or not current.expiry_ms:
         return resp.integer(0)
-    await ctx.kv.put(KEYSPACE, args[1], current.value, ctx.level, 0)
+    await ctx.kv.put(KEYSPACE, args[1], current.value, ctx.level, 0, session=ctx.session)
     return resp.integer(1)
 
 

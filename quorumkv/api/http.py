@@ -16,6 +16,7 @@ import prometheus_client
 from aiohttp import web
 
 from ..core.consistency import Level
+from ..core.session import Session
 from ..errors import LimitError, QuorumKVError, SyntaxError_
 from .kv import KV
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 KV_ROUTE = "kv"
 KV_PREFIX = "/v1/kv/"
 TIMESTAMP_HEADER = "X-QKV-Timestamp"
+SESSION_HEADER = "X-QKV-Session"
 MAX_TTL_S = 10 * 365 * 24 * 3600  # a bound on expiry_ms; longer is likely a unit mistake
 # Slack over max_value_bytes so a value just over the limit reaches KV.check_value and
 # gets its exact size in the error; anything bigger is cut off while still being read.
@@ -127,6 +129,13 @@ def level_of(request: web.Request, default: Level) -> Level:
     return default if text is None else Level.parse(text)
 
 
+def session_of(request: web.Request) -> Session:
+    """The client's session from its ``X-QKV-Session`` header (a fresh one if none);
+    the response carries the token after the request in the same header."""
+    text = request.headers.get(SESSION_HEADER)
+    return Session(Session.parse(text), enforced=True) if text else Session()
+
+
 def ttl_of(request: web.Request) -> int:
     """TTL seconds from the query, 0 if absent; a positive decimal integer if present."""
     text = request.query.get("ttl")
@@ -149,11 +158,15 @@ class _Handlers:
     async def get(self, request: web.Request) -> web.Response:
         keyspace, key = kv_target(request)
         level = level_of(request, self.node.default_level)
-        version = await self.kv.get_live(keyspace, key, level)
+        session = session_of(request)
+        version = await self.kv.get_live(keyspace, key, level, session)
         if version is None:
-            return error_response(404, "key not found")
+            response = error_response(404, "key not found")
+            response.headers[SESSION_HEADER] = session.encode()
+            return response
         return web.Response(body=version.value, content_type="application/octet-stream",
-                            headers={TIMESTAMP_HEADER: str(version.ts)})
+                            headers={TIMESTAMP_HEADER: str(version.ts),
+                                     SESSION_HEADER: session.encode()})
 
     async def put(self, request: web.Request) -> web.Response:
         keyspace, key = kv_target(request)
@@ -161,14 +174,18 @@ class _Handlers:
         ttl = ttl_of(request)
         value = await request.read()
         expiry_ms = self.node.clock_ms() + ttl * 1000 if ttl else 0
-        version = await self.kv.put(keyspace, key, value, level, expiry_ms)
-        return web.json_response({"ok": True}, headers={TIMESTAMP_HEADER: str(version.ts)})
+        session = session_of(request)
+        version = await self.kv.put(keyspace, key, value, level, expiry_ms, session)
+        return web.json_response({"ok": True}, headers={TIMESTAMP_HEADER: str(version.ts),
+                                                        SESSION_HEADER: session.encode()})
 
     async def delete(self, request: web.Request) -> web.Response:
         keyspace, key = kv_target(request)
         level = level_of(request, self.node.default_level)
-        existed = await self.kv.delete_existing(keyspace, [key], level)
-        return web.json_response({"deleted": bool(existed)})
+        session = session_of(request)
+        existed = await self.kv.delete_existing(keyspace, [key], level, session)
+        return web.json_response({"deleted": bool(existed)},
+                                 headers={SESSION_HEADER: session.encode()})
 
     async def cluster(self, request: web.Request) -> web.Response:
         return web.json_response(await self.node.cluster_status())

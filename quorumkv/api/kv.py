@@ -36,15 +36,17 @@ class KV:
             raise LimitError(f"value too large: {len(value)} bytes, limit is {self.max_value} "
                              f"(node.max_value_bytes)")
 
-    async def get_live(self, keyspace: str, key: bytes, level: Level) -> Version | None:
+    async def get_live(self, keyspace: str, key: bytes, level: Level,
+                       session=None) -> Version | None:
         """The newest version if it is live (not deleted, not expired), else None."""
         self.check_key(key)
-        version = await self.coordinator.read(keyspace, key, level)
+        version = await self.coordinator.read(keyspace, key, level, session)
         if version is None or not version.is_live(self.clock_ms()):
             return None
         return version
 
-    def start_get_live(self, keyspace: str, key: bytes, level: Level, on_done) -> None:
+    def start_get_live(self, keyspace: str, key: bytes, level: Level, on_done,
+                       session=None) -> None:
         """:meth:`get_live` in callback form: ``on_done(version or None, error)``."""
         self.check_key(key)
         clock_ms = self.clock_ms
@@ -54,53 +56,56 @@ class KV:
                 version = None
             on_done(version, error)
 
-        self.coordinator.start_read(keyspace, key, level, answered)
+        self.coordinator.start_read(keyspace, key, level, answered, session)
 
-    async def get(self, keyspace: str, key: bytes, level: Level) -> bytes | None:
-        version = await self.get_live(keyspace, key, level)
+    async def get(self, keyspace: str, key: bytes, level: Level,
+                  session=None) -> bytes | None:
+        version = await self.get_live(keyspace, key, level, session)
         return None if version is None else version.value
 
     def put(self, keyspace: str, key: bytes, value: bytes, level: Level,
-            expiry_ms: int = 0) -> Awaitable[Version]:
+            expiry_ms: int = 0, session=None) -> Awaitable[Version]:
         """Checks the limits now; await the result for the write itself."""
         self.check_key(key)
         self.check_value(value)
         version = self.coordinator.new_version(value, expiry_ms)
-        return self.coordinator.write(keyspace, key, version, level)
+        return self.coordinator.write(keyspace, key, version, level, session)
 
     def start_put(self, keyspace: str, key: bytes, value: bytes, level: Level,
-                  expiry_ms: int, on_done) -> None:
+                  expiry_ms: int, on_done, session=None) -> None:
         """:meth:`put` in callback form: ``on_done(error)``, None once acknowledged."""
         self.check_key(key)
         self.check_value(value)
         version = self.coordinator.new_version(value, expiry_ms)
-        self.coordinator.start_write(keyspace, key, version, level, on_done)
+        self.coordinator.start_write(keyspace, key, version, level, on_done, session)
 
-    async def delete(self, keyspace: str, key: bytes, level: Level) -> Version:
+    async def delete(self, keyspace: str, key: bytes, level: Level,
+                     session=None) -> Version:
         self.check_key(key)
         version = self.coordinator.new_version(None)
-        return await self.coordinator.write(keyspace, key, version, level)
+        return await self.coordinator.write(keyspace, key, version, level, session)
 
-    async def delete_existing(self, keyspace: str, keys: list[bytes], level: Level) -> int:
+    async def delete_existing(self, keyspace: str, keys: list[bytes], level: Level,
+                              session=None) -> int:
         """Delete ``keys``; the number that existed (Redis DEL semantics)."""
         for key in keys:
             self.check_key(key)
 
         async def one(key: bytes) -> int:
-            existed = await self.get_live(keyspace, key, level) is not None
-            await self.delete(keyspace, key, level)
+            existed = await self.get_live(keyspace, key, level, session) is not None
+            await self.delete(keyspace, key, level, session)
             return int(existed)
 
         return sum(await asyncio.gather(*(one(k) for k in keys)))
 
     async def rewrite_expiry(self, keyspace: str, key: bytes, expiry_ms: int,
-                             level: Level) -> bool:
+                             level: Level, session=None) -> bool:
         """Give a live key a new absolute expiry (0 = persist); False if absent."""
-        current = await self.get_live(keyspace, key, level)
+        current = await self.get_live(keyspace, key, level, session)
         if current is None:
             return False
         if expiry_ms and expiry_ms <= self.clock_ms():
-            await self.delete(keyspace, key, level)
+            await self.delete(keyspace, key, level, session)
             return True
-        await self.put(keyspace, key, current.value, level, expiry_ms)
+        await self.put(keyspace, key, current.value, level, expiry_ms, session)
         return True

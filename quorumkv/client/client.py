@@ -13,6 +13,12 @@ not retried elsewhere.
 The consistency level is per client: it is sent as ``QKV.CONSISTENCY <LEVEL>`` on
 every new connection, so it survives reconnects. ``with_consistency`` returns a
 client with another default. ``AsyncClient`` is the same over ``redis.asyncio``.
+
+Sessions (on by default): the client keeps the session token of everything it
+wrote or read and presents it with each request (``QKV.SESSION``, pipelined with
+the command in one round trip), so after a failover to another node, or at level
+ONE, it still reads its own writes. ``session_token`` is the token to hand to
+another client (``Client(..., session_token=...)``).
 """
 
 from __future__ import annotations
@@ -78,7 +84,8 @@ class _Base:
     _hook = staticmethod(consistency_hook)
 
     def __init__(self, nodes=("127.0.0.1:7379",), consistency: str | None = None,
-                 timeout: float = 5.0) -> None:
+                 timeout: float = 5.0, session: bool = True,
+                 session_token: str | None = None) -> None:
         if isinstance(nodes, str):
             nodes = [nodes]
         self.nodes = [n if isinstance(n, tuple) else parse_node(n) for n in nodes]
@@ -86,6 +93,8 @@ class _Base:
             raise ValueError("at least one node is needed")
         self.consistency = _check_level(consistency)
         self.timeout = timeout
+        self.session = session
+        self.session_token = session_token
         self._next = random.randrange(len(self.nodes))
         self._clients = [self._make(host, port) for host, port in self.nodes]
 
@@ -103,8 +112,28 @@ class _Base:
         return self._clients[start:] + self._clients[:start]
 
     def with_consistency(self, level: str | None):
-        """A new client to the same nodes whose requests use ``level``."""
-        return type(self)(self.nodes, level, self.timeout)
+        """A new client to the same nodes whose requests use ``level`` (same session)."""
+        return type(self)(self.nodes, level, self.timeout, self.session, self.session_token)
+
+    def _queue(self, pipe, command: str, args, kwargs) -> int:
+        """Queue ``command`` between the session's QKV.SESSION calls; its index."""
+        first = 0
+        if self.session_token:
+            pipe.execute_command("QKV.SESSION", self.session_token)
+            first = 1
+        getattr(pipe, command)(*args, **kwargs)
+        pipe.execute_command("QKV.SESSION")
+        return first
+
+    def _advance(self, results: list, index: int):
+        """The command's result from the pipeline's; errors raised as the server
+        worded them (redis-py would prefix "Command # n ... of pipeline")."""
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        token = results[index + 1]
+        self.session_token = token.decode() if isinstance(token, bytes) else token
+        return results[index]
 
     def __repr__(self) -> str:
         nodes = ",".join(f"{h}:{p}" for h, p in self.nodes)
@@ -123,23 +152,33 @@ class Client(_Base):
                 last = exc
         raise last
 
+    def _run(self, command: str, *args, **kwargs):
+        if not self.session:
+            return self._call(lambda r: getattr(r, command)(*args, **kwargs))
+
+        def with_session(r):
+            pipe = r.pipeline(transaction=False)
+            index = self._queue(pipe, command, args, kwargs)
+            return self._advance(pipe.execute(raise_on_error=False), index)
+        return self._call(with_session)
+
     def get(self, key):
-        return self._call(lambda r: r.get(key))
+        return self._run("get", key)
 
     def set(self, key, value, ttl: float | None = None) -> bool:
-        return bool(self._call(lambda r: r.set(key, value, **_ttl_args(ttl))))
+        return bool(self._run("set", key, value, **_ttl_args(ttl)))
 
     def delete(self, *keys) -> int:
-        return self._call(lambda r: r.delete(*keys))
+        return self._run("delete", *keys)
 
     def mget(self, keys) -> list:
-        return self._call(lambda r: r.mget(list(keys)))
+        return self._run("mget", list(keys))
 
     def mset(self, mapping) -> bool:
-        return bool(self._call(lambda r: r.mset(mapping)))
+        return bool(self._run("mset", mapping))
 
     def exists(self, *keys) -> int:
-        return self._call(lambda r: r.exists(*keys))
+        return self._run("exists", *keys)
 
     def ping(self) -> bool:
         return bool(self._call(lambda r: r.ping()))
@@ -180,23 +219,33 @@ class AsyncClient(_Base):
                 last = exc
         raise last
 
+    async def _run(self, command: str, *args, **kwargs):
+        if not self.session:
+            return await self._call(lambda r: getattr(r, command)(*args, **kwargs))
+
+        async def with_session(r):
+            async with r.pipeline(transaction=False) as pipe:
+                index = self._queue(pipe, command, args, kwargs)
+                return self._advance(await pipe.execute(raise_on_error=False), index)
+        return await self._call(with_session)
+
     async def get(self, key):
-        return await self._call(lambda r: r.get(key))
+        return await self._run("get", key)
 
     async def set(self, key, value, ttl: float | None = None) -> bool:
-        return bool(await self._call(lambda r: r.set(key, value, **_ttl_args(ttl))))
+        return bool(await self._run("set", key, value, **_ttl_args(ttl)))
 
     async def delete(self, *keys) -> int:
-        return await self._call(lambda r: r.delete(*keys))
+        return await self._run("delete", *keys)
 
     async def mget(self, keys) -> list:
-        return await self._call(lambda r: r.mget(list(keys)))
+        return await self._run("mget", list(keys))
 
     async def mset(self, mapping) -> bool:
-        return bool(await self._call(lambda r: r.mset(mapping)))
+        return bool(await self._run("mset", mapping))
 
     async def exists(self, *keys) -> int:
-        return await self._call(lambda r: r.exists(*keys))
+        return await self._run("exists", *keys)
 
     async def ping(self) -> bool:
         return bool(await self._call(lambda r: r.ping()))

@@ -95,13 +95,15 @@ class Coordinator:
     # ---- writes ----------------------------------------------------------------
 
     def start_write(self, keyspace: str, key: bytes, version: Version, level: Level,
-                    on_done) -> None:
-        """Write ``version``; ``on_done(error)`` once decided (None: acknowledged)."""
+                    on_done, session=None) -> None:
+        """Write ``version``; ``on_done(error)`` once decided (None: acknowledged).
+        An acknowledged write advances ``session`` (core.session) to its timestamp."""
         ks = self._keyspace(keyspace)
         pkey = ks.placement_key(key)
         replicas = self.ranges.lookup(keyspace, pkey).replicas
         run = _Run(self, WriteQuorum(level, replicas, ks.hints_count), _write_decided, on_done)
         run.write = (ks, key, pkey, version)
+        run.session = session
         message = m.Put(keyspace, key, version)
         down = None
         for node in replicas:
@@ -128,10 +130,11 @@ class Coordinator:
                                                       pkey, version, stored):
             run.decide(run.tracker.on_failure(node))
 
-    async def write(self, keyspace: str, key: bytes, version: Version, level: Level) -> Version:
+    async def write(self, keyspace: str, key: bytes, version: Version, level: Level,
+                    session=None) -> Version:
         done = self.loop.create_future()
         self.start_write(keyspace, key, version, level,
-                         lambda error: _resolve(done, version, error))
+                         lambda error: _resolve(done, version, error), session)
         return await done
 
     def _write_local(self, run: "_Run", node: str, keyspace_id: int, pkey: bytes,
@@ -147,17 +150,20 @@ class Coordinator:
 
     # ---- reads -----------------------------------------------------------------
 
-    def start_read(self, keyspace: str, key: bytes, level: Level, on_done) -> None:
+    def start_read(self, keyspace: str, key: bytes, level: Level, on_done,
+                   session=None) -> None:
         """Read the newest version of ``key`` among ``level`` replicas (it may be a
         tombstone or expired: the caller decides what is live). ``on_done(version,
         error)`` once decided, and above ONE once the stale replicas that answered
-        are repaired."""
+        are repaired. With a ``session``, an answer older than its token makes the
+        read ask the remaining replicas too (core.session)."""
         ks = self._keyspace(keyspace)
         pkey = ks.placement_key(key)
         replicas = self.ranges.lookup(keyspace, pkey).replicas
         tracker = ReadQuorum(level, replicas)
         run = _Run(self, tracker, _read_decided, on_done)
         run.repair_target = (ks, key, pkey)
+        run.session = session
         message = m.Get(keyspace, key)
         targets = self._read_order(replicas)
         run.spares = targets[tracker.required:]
@@ -172,10 +178,11 @@ class Coordinator:
             else:
                 run.send(node, message, _on_get_reply)
 
-    async def read(self, keyspace: str, key: bytes, level: Level) -> Version | None:
+    async def read(self, keyspace: str, key: bytes, level: Level,
+                   session=None) -> Version | None:
         done = self.loop.create_future()
         self.start_read(keyspace, key, level,
-                        lambda version, error: _resolve(done, version, error))
+                        lambda version, error: _resolve(done, version, error), session)
         return await done
 
     def _after_read(self, run: "_Run", decision) -> None:
@@ -183,6 +190,31 @@ class Coordinator:
         if not decision.ok:
             run.on_done(None, self._failed(decision))
             return
+        session = run.session
+        if session is not None and session.enforced and run.spares and (
+                tracker.newest is None or tracker.newest.ts < session.token):
+            # possibly behind this session's own writes: ask the rest as well
+            self.loop.create_task(self._read_rest_for_session(run, decision))
+            return
+        self._finish_read(run, decision)
+
+    async def _read_rest_for_session(self, run: "_Run", decision) -> None:
+        tracker: ReadQuorum = run.tracker
+        message = run.spare_request[0]
+        asked = [(node, run.request(node, message)) for node in run.spares]
+        run.spares = []
+        await asyncio.wait([f for _, f in asked], timeout=run.remaining())
+        for node, answer in asked:
+            reply = answer.result() if answer.done() else None
+            if isinstance(reply, m.GetReply) and not (
+                    reply.version is not None and self.skewed(reply.version, node)):
+                tracker.on_answer(node, reply.version)
+        self._finish_read(run, decision)
+
+    def _finish_read(self, run: "_Run", decision) -> None:
+        tracker: ReadQuorum = run.tracker
+        if run.session is not None and tracker.newest is not None:
+            run.session.observe(tracker.newest.ts)
         if tracker.newest is not None:
             # what this client saw orders its next write after it (HLC), unless it
             # comes from a clock too far ahead (see Replica: such writes are refused)
@@ -231,7 +263,7 @@ class Coordinator:
                                         lambda error, f=written: f.set_result(error))
                 pending.append(written)
             else:
-                pending.append(run.send_repair(node, message))
+                pending.append(run.request(node, message))
         return pending
 
     # ---- scans -----------------------------------------------------------------
@@ -261,6 +293,8 @@ class Coordinator:
 # ---- decided: (run, decision) -> None, then the caller's on_done ---------------------
 
 def _write_decided(run: "_Run", decision) -> None:
+    if decision.ok and run.session is not None:
+        run.session.observe(run.write[3].ts)
     run.on_done(None if decision.ok else run.coordinator._failed(decision))
 
 
@@ -315,7 +349,7 @@ class _Run:
 
     __slots__ = ("coordinator", "tracker", "decided", "on_decided", "on_done",
                  "outstanding", "deadline", "speculation", "repair_target", "replies",
-                 "spares", "spare_request", "write")
+                 "spares", "spare_request", "write", "session")
 
     def __init__(self, coordinator: Coordinator, tracker: Quorum, on_decided,
                  on_done) -> None:
@@ -329,9 +363,11 @@ class _Run:
         self.speculation = None
         self.spares: list[str] = []  # replicas to ask if an asked one fails
         self.write = None  # (keyspace, key, pkey, version) of a write: for hints
+        self.session = None  # the client's core.session.Session, if it has one
 
-    def send_repair(self, node: str, message) -> asyncio.Future:
-        """A read repair write to ``node``; forgotten at the deadline like the rest."""
+    def request(self, node: str, message) -> asyncio.Future:
+        """A request outside the tracker (a read repair, a session's extra read): a
+        future of the reply (None if it failed); forgotten at the deadline."""
         acked = self.coordinator.loop.create_future()
         if self.deadline[1] is None:  # released already: the repair needs a deadline
             self.deadline = self.coordinator.deadlines.add(self)

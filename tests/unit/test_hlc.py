@@ -114,3 +114,21 @@ def test_ahead_by_ms_measures_a_remote_clock_against_ours():
     from quorumkv.core.hlc import ahead_by_ms, pack
     assert ahead_by_ms(pack(10_500, 7), 10_000) == 500
     assert ahead_by_ms(pack(9_000, 0), 10_000) == -1000
+
+
+def test_session_tokens_only_move_forward_and_round_trip():
+    import pytest
+
+    from quorumkv.core.session import Session
+    from quorumkv.errors import SyntaxError_
+
+    s = Session()
+    assert not s.enforced and s.encode() == "0"
+    s.observe(0x1234)
+    s.observe(0x10)
+    assert s.token == 0x1234 and Session.parse(s.encode()) == 0x1234
+    s.present(0x99)
+    assert s.enforced and s.token == 0x1234
+    for bad in ("", "xyz", "-1", "1" * 17):
+        with pytest.raises(SyntaxError_):
+            Session.parse(bad)
