@@ -15,6 +15,7 @@ handler instead (SET with NX/XX/GET/KEEPTTL, which reads first).
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -81,6 +82,8 @@ class CommandContext:
         self.resp3 = False
         self.level: Level = node.default_level
         self.session = Session()  # grows with every read and write (QKV.SESSION)
+        self.receipts_on = False
+        self.last_receipts: list | None = None
         self.name = b""
         self.quit = False
         self.peer = None
@@ -207,7 +210,7 @@ async def command_(ctx, args):
 _MULTI_KEY = {"DEL": (1, -1, 1), "UNLINK": (1, -1, 1), "EXISTS": (1, -1, 1),
               "MGET": (1, -1, 1), "MSET": (1, -1, 2)}
 _NO_KEY = {"PING", "ECHO", "QUIT", "SELECT", "HELLO", "CLIENT", "COMMAND", "CONFIG",
-           "QKV.CONSISTENCY", "QKV.SESSION", "SCAN", "KEYS", "DBSIZE", "INFO"}
+           "QKV.CONSISTENCY", "QKV.SESSION", "QKV.RECEIPT", "SCAN", "KEYS", "DBSIZE", "INFO"}
 
 
 def _command_info(name: str, spec: Spec) -> bytes:
@@ -262,6 +265,21 @@ async def qkv_session(ctx, args):
     if len(args) != 2:
         raise ArityError("qkv.session")
     ctx.session.present(Session.parse(args[1]))
+    return resp.OK
+
+
+@command("QKV.RECEIPT", -1)
+async def qkv_receipt(ctx, args):
+    """``QKV.RECEIPT ON|OFF`` records consistency receipts for each following
+    command (a debugging aid: which replicas answered, their versions, hints and
+    read repairs); ``QKV.RECEIPT`` returns the previous command's as JSON."""
+    if len(args) == 1:
+        return resp.bulk(json.dumps(ctx.last_receipts or []).encode())
+    if len(args) != 2 or args[1].upper() not in (b"ON", b"OFF"):
+        raise SyntaxError_("QKV.RECEIPT takes ON or OFF, or nothing to read the last one")
+    ctx.receipts_on = args[1].upper() == b"ON"
+    ctx.session.receipts = [] if ctx.receipts_on else None
+    ctx.last_receipts = None
     return resp.OK
 
 

@@ -25,6 +25,7 @@ KV_ROUTE = "kv"
 KV_PREFIX = "/v1/kv/"
 TIMESTAMP_HEADER = "X-QKV-Timestamp"
 SESSION_HEADER = "X-QKV-Session"
+RECEIPT_HEADER = "X-QKV-Receipt"
 MAX_TTL_S = 10 * 365 * 24 * 3600  # a bound on expiry_ms; longer is likely a unit mistake
 # Slack over max_value_bytes so a value just over the limit reaches KV.check_value and
 # gets its exact size in the error; anything bigger is cut off while still being read.
@@ -133,7 +134,18 @@ def session_of(request: web.Request) -> Session:
     """The client's session from its ``X-QKV-Session`` header (a fresh one if none);
     the response carries the token after the request in the same header."""
     text = request.headers.get(SESSION_HEADER)
-    return Session(Session.parse(text), enforced=True) if text else Session()
+    session = Session(Session.parse(text), enforced=True) if text else Session()
+    if request.query.get("receipt") in ("1", "true", "on"):
+        session.receipts = []
+    return session
+
+
+def receipt_headers(session: Session) -> dict:
+    """The session token, and the receipts when asked for (``?receipt=1``)."""
+    headers = {SESSION_HEADER: session.encode()}
+    if session.receipts is not None:
+        headers[RECEIPT_HEADER] = json.dumps(session.receipts, separators=(",", ":"))
+    return headers
 
 
 def ttl_of(request: web.Request) -> int:
@@ -162,11 +174,11 @@ class _Handlers:
         version = await self.kv.get_live(keyspace, key, level, session)
         if version is None:
             response = error_response(404, "key not found")
-            response.headers[SESSION_HEADER] = session.encode()
+            response.headers.update(receipt_headers(session))
             return response
         return web.Response(body=version.value, content_type="application/octet-stream",
                             headers={TIMESTAMP_HEADER: str(version.ts),
-                                     SESSION_HEADER: session.encode()})
+                                     **receipt_headers(session)})
 
     async def put(self, request: web.Request) -> web.Response:
         keyspace, key = kv_target(request)
@@ -177,7 +189,7 @@ class _Handlers:
         session = session_of(request)
         version = await self.kv.put(keyspace, key, value, level, expiry_ms, session)
         return web.json_response({"ok": True}, headers={TIMESTAMP_HEADER: str(version.ts),
-                                                        SESSION_HEADER: session.encode()})
+                                                        **receipt_headers(session)})
 
     async def delete(self, request: web.Request) -> web.Response:
         keyspace, key = kv_target(request)
@@ -185,7 +197,7 @@ class _Handlers:
         session = session_of(request)
         existed = await self.kv.delete_existing(keyspace, [key], level, session)
         return web.json_response({"deleted": bool(existed)},
-                                 headers={SESSION_HEADER: session.encode()})
+                                 headers=receipt_headers(session))
 
     async def cluster(self, request: web.Request) -> web.Response:
         return web.json_response(await self.node.cluster_status())

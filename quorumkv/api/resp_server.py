@@ -196,6 +196,9 @@ class RespConnection(asyncio.Protocol):
             self.out.append(resp.error("ERR Protocol error: command name too large"))
             return
         command, spec, stats = self.server.lookup(name)
+        ctx = self.ctx
+        if ctx.receipts_on and command != "QKV.RECEIPT":
+            ctx.last_receipts = ctx.session.receipts = []  # this command's receipts
         self.current = (stats, time.perf_counter())
         self.waiting = True
         try:

@@ -109,6 +109,16 @@ class ReadQuorum(Quorum):
         self.newest = merge(self.newest, version)
         return self._check()
 
+    @property
+    def seen(self) -> dict:
+        """Each answering replica's version (None: it had none)."""
+        return dict(self._seen)
+
+    @property
+    def repaired(self) -> list[str]:
+        """Replicas sent the newest version so far."""
+        return sorted(self._repaired)
+
     def take_repairs(self) -> list[str]:
         """Replicas that answered with something older than the newest version seen,
         each named once. Call after the decision and again after late answers."""

@@ -23,11 +23,14 @@ class Session:
     """A session's token; ``enforced`` once the client presented a token, and only
     then do reads hold back older answers (tracking alone costs nothing)."""
 
-    __slots__ = ("token", "enforced")
+    __slots__ = ("token", "enforced", "receipts")
 
     def __init__(self, token: int = 0, enforced: bool = False) -> None:
         self.token = token
         self.enforced = enforced
+        # consistency receipts of the current command, when the client asked for
+        # them (QKV.RECEIPT ON, ?receipt=1): a debugging aid, None when off
+        self.receipts: list | None = None
 
     def present(self, token: int) -> None:
         """The client presented ``token``: reads from now on honour the session."""

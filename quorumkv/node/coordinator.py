@@ -121,6 +121,7 @@ class Coordinator:
         """``node`` did not take the write of ``run``: keep it as a hint; the tracker
         hears of it once the hint is durable (it counts as an ack at ANY)."""
         ks, key, pkey, version = run.write
+        run.hinted.append(node)
 
         def stored(error) -> None:
             run.decide(run.tracker.on_hint(node) if error is None
@@ -188,6 +189,8 @@ class Coordinator:
     def _after_read(self, run: "_Run", decision) -> None:
         tracker: ReadQuorum = run.tracker
         if not decision.ok:
+            if run.session is not None and run.session.receipts is not None:
+                run.session.receipts.append(_receipt(run, decision, "read"))
             run.on_done(None, self._failed(decision))
             return
         session = run.session
@@ -222,6 +225,8 @@ class Coordinator:
             if ahead_by_ms(tracker.newest.ts, now) <= self.max_skew_ms:  # else local data
                 self.hlc.observe(tracker.newest.ts, now)               # from a bad clock
         pending = self.repair(run)
+        if run.session is not None and run.session.receipts is not None:
+            run.session.receipts.append(_receipt(run, decision, "read"))
         if pending and decision.level is not Level.ONE:
             self.loop.create_task(self._answer_after_repair(run, pending))
         else:
@@ -293,9 +298,45 @@ class Coordinator:
 # ---- decided: (run, decision) -> None, then the caller's on_done ---------------------
 
 def _write_decided(run: "_Run", decision) -> None:
-    if decision.ok and run.session is not None:
-        run.session.observe(run.write[3].ts)
+    session = run.session
+    if session is not None:
+        if decision.ok:
+            session.observe(run.write[3].ts)
+        if session.receipts is not None:
+            session.receipts.append(_receipt(run, decision, "write"))
     run.on_done(None if decision.ok else run.coordinator._failed(decision))
+
+
+def _receipt(run: "_Run", decision, op: str) -> dict:
+    """What a request did, for a client that asked (QKV.RECEIPT, ?receipt=1)."""
+    tracker = run.tracker
+    target = run.write if op == "write" else run.repair_target
+    receipt = {
+        "op": op,
+        "key": target[1].decode("utf-8", "replace"),
+        "level": decision.level.name,
+        "ok": decision.ok,
+        "timed_out": decision.timed_out,
+        "replicas": list(tracker.replicas),
+        "answered": sorted(tracker.answered),
+        "failed": sorted(tracker.failed),
+    }
+    if op == "write":
+        receipt["version"] = _version_json(run.write[3])
+        receipt["hinted"] = sorted(run.hinted)
+    else:
+        receipt["versions"] = {node: _version_json(v) for node, v in tracker.seen.items()}
+        receipt["newest"] = _version_json(tracker.newest)
+        receipt["read_repaired"] = tracker.repaired
+        receipt["asked_all_for_session"] = bool(run.session and run.session.enforced
+                                               and len(tracker.seen) > decision.required)
+    return receipt
+
+
+def _version_json(version) -> dict | None:
+    if version is None:
+        return None
+    return {"ts": version.ts, "coordinator": version.node_id, "tombstone": version.tombstone}
 
 
 def _read_decided(run: "_Run", decision) -> None:
@@ -349,7 +390,7 @@ class _Run:
 
     __slots__ = ("coordinator", "tracker", "decided", "on_decided", "on_done",
                  "outstanding", "deadline", "speculation", "repair_target", "replies",
-                 "spares", "spare_request", "write", "session")
+                 "spares", "spare_request", "write", "session", "hinted")
 
     def __init__(self, coordinator: Coordinator, tracker: Quorum, on_decided,
                  on_done) -> None:
@@ -364,6 +405,7 @@ class _Run:
         self.spares: list[str] = []  # replicas to ask if an asked one fails
         self.write = None  # (keyspace, key, pkey, version) of a write: for hints
         self.session = None  # the client's core.session.Session, if it has one
+        self.hinted: list[str] = []  # replicas a hint was stored for
 
     def request(self, node: str, message) -> asyncio.Future:
         """A request outside the tracker (a read repair, a session's extra read): a

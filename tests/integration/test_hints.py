@@ -83,3 +83,29 @@ def test_hints_per_target_are_bounded(tmp_path):
         assert metric(c, "n1", "qkv_hints_dropped_total") == 20
     finally:
         c.close()
+
+
+def test_receipts_name_the_replicas_hints_and_repairs(fresh_cluster):
+    import json
+
+    c = fresh_cluster.start()
+    c.kill("n3")
+    c.wait_state("n1", "n3", "down", timeout_s=5)
+    r = c.redis("n1", consistency="QUORUM")
+    assert r.execute_command("QKV.RECEIPT", "ON") == b"OK"
+    assert r.set("rc:k", "v")
+    (write,) = json.loads(r.execute_command("QKV.RECEIPT"))
+    assert write["op"] == "write" and write["ok"] and write["level"] == "QUORUM"
+    assert write["answered"] == ["n1", "n2"] and write["hinted"] == ["n3"]
+    assert r.get("rc:k") == b"v"
+    (read,) = json.loads(r.execute_command("QKV.RECEIPT"))
+    assert read["op"] == "read" and read["newest"]["ts"] == write["version"]["ts"]
+    assert set(read["versions"]) == {"n1", "n2"} and read["read_repaired"] == []
+
+    with urllib.request.urlopen(c.http("n2") + "/v1/kv/default/rc:k?receipt=1",
+                                timeout=5) as resp:
+        (http_read,) = json.loads(resp.headers["X-QKV-Receipt"])
+    assert http_read["newest"]["ts"] == write["version"]["ts"]
+    assert r.execute_command("QKV.RECEIPT", "OFF") == b"OK"
+    assert r.get("rc:k") == b"v"
+    assert json.loads(r.execute_command("QKV.RECEIPT")) == []
