@@ -44,6 +44,7 @@ class NodeSection:
     phi_down: int = 8
     max_hints_per_target: int = 100_000
     max_clock_skew_ms: int = 500
+    anti_entropy_interval_ms: int = 10_000
     hint_delivery_rate: int = 2000
     max_key_bytes: int = 64 * 1024
     max_value_bytes: int = 8 * 1024 * 1024
@@ -188,6 +189,7 @@ def validate(config: Config) -> None:
         ("node.max_hints_per_target", n.max_hints_per_target, 0, 1 << 40),
         ("node.hint_delivery_rate", n.hint_delivery_rate, 1, 1_000_000),
         ("node.max_clock_skew_ms", n.max_clock_skew_ms, 1, 3_600_000),
+        ("node.anti_entropy_interval_ms", n.anti_entropy_interval_ms, 0, 86_400_000),
         ("node.max_key_bytes", n.max_key_bytes, 1, 512 * 1024 * 1024),
         # a value travels in one peer frame (net.transport.MAX_FRAME_BYTES, 64 MiB)
         ("node.max_value_bytes", n.max_value_bytes, 0, 32 * 1024 * 1024),

@@ -63,6 +63,7 @@ def build_app(node) -> web.Application:
     kv.add_route("DELETE", h.delete)
     app.router.add_get("/v1/cluster", h.cluster)
     app.router.add_get("/v1/health", h.health)
+    app.router.add_post("/v1/repair", h.repair)
     app.router.add_get("/metrics", h.metrics)
     app.router.add_get("/openapi.json", h.openapi)
     return app
@@ -201,6 +202,28 @@ class _Handlers:
 
     async def cluster(self, request: web.Request) -> web.Response:
         return web.json_response(await self.node.cluster_status())
+
+    async def repair(self, request: web.Request) -> web.StreamResponse:
+        """Anti-entropy now, for this node's ranges (``keyspace``, ``range`` narrow
+        it): one JSON line per range done, then ``{"summary": ...}``."""
+        keyspace = request.query.get("keyspace")
+        if keyspace is not None and keyspace not in self.node.ranges.keyspaces:
+            raise SyntaxError_(f"unknown keyspace '{keyspace}'")
+        range_text = request.query.get("range")
+        if range_text is not None and not range_text.isdigit():
+            raise SyntaxError_(f"range must be a range id, got '{range_text[:32]}'")
+        range_id = int(range_text) if range_text is not None else None
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+
+        async def progress(done: int, total: int, stats) -> None:
+            line = {"done": done, "total": total, **stats.to_json()}
+            await response.write(json.dumps(line).encode() + b"\n")
+
+        stats = await self.node.anti_entropy.repair(keyspace, range_id, progress)
+        await response.write(json.dumps({"summary": stats.to_json()}).encode() + b"\n")
+        await response.write_eof()
+        return response
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "node_id": self.node.node_id})

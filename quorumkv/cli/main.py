@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import click
@@ -244,6 +245,50 @@ def status_cmd(base, as_json, timeout) -> None:
     except ValueError:
         fail(f"{url} did not return JSON", EXIT_UNREACHABLE)
     click.echo(json.dumps(status, indent=2) if as_json else format_status(status))
+
+
+@main.command("repair")
+@click.option("--http", "base", default="http://127.0.0.1:8079", show_default=True,
+              help="The HTTP address of the node whose ranges to repair.")
+@click.option("--keyspace", help="Only this keyspace.")
+@click.option("--range", "range_id", type=click.IntRange(1), help="Only this range id.")
+@click.option("--timeout", type=float, default=3600.0, show_default=True)
+def repair_cmd(base, keyspace, range_id, timeout) -> None:
+    """Anti-entropy now: compare this node's ranges with their other replicas
+    (Merkle trees) and stream the keys that differ, both ways."""
+    query = urllib.parse.urlencode({k: v for k, v in (("keyspace", keyspace),
+                                                      ("range", range_id)) if v is not None})
+    url = base.rstrip("/") + "/v1/repair" + (f"?{query}" if query else "")
+    summary = None
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"),
+                                    timeout=timeout) as reply:
+            bar = None
+            for line in reply:
+                event = json.loads(line)
+                if "summary" in event:
+                    summary = event["summary"]
+                    break
+                if bar is None:
+                    bar = click.progressbar(length=event["total"], label="repairing ranges",
+                                            file=sys.stderr)
+                bar.update(1)
+            if bar is not None:
+                bar.render_finish()
+    except urllib.error.HTTPError as exc:
+        fail(f"{url}: {exc.read().decode(errors='replace').strip() or exc}", EXIT_CONFIG)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        fail(f"cannot repair through {url}: {getattr(exc, 'reason', exc)}", EXIT_UNREACHABLE)
+    if summary is None:
+        fail(f"{url} ended without a summary", EXIT_UNREACHABLE)
+    click.echo(f"ranges compared {summary['ranges_compared']}, differing "
+               f"{summary['ranges_differing']}; keys streamed {summary['keys_streamed']} "
+               f"(fetched {summary['keys_fetched']}, pushed {summary['keys_pushed']}); "
+               f"{summary['bytes_exchanged']} bytes exchanged")
+    for error in summary["errors"]:
+        click.echo(f"warning: {error}", err=True)
+    if summary["errors"]:
+        sys.exit(EXIT_UNREACHABLE)
 
 
 # ---- bench ---------------------------------------------------------------------

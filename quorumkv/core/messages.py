@@ -86,8 +86,53 @@ class Pong(NamedTuple):
     node_id: str
 
 
+class TreeRequest(NamedTuple):
+    """The replica's Merkle tree of one range (anti-entropy, core/merkle.py); the
+    asker's root comes along, and equal roots are answered without the leaves."""
+    TAG = 12
+    keyspace: str
+    start: bytes
+    end: bytes
+    depth: int
+    root: bytes
+
+
+class TreeReply(NamedTuple):
+    TAG = 13
+    root: bytes
+    leaves: bytes  # 8 bytes per leaf; empty when the roots are equal
+
+
+class DigestRequest(NamedTuple):
+    """Per-key digests of the entries in some buckets of a range's tree."""
+    TAG = 14
+    keyspace: str
+    start: bytes
+    end: bytes
+    depth: int
+    buckets: tuple  # (int, ...)
+
+
+class DigestReply(NamedTuple):
+    TAG = 15
+    items: tuple  # ((pkey, digest int), ...)
+
+
+class FetchRequest(NamedTuple):
+    """The stored versions of these placement keys."""
+    TAG = 16
+    keyspace: str
+    pkeys: tuple  # (bytes, ...)
+
+
+class FetchReply(NamedTuple):
+    TAG = 17
+    items: tuple  # ((pkey, Version), ...)
+
+
 MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply,
-                 Ping, Pong)
+                 Ping, Pong, TreeRequest, TreeReply, DigestRequest, DigestReply,
+                 FetchRequest, FetchReply)
 _BY_TAG = {cls.TAG: cls for cls in MESSAGE_TYPES}
 
 
@@ -107,7 +152,22 @@ def encode(req_id: int, message) -> bytes:
     if cls is ScanReply:
         return _packb([req_id, cls.TAG, list(message.items), message.truncated,
                        message.last_pkey])
+    if cls is FetchReply or cls is DigestReply:
+        return _packb([req_id, cls.TAG, list(message.items)])
     return _packb([req_id, cls.TAG, *message])
+
+
+def _typed_tuple(values, kind) -> tuple:
+    if not isinstance(values, (list, tuple)) or any(type(v) is not kind for v in values):
+        raise TypeError(f"expected a list of {kind.__name__}")
+    return tuple(values)
+
+
+def _digest_item(item) -> tuple:
+    pkey, digest = item
+    if type(pkey) is not bytes or type(digest) is not int:
+        raise TypeError("digest item is not (bytes, int)")
+    return pkey, digest
 
 
 def _checked(message):
@@ -141,6 +201,19 @@ def decode_body(body: list) -> tuple[int, object]:
             items, truncated, last = values
             return req_id, _checked(ScanReply(
                 tuple(_scan_item(item) for item in items), truncated, last))
+        if cls is DigestRequest:
+            ks, start, end, depth, buckets = values
+            return req_id, _checked(DigestRequest(ks, start, end, depth,
+                                                  _typed_tuple(buckets, int)))
+        if cls is DigestReply:
+            (items,) = values
+            return req_id, DigestReply(tuple(_digest_item(item) for item in items))
+        if cls is FetchRequest:
+            ks, pkeys = values
+            return req_id, _checked(FetchRequest(ks, _typed_tuple(pkeys, bytes)))
+        if cls is FetchReply:
+            (items,) = values
+            return req_id, FetchReply(tuple(_scan_item(item) for item in items))
         return req_id, _checked(cls(*values))
     except (ValueError, TypeError, LookupError) as exc:
         raise DecodeError(f"bad peer frame: {exc!r}") from exc

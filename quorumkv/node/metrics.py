@@ -104,4 +104,7 @@ class Metrics:
                                            "Peer writes refused: their timestamp was "
                                            "further ahead than node.max_clock_skew_ms",
                                            registry=r)
+        self.anti_entropy_keys = Counter("qkv_anti_entropy_keys_total",
+                                         "Keys streamed (fetched or pushed) by anti-entropy",
+                                         registry=r)
         self.clients = Gauge("qkv_connected_clients", "Open RESP connections", registry=r)

@@ -22,6 +22,7 @@ from ..net import PeerTransport
 from ..storage import Durability, Storage
 from .coordinator import Coordinator
 from .heartbeat import Heartbeats
+from .antientropy import AntiEntropy
 from .hints import HintedHandoff
 from .metrics import Metrics
 from .replica import Replica
@@ -51,6 +52,7 @@ class Node:
         self.coordinator: Coordinator | None = None
         self.heartbeats: Heartbeats | None = None
         self.hints: HintedHandoff | None = None
+        self.anti_entropy: AntiEntropy | None = None
         self.kv = None
         self._servers: list = []
         self._tasks: list[asyncio.Task] = []
@@ -74,6 +76,12 @@ class Node:
                                    self.metrics, cfg.node.max_hints_per_target,
                                    cfg.node.hint_delivery_rate)
         self._tasks.append(asyncio.ensure_future(self.hints.run()))
+        self.anti_entropy = AntiEntropy(self.node_id, self.ranges, self.storage,
+                                        self.transport, self.heartbeats.is_down, self.hlc,
+                                        self.clock_ms, self.metrics, cfg.node.max_clock_skew_ms,
+                                        cfg.node.anti_entropy_interval_ms / 1000)
+        if cfg.node.anti_entropy_interval_ms > 0:
+            self._tasks.append(asyncio.ensure_future(self.anti_entropy.run()))
         self.coordinator = Coordinator(self.node_id, self.ranges, self.storage, self.transport,
                                        self.hlc, self.clock_ms,
                                        cfg.node.request_timeout_ms / 1000, self.metrics,

@@ -6,6 +6,7 @@ batch; their acknowledgements wait for that batch to be durable.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from ..core import messages as m
@@ -13,8 +14,10 @@ from ..core.hlc import HLC, ahead_by_ms
 from ..core.rangemap import HASH_BYTES, RangeMap
 from ..core.scan import strip_hash
 from ..storage import Storage
+from . import antientropy
 
 log = logging.getLogger(__name__)
+ANTI_ENTROPY_REQUESTS = (m.TreeRequest, m.DigestRequest, m.FetchRequest)
 SCAN_LIMIT_MAX = 10_000
 PUT_ACK = m.PutAck()
 
@@ -54,6 +57,9 @@ class Replica:
                     replies.append((req_id, m.GetReply(version)))
                 elif isinstance(message, m.Scan):
                     replies.append((req_id, self._scan(message)))
+                elif isinstance(message, ANTI_ENTROPY_REQUESTS):
+                    # may scan a whole range: in a task, answered when done
+                    asyncio.ensure_future(self._anti_entropy(req_id, message, send_later))
                 elif isinstance(message, m.Ping):
                     replies.append((req_id, m.Pong(self.node_id)))
                 elif isinstance(message, m.Stats):
@@ -77,6 +83,14 @@ class Replica:
 
         self.storage.write_soon(puts, durable)
         return replies
+
+    async def _anti_entropy(self, req_id: int, message, send_later) -> None:
+        try:
+            reply = await antientropy.answer(self.storage, self.ranges, message)
+        except Exception as exc:
+            log.exception("anti-entropy request failed")
+            reply = m.ErrorReply(f"{type(exc).__name__}: {exc}")
+        send_later([(req_id, reply)])
 
     def _refuse_skewed(self, message: m.Put, ahead_ms: int) -> m.ErrorReply:
         self.metrics.clock_skew_refusals.inc()

@@ -119,6 +119,27 @@ class Storage:
             it.next()
         return items, False, items[-1][0] if items else b""
 
+    def iter_range_raw(self, keyspace_id: int, start: bytes, end: bytes):
+        """``(pkey, stored bytes)`` of every entry in ``[start, end)``, from one
+        RocksDB iterator: a consistent point-in-time view (an iterator reads from
+        the implicit snapshot taken when it is created), even if the caller yields
+        to the event loop between items."""
+        prefix = keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
+        stop = prefix + end if end else (keyspace_id + 1).to_bytes(KEYSPACE_ID_BYTES, "big")
+        it = self._db.iter()
+        it.seek(prefix + start)
+        while it.valid():
+            key = it.key()
+            if key >= stop:
+                return
+            yield key[KEYSPACE_ID_BYTES:], it.value()
+            it.next()
+
+    def get_many(self, keyspace_id: int, pkeys) -> list:
+        """Stored versions (or None) of ``pkeys``."""
+        raws = self._db.get([storage_key(keyspace_id, p) for p in pkeys])
+        return [None if raw is None else Version.decode(raw) for raw in raws]
+
     def stats(self) -> tuple[int, int]:
         """Estimated (keys, bytes) stored, from RocksDB's own counters."""
         keys = self._db.property_int_value("rocksdb.estimate-num-keys") or 0

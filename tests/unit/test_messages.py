@@ -45,6 +45,20 @@ STRATEGIES = {
     m.Stats: st.just(m.Stats()),
     m.StatsReply: st.builds(m.StatsReply, node_id=texts, keys=uints, bytes=uints, hlc=uints),
     m.Ping: st.just(m.Ping()),
+    m.TreeRequest: st.builds(m.TreeRequest, keyspace=texts, start=st.binary(max_size=9),
+                             end=st.binary(max_size=9), depth=st.integers(0, 20),
+                             root=st.binary(max_size=16)),
+    m.TreeReply: st.builds(m.TreeReply, root=st.binary(max_size=16),
+                           leaves=st.binary(max_size=64)),
+    m.DigestRequest: st.builds(m.DigestRequest, keyspace=texts, start=st.binary(max_size=9),
+                               end=st.binary(max_size=9), depth=st.integers(0, 20),
+                               buckets=st.lists(st.integers(0, 2**20)).map(tuple)),
+    m.DigestReply: st.builds(m.DigestReply, items=st.lists(
+        st.tuples(st.binary(max_size=20), st.integers(0, 2**64 - 1))).map(tuple)),
+    m.FetchRequest: st.builds(m.FetchRequest, keyspace=texts,
+                              pkeys=st.lists(st.binary(max_size=20)).map(tuple)),
+    m.FetchReply: st.builds(m.FetchReply, items=st.lists(
+        st.tuples(st.binary(max_size=20), versions)).map(tuple)),
     m.Pong: st.builds(m.Pong, node_id=texts),
     m.ErrorReply: st.builds(m.ErrorReply, message=texts),
 }

@@ -1,0 +1,226 @@
+"""Anti-entropy: replicas of a range compare Merkle trees and exchange what differs.
+
+For one range and one peer replica (``repair_range``):
+
+1. both build the range's tree (core/merkle.py) from a consistent view of their
+   storage; the peer sends its root and leaves (``TreeRequest``);
+2. equal roots: done. Otherwise, for the buckets whose leaves differ, the peer
+   sends per-key digests (``DigestRequest``);
+3. keys whose digests differ are fetched from the peer (``FetchRequest``) and
+   merged here, and this node's versions of them are pushed to the peer as
+   ordinary ``Put`` requests (merged there). LWW decides on both sides, so the
+   exchange only ever moves a replica forward.
+
+``AntiEntropy.run`` does this in the background for every range this node
+replicates, against every live peer replica, one range every
+``node.anti_entropy_interval_ms`` (0: off); ``quorumkv repair`` runs it on demand
+through ``POST /v1/repair``. Trees are built in chunks, yielding to the event loop,
+so a large range does not stall requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from ..core import messages as m
+from ..core.hlc import ahead_by_ms
+from ..core.merkle import DEFAULT_DEPTH, MerkleTree, entry_hash, keys_to_exchange
+from ..core.rangemap import HASH_BYTES
+from ..core.version import Version
+
+log = logging.getLogger(__name__)
+CHUNK = 2000          # entries hashed between two yields to the event loop
+FETCH_BATCH = 500     # keys per FetchRequest / pushed per turn
+REQUEST_TIMEOUT_S = 30.0
+
+
+async def build_tree(storage, keyspace_id: int, start: bytes, end: bytes,
+                     depth: int = DEFAULT_DEPTH) -> MerkleTree:
+    tree = MerkleTree(start, end, depth)
+    for i, (pkey, raw) in enumerate(storage.iter_range_raw(keyspace_id, start, end)):
+        tree.add(pkey, raw)
+        if i % CHUNK == CHUNK - 1:
+            await asyncio.sleep(0)
+    return tree
+
+
+async def bucket_digests(storage, keyspace_id: int, start: bytes, end: bytes, depth: int,
+                         buckets) -> dict[bytes, int]:
+    """``{pkey: entry digest}`` for the entries in ``buckets`` of the range's tree."""
+    wanted = set(buckets)
+    tree = MerkleTree(start, end, depth)
+    out = {}
+    for i, (pkey, raw) in enumerate(storage.iter_range_raw(keyspace_id, start, end)):
+        if tree.bucket(pkey) in wanted:
+            out[pkey] = entry_hash(pkey, raw)
+        if i % CHUNK == CHUNK - 1:
+            await asyncio.sleep(0)
+    return out
+
+
+@dataclass
+class RepairStats:
+    ranges_compared: int = 0
+    ranges_differing: int = 0
+    keys_fetched: int = 0
+    keys_pushed: int = 0
+    bytes_exchanged: int = 0  # peer message bodies, both directions
+    errors: list = field(default_factory=list)
+
+    def add(self, other: "RepairStats") -> None:
+        self.ranges_compared += other.ranges_compared
+        self.ranges_differing += other.ranges_differing
+        self.keys_fetched += other.keys_fetched
+        self.keys_pushed += other.keys_pushed
+        self.bytes_exchanged += other.bytes_exchanged
+        self.errors += other.errors
+
+    def to_json(self) -> dict:
+        return {"ranges_compared": self.ranges_compared,
+                "ranges_differing": self.ranges_differing,
+                "keys_fetched": self.keys_fetched, "keys_pushed": self.keys_pushed,
+                "keys_streamed": self.keys_fetched + self.keys_pushed,
+                "bytes_exchanged": self.bytes_exchanged, "errors": self.errors}
+
+
+class AntiEntropy:
+    def __init__(self, node_id: str, ranges, storage, transport, is_down, hlc, clock_ms,
+                 metrics, max_skew_ms: int, interval_s: float,
+                 depth: int = DEFAULT_DEPTH) -> None:
+        self.node_id = node_id
+        self.ranges = ranges
+        self.storage = storage
+        self.transport = transport
+        self.is_down = is_down
+        self.hlc = hlc
+        self.clock_ms = clock_ms
+        self.metrics = metrics
+        self.max_skew_ms = max_skew_ms
+        self.interval_s = interval_s
+        self.depth = depth
+        self._lock = asyncio.Lock()  # one exchange at a time from this node
+
+    def my_ranges(self, keyspace: str | None = None, range_id: int | None = None) -> list:
+        return [r for r in self.ranges.all_ranges()
+                if self.node_id in r.replicas
+                and (keyspace is None or r.keyspace == keyspace)
+                and (range_id is None or r.range_id == range_id)]
+
+    async def run(self) -> None:
+        """Background repair: one range every interval, round robin."""
+        while True:
+            for rng in self.my_ranges():
+                await asyncio.sleep(self.interval_s)
+                for peer in rng.replicas:
+                    if peer != self.node_id and not self.is_down(peer):
+                        try:
+                            await self.repair_range(rng, peer)
+                        except Exception as exc:
+                            log.warning("anti-entropy of range %d with %s failed: %s",
+                                        rng.range_id, peer, exc)
+
+    async def repair(self, keyspace: str | None = None, range_id: int | None = None,
+                     progress=None) -> RepairStats:
+        """Every matching range this node replicates, against each live peer replica;
+        ``progress(done, total, stats)`` after each range."""
+        todo = self.my_ranges(keyspace, range_id)
+        total = RepairStats()
+        for done, rng in enumerate(todo, 1):
+            for peer in rng.replicas:
+                if peer == self.node_id:
+                    continue
+                if self.is_down(peer):
+                    total.errors.append(f"range {rng.range_id}: {peer} is down")
+                    continue
+                try:
+                    total.add(await self.repair_range(rng, peer))
+                except Exception as exc:
+                    total.errors.append(f"range {rng.range_id} with {peer}: {exc}")
+            if progress is not None:
+                await progress(done, len(todo), total)
+        return total
+
+    async def _ask(self, peer: str, message, stats: RepairStats):
+        stats.bytes_exchanged += len(m.encode(1, message))
+        reply = await asyncio.wait_for(self.transport.request(peer, message),
+                                       REQUEST_TIMEOUT_S)
+        if isinstance(reply, m.ErrorReply):
+            raise RuntimeError(reply.message)
+        stats.bytes_exchanged += len(m.encode(-1, reply))
+        return reply
+
+    async def repair_range(self, rng, peer: str) -> RepairStats:
+        async with self._lock:
+            return await self._repair_range(rng, peer)
+
+    async def _repair_range(self, rng, peer: str) -> RepairStats:
+        stats = RepairStats(ranges_compared=1)
+        ks = self.ranges.keyspaces[rng.keyspace]
+        mine = await build_tree(self.storage, ks.keyspace_id, rng.start, rng.end, self.depth)
+        root = mine.root()
+        theirs = await self._ask(peer, m.TreeRequest(ks.name, rng.start, rng.end, self.depth,
+                                                     root), stats)
+        if theirs.root == root:
+            return stats
+        stats.ranges_differing = 1
+        buckets = tuple(mine.differing_buckets(theirs.leaves))
+        their_digests = dict((await self._ask(peer, m.DigestRequest(
+            ks.name, rng.start, rng.end, self.depth, buckets), stats)).items)
+        my_digests = await bucket_digests(self.storage, ks.keyspace_id, rng.start, rng.end,
+                                          self.depth, buckets)
+        fetch, push = keys_to_exchange(my_digests, their_digests)
+        theirs_now: dict[bytes, Version] = {}
+        for i in range(0, len(fetch), FETCH_BATCH):
+            reply = await self._ask(peer, m.FetchRequest(ks.name, tuple(fetch[i:i + FETCH_BATCH])),
+                                    stats)
+            theirs_now.update(reply.items)
+            stats.keys_fetched += await self._merge_here(ks, reply.items)
+        if theirs_now:  # where their version won here, there is nothing to push back
+            mine_now = self.storage.get_many(ks.keyspace_id, push)
+            push = [p for p, v in zip(push, mine_now) if theirs_now.get(p) != v]
+        for i in range(0, len(push), FETCH_BATCH):
+            batch = push[i:i + FETCH_BATCH]
+            versions = self.storage.get_many(ks.keyspace_id, batch)
+            puts = [m.Put(ks.name, pkey[HASH_BYTES:] if ks.partitioner == "hash" else pkey, v)
+                    for pkey, v in zip(batch, versions) if v is not None]
+            replies = await asyncio.gather(*(self._ask(peer, put, stats) for put in puts),
+                                           return_exceptions=True)
+            stats.keys_pushed += sum(1 for r in replies if isinstance(r, m.PutAck))
+        self.metrics.anti_entropy_keys.inc(stats.keys_fetched + stats.keys_pushed)
+        return stats
+
+    async def _merge_here(self, ks, items) -> int:
+        entries = []
+        now = self.clock_ms()
+        for pkey, version in items:
+            if ahead_by_ms(version.ts, now) > self.max_skew_ms:
+                continue  # from a clock too far ahead: as replicas refuse such writes
+            self.hlc.observe(version.ts, now)
+            entries.append((ks.keyspace_id, pkey, version))
+        if not entries:
+            return 0
+        done = asyncio.get_running_loop().create_future()
+        self.storage.write_soon(entries, lambda error: done.set_result(error))
+        error = await done
+        if error is not None:
+            raise error
+        return len(entries)
+
+
+async def answer(storage, ranges, message):
+    """A replica's answer to an anti-entropy request."""
+    ks = ranges.keyspaces[message.keyspace]
+    if isinstance(message, m.TreeRequest):
+        tree = await build_tree(storage, ks.keyspace_id, message.start, message.end,
+                                message.depth)
+        root = tree.root()
+        return m.TreeReply(root, b"" if root == message.root else tree.leaf_bytes())
+    if isinstance(message, m.DigestRequest):
+        digests = await bucket_digests(storage, ks.keyspace_id, message.start, message.end,
+                                       message.depth, message.buckets)
+        return m.DigestReply(tuple(digests.items()))
+    versions: list[Version | None] = storage.get_many(ks.keyspace_id, message.pkeys)
+    return m.FetchReply(tuple((p, v) for p, v in zip(message.pkeys, versions)
+                              if v is not None))
