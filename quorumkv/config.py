@@ -45,6 +45,7 @@ class NodeSection:
     max_hints_per_target: int = 100_000
     max_clock_skew_ms: int = 500
     anti_entropy_interval_ms: int = 10_000
+    tombstone_gc_interval_ms: int = 3_600_000
     hint_delivery_rate: int = 2000
     max_key_bytes: int = 64 * 1024
     max_value_bytes: int = 8 * 1024 * 1024
@@ -58,6 +59,7 @@ class ClusterSection:
     replication_factor: int = 3
     default_consistency: str = "QUORUM"
     hints_count_toward_consistency: str = "off"
+    gc_grace_ms: int = 864_000_000
     nodes: tuple[NodeAddress, ...] = ()
 
 
@@ -190,6 +192,8 @@ def validate(config: Config) -> None:
         ("node.hint_delivery_rate", n.hint_delivery_rate, 1, 1_000_000),
         ("node.max_clock_skew_ms", n.max_clock_skew_ms, 1, 3_600_000),
         ("node.anti_entropy_interval_ms", n.anti_entropy_interval_ms, 0, 86_400_000),
+        ("node.tombstone_gc_interval_ms", n.tombstone_gc_interval_ms, 0, 86_400_000),
+        ("cluster.gc_grace_ms", c.gc_grace_ms, 0, 10 * 365 * 86_400_000),
         ("node.max_key_bytes", n.max_key_bytes, 1, 512 * 1024 * 1024),
         # a value travels in one peer frame (net.transport.MAX_FRAME_BYTES, 64 MiB)
         ("node.max_value_bytes", n.max_value_bytes, 0, 32 * 1024 * 1024),

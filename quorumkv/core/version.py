@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import msgpack
 
+from .hlc import wall_ms_of
+
 _packb = msgpack.Packer(use_bin_type=True).pack
 
 
@@ -57,6 +59,14 @@ class Version(NamedTuple):
     def decode(raw: bytes) -> "Version":
         """From local storage (trusted: written by :meth:`encode`)."""
         return Version(*msgpack.unpackb(raw, raw=False))
+
+
+def purgeable(version: Version, now_ms: int, grace_ms: int) -> bool:
+    """A tombstone written, or a value expired, more than ``grace_ms`` ago: tombstone
+    GC may drop it (node/tombstones.py has the rule that makes that safe)."""
+    if version.tombstone:
+        return wall_ms_of(version.ts) < now_ms - grace_ms
+    return version.expiry_ms != 0 and version.expiry_ms < now_ms - grace_ms
 
 
 def merge(a: Version | None, b: Version | None) -> Version | None:

@@ -107,4 +107,7 @@ class Metrics:
         self.anti_entropy_keys = Counter("qkv_anti_entropy_keys_total",
                                          "Keys streamed (fetched or pushed) by anti-entropy",
                                          registry=r)
+        self.tombstones_purged = Counter("qkv_tombstones_purged_total",
+                                         "Tombstones and expired values purged after "
+                                         "cluster.gc_grace_ms", registry=r)
         self.clients = Gauge("qkv_connected_clients", "Open RESP connections", registry=r)

@@ -24,6 +24,7 @@ from .coordinator import Coordinator
 from .heartbeat import Heartbeats
 from .antientropy import AntiEntropy
 from .hints import HintedHandoff
+from .tombstones import TombstoneGC
 from .metrics import Metrics
 from .replica import Replica
 
@@ -82,6 +83,11 @@ class Node:
                                         cfg.node.anti_entropy_interval_ms / 1000)
         if cfg.node.anti_entropy_interval_ms > 0:
             self._tasks.append(asyncio.ensure_future(self.anti_entropy.run()))
+        self.tombstone_gc = TombstoneGC(self.node_id, self.ranges, self.storage, self.clock_ms,
+                                        self.metrics, cfg.cluster.gc_grace_ms,
+                                        cfg.node.tombstone_gc_interval_ms / 1000)
+        if cfg.node.tombstone_gc_interval_ms > 0:
+            self._tasks.append(asyncio.ensure_future(self.tombstone_gc.run()))
         self.coordinator = Coordinator(self.node_id, self.ranges, self.storage, self.transport,
                                        self.hlc, self.clock_ms,
                                        cfg.node.request_timeout_ms / 1000, self.metrics,

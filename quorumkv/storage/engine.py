@@ -135,6 +135,10 @@ class Storage:
             yield key[KEYSPACE_ID_BYTES:], it.value()
             it.next()
 
+    def get_raw_many(self, skeys) -> list:
+        """Stored bytes (or None) of full storage keys."""
+        return self._db.get(list(skeys))
+
     def get_many(self, keyspace_id: int, pkeys) -> list:
         """Stored versions (or None) of ``pkeys``."""
         raws = self._db.get([storage_key(keyspace_id, p) for p in pkeys])

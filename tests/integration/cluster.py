@@ -39,7 +39,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 class ProcessCluster:
     def __init__(self, workdir, nodes: int = 3, host_per_node: bool = False,
-                 **node_settings) -> None:
+                 cluster_settings: dict | None = None, **node_settings) -> None:
         self.workdir = str(workdir)
         ports = free_ports(3 * nodes)
         self.addresses = tuple(
@@ -50,7 +50,7 @@ class ProcessCluster:
             for i in range(nodes))
         node = replace(NodeSection(), data_dir=os.path.join(self.workdir, "{id}"),
                        **node_settings)
-        config = Config(node, ClusterSection(nodes=self.addresses))
+        config = Config(node, ClusterSection(nodes=self.addresses, **(cluster_settings or {})))
         self.config_path = os.path.join(self.workdir, "cluster.toml")
         with open(self.config_path, "w") as f:
             f.write(to_toml(config))

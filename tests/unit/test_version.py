@@ -131,3 +131,17 @@ def test_is_live_cases():
     assert Version(1, "n1", expiry_ms=now + 1).is_live(now), "expires in the future"
     assert not Version(1, "n1", expiry_ms=now).is_live(now), "expiry instant is already dead"
     assert not Version(1, "n1", expiry_ms=now - 1).is_live(now)
+
+
+def test_purgeable_after_the_grace_period_only():
+    from quorumkv.core.hlc import pack
+    from quorumkv.core.version import Version
+    from quorumkv.core.version import purgeable
+
+    tomb = Version(pack(1_000, 0), "n1", tombstone=True)
+    assert not purgeable(tomb, now_ms=1_000 + 500, grace_ms=500)
+    assert purgeable(tomb, now_ms=1_000 + 501, grace_ms=500)
+    expired = Version(pack(1_000, 0), "n1", expiry_ms=2_000, value=b"v")
+    assert not purgeable(expired, now_ms=2_400, grace_ms=500)
+    assert purgeable(expired, now_ms=2_501, grace_ms=500)
+    assert not purgeable(Version(pack(1, 0), "n1", value=b"v"), now_ms=10**12, grace_ms=0)
