@@ -10,8 +10,8 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
-# unit first, then integration; fall back to all of tests/ if neither exists yet
-TEST_PATHS ?= $(or $(wildcard tests/unit tests/integration),tests)
+# unit, simulation, integration, then kernel-level fault tests
+TEST_PATHS ?= $(or $(wildcard tests/unit tests/sim tests/integration tests/faults),tests)
 
 .PHONY: run test bench clean install install-test
 

@@ -82,3 +82,13 @@ class ConsistencyError(UnavailableError):
             f"consistency {level} not met: {answered} of {total} replicas answered "
             f"({required} required{waited})"
         )
+
+
+class SessionError(UnavailableError):
+    """A session read could not reach a replica as new as the session's token."""
+
+    def __init__(self, answered: int, total: int) -> None:
+        self.answered, self.total = answered, total
+        super().__init__(
+            f"session consistency not met: {answered} of {total} replicas answered and "
+            f"none holds a version as new as the session token")

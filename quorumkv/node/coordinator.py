@@ -32,7 +32,7 @@ from ..core.quorum import Quorum, ReadQuorum, WriteQuorum
 from ..core.rangemap import RangeMap, hash_prefix
 from ..core.scan import ScanPage, merge_pages
 from ..core.version import Version
-from ..errors import ConsistencyError, UnknownKeyspaceError
+from ..errors import ConsistencyError, SessionError, UnknownKeyspaceError
 from ..storage import Storage
 from .deadlines import Deadlines
 from .replica import scan_range
@@ -212,6 +212,12 @@ class Coordinator:
             if isinstance(reply, m.GetReply) and not (
                     reply.version is not None and self.skewed(reply.version, node)):
                 tracker.on_answer(node, reply.version)
+        newest = tracker.newest
+        if (newest is None or newest.ts < run.session.token) and \
+                len(tracker.seen) < len(tracker.replicas):
+            # a replica that did not answer may hold this session's write
+            run.on_done(None, SessionError(len(tracker.seen), len(tracker.replicas)))
+            return
         self._finish_read(run, decision)
 
     def _finish_read(self, run: "_Run", decision) -> None:

@@ -1,0 +1,66 @@
+"""What must hold after a simulated run (and after a fault test's run).
+
+(a) convergence: every replica of a key stores the same version;
+(b) no acknowledged write is lost: the final version of a key is at least as new
+    as every acknowledged write of it (LWW may let a newer write win, never an
+    older one);
+(c) read-your-writes: a session's successful read of a key returns a version at
+    least as new as the session's last acknowledged write of that key;
+(d) a QUORUM (or ALL) read that started after a QUORUM (or ALL) write of the same
+    key was acknowledged sees that write or something newer.
+"""
+
+from __future__ import annotations
+
+from ..core.consistency import Level
+
+STRONG = (Level.QUORUM, Level.ALL)
+
+
+def final_versions(sim) -> tuple[dict, list]:
+    """Each key's stored version per replica; violations of (a)."""
+    violations, finals = [], {}
+    for node in sim.nodes.values():
+        ks = node.ranges.keyspaces["default"]
+        break
+    from .run import KEYS
+    for key in KEYS:
+        pkey = ks.placement_key(key)
+        replicas = next(iter(sim.nodes.values())).ranges.lookup("default", pkey).replicas
+        seen = {n: sim.nodes[n].storage.get(ks.keyspace_id, pkey) for n in replicas}
+        distinct = set(seen.values())
+        if len(distinct) > 1:
+            violations.append(f"(a) {key.decode()} did not converge: "
+                              + ", ".join(f"{n}={v.ts if v else None}" for n, v in seen.items()))
+        finals[key] = max((v for v in distinct if v is not None), default=None)
+    return finals, violations
+
+
+def check(sim) -> list[str]:
+    finals, violations = final_versions(sim)
+    ops = sim.result.ops
+    for op in ops:
+        if op.kind != "read" and op.ok:
+            final = finals.get(op.key)
+            if final is None or final.ts < op.ts:
+                violations.append(f"(b) acknowledged {op.kind} of {op.key.decode()} at "
+                                  f"{op.level.name} (ts {op.ts}) lost: final "
+                                  f"{final.ts if final else None}")
+    last_write: dict[bytes, int] = {}
+    for op in sorted((o for o in ops if o.session), key=lambda o: o.start):
+        if op.kind != "read" and op.ok:
+            last_write[op.key] = max(last_write.get(op.key, 0), op.ts)
+        elif op.kind == "read" and op.ok and op.ts < last_write.get(op.key, 0):
+            violations.append(f"(c) session read of {op.key.decode()} at {op.level.name} "
+                              f"returned ts {op.ts}, older than its write "
+                              f"{last_write[op.key]}")
+    writes = [o for o in ops if o.kind != "read" and o.ok and o.level in STRONG]
+    for read in ops:
+        if read.kind == "read" and read.ok and read.level in STRONG:
+            for w in writes:
+                if w.key == read.key and w.end < read.start and read.ts < w.ts:
+                    violations.append(f"(d) {read.level.name} read of {read.key.decode()} "
+                                      f"at {read.start:.4f} returned ts {read.ts}, older "
+                                      f"than the {w.level.name} write {w.ts} acknowledged "
+                                      f"at {w.end:.4f}")
+    return violations
