@@ -38,14 +38,20 @@ def final_versions(sim) -> tuple[dict, list]:
 
 def check(sim) -> list[str]:
     finals, violations = final_versions(sim)
-    ops = sim.result.ops
+    return violations + check_history(sim.result.ops,
+                                      {k: (v.ts if v else 0) for k, v in finals.items()})
+
+
+def check_history(ops, final_ts: dict) -> list[str]:
+    """(b), (c) and (d) over a history of operations (``Op``: kind, key, level,
+    start, end, ok, ts, session) and each key's final version timestamp (0: none)."""
+    violations = []
     for op in ops:
         if op.kind != "read" and op.ok:
-            final = finals.get(op.key)
-            if final is None or final.ts < op.ts:
+            final = final_ts.get(op.key, 0)
+            if final < op.ts:
                 violations.append(f"(b) acknowledged {op.kind} of {op.key.decode()} at "
-                                  f"{op.level.name} (ts {op.ts}) lost: final "
-                                  f"{final.ts if final else None}")
+                                  f"{op.level.name} (ts {op.ts}) lost: final {final}")
     last_write: dict[bytes, int] = {}
     for op in sorted((o for o in ops if o.session), key=lambda o: o.start):
         if op.kind != "read" and op.ok:

@@ -1,0 +1,34 @@
+import pytest
+
+from ..integration.cluster import ProcessCluster
+from .nemesis import Nemesis, available
+
+
+@pytest.fixture
+def faulty(tmp_path):
+    """(cluster factory, nemesis factory); everything stopped and removed after."""
+    reason = available()
+    if reason:
+        pytest.skip(reason)
+    made: list = []
+
+    def cluster(nodes: int = 3, **settings) -> ProcessCluster:
+        workdir = tmp_path / f"c{len(made)}"
+        workdir.mkdir()
+        c = ProcessCluster(workdir, nodes=nodes, host_per_node=True,
+                           **settings)
+        made.append(c)
+        return c
+
+    nemeses: list = []
+
+    def nemesis(c) -> Nemesis:
+        n = Nemesis(c)
+        nemeses.append(n)
+        return n
+
+    yield cluster, nemesis
+    for n in nemeses:
+        n.close()
+    for c in made:
+        c.close()
