@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, fields, replace
 
 from .errors import ConfigError
 
-LEVELS = ("ONE", "TWO", "QUORUM", "ALL")
+LEVELS = ("ONE", "TWO", "QUORUM", "ALL")  # a keyspace default must serve reads too
+REQUEST_LEVELS = ("ANY",) + LEVELS       # ANY: writes only
 
 
 @dataclass(frozen=True)

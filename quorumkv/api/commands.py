@@ -264,7 +264,7 @@ async def qkv_session(ctx, args):
         return resp.bulk(ctx.session.encode().encode())
     if len(args) != 2:
         raise ArityError("qkv.session")
-    ctx.session.present(Session.parse(args[1]))
+    ctx.session.present(args[1])
     return resp.OK
 
 

@@ -135,7 +135,9 @@ def session_of(request: web.Request) -> Session:
     """The client's session from its ``X-QKV-Session`` header (a fresh one if none);
     the response carries the token after the request in the same header."""
     text = request.headers.get(SESSION_HEADER)
-    session = Session(Session.parse(text), enforced=True) if text else Session()
+    session = Session()
+    if text:
+        session.present(text)
     if request.query.get("receipt") in ("1", "true", "on"):
         session.receipts = []
     return session

@@ -26,14 +26,14 @@ import urllib.request
 import click
 
 from .. import config as cfgmod
-from ..config import LEVELS
+from ..config import REQUEST_LEVELS
 from ..errors import ConfigError
 
 EXIT_NOT_FOUND = 1
 EXIT_CONFIG = 2
 EXIT_UNREACHABLE = 3
 LOG_LEVELS = ("debug", "info", "warning", "error")
-level_choice = click.Choice(LEVELS, case_sensitive=False)
+level_choice = click.Choice(REQUEST_LEVELS, case_sensitive=False)
 fsync_choice = click.Choice(["always", "batch", "periodic"])
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 
-from ..config import LEVELS
+from ..config import REQUEST_LEVELS
 
 FAILOVER_ERRORS = (ConnectionError, TimeoutError)
 
@@ -47,8 +47,9 @@ def parse_node(text: str) -> tuple[str, int]:
 def _check_level(level: str | None) -> str | None:
     if level is None:
         return None
-    if level.upper() not in LEVELS:
-        raise ValueError(f"unknown consistency level {level!r} (one of {', '.join(LEVELS)})")
+    if level.upper() not in REQUEST_LEVELS:
+        raise ValueError(f"unknown consistency level {level!r} "
+                         f"(one of {', '.join(REQUEST_LEVELS)})")
     return level.upper()
 
 

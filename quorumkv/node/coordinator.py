@@ -194,10 +194,14 @@ class Coordinator:
             run.on_done(None, self._failed(decision))
             return
         session = run.session
-        if session is not None and session.enforced and run.spares and (
-                tracker.newest is None or tracker.newest.ts < session.token):
-            # possibly behind this session's own writes: ask the rest as well
-            self.loop.create_task(self._read_rest_for_session(run, decision))
+        if session is not None and session.enforced and not session.satisfied(
+                tracker.newest.ts if tracker.newest else 0, len(tracker.seen),
+                len(tracker.replicas)):
+            # possibly behind what this session wrote or read (core.session)
+            if run.spares:
+                self.loop.create_task(self._read_rest_for_session(run, decision))
+            else:
+                run.on_done(None, SessionError(len(tracker.seen), len(tracker.replicas)))
             return
         self._finish_read(run, decision)
 
@@ -212,10 +216,9 @@ class Coordinator:
             if isinstance(reply, m.GetReply) and not (
                     reply.version is not None and self.skewed(reply.version, node)):
                 tracker.on_answer(node, reply.version)
-        newest = tracker.newest
-        if (newest is None or newest.ts < run.session.token) and \
-                len(tracker.seen) < len(tracker.replicas):
-            # a replica that did not answer may hold this session's write
+        if not run.session.satisfied(tracker.newest.ts if tracker.newest else 0,
+                                     len(tracker.seen), len(tracker.replicas)):
+            # a replica that did not answer may hold what this session wrote
             run.on_done(None, SessionError(len(tracker.seen), len(tracker.replicas)))
             return
         self._finish_read(run, decision)
@@ -223,7 +226,8 @@ class Coordinator:
     def _finish_read(self, run: "_Run", decision) -> None:
         tracker: ReadQuorum = run.tracker
         if run.session is not None and tracker.newest is not None:
-            run.session.observe(tracker.newest.ts)
+            holders = sum(1 for v in tracker.seen.values() if v == tracker.newest)
+            run.session.observe(tracker.newest.ts, holders)
         if tracker.newest is not None:
             # what this client saw orders its next write after it (HLC), unless it
             # comes from a clock too far ahead (see Replica: such writes are refused)
@@ -306,8 +310,8 @@ class Coordinator:
 def _write_decided(run: "_Run", decision) -> None:
     session = run.session
     if session is not None:
-        if decision.ok:
-            session.observe(run.write[3].ts)
+        if decision.ok:  # held by the replicas that acknowledged it (not by hints)
+            session.observe(run.write[3].ts, len(run.tracker.answered - set(run.hinted)))
         if session.receipts is not None:
             session.receipts.append(_receipt(run, decision, "write"))
     run.on_done(None if decision.ok else run.coordinator._failed(decision))

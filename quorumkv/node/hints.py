@@ -1,8 +1,9 @@
 """Hinted handoff: keep writes for a replica that is down and deliver them later.
 
 The coordinator stores a hint in its own storage (core/hints.py has the layout)
-when a replica of a write is down, refuses the write, fails or does not answer by
-the deadline. Hints are bounded per target (``node.max_hints_per_target``; past it
+when a replica of a write is down, cannot be reached or does not answer by the
+deadline (a replica that answers with a refusal, as for clock skew, gets no hint:
+it would refuse the hint as well). Hints are bounded per target (``node.max_hints_per_target``; past it
 a hint is dropped, counted in ``qkv_hints_dropped_total`` and logged: anti-entropy
 repairs what a dropped hint would have carried).
 

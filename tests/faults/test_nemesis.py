@@ -1,4 +1,4 @@
-"""Five nodes on 127.0.0.1-5 under a nemesis (nftables partitions, SIGKILL and
+"""Five nodes on 127.0.0.2-6 (the client on 127.0.0.1) under a nemesis (nftables partitions, SIGKILL and
 restart, SIGSTOP/SIGCONT) while a redis-py client records a history; after healing
 and repair, the simulation's checkers run on the history and the final state."""
 

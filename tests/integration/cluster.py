@@ -39,12 +39,14 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 class ProcessCluster:
     def __init__(self, workdir, nodes: int = 3, host_per_node: bool = False,
-                 cluster_settings: dict | None = None, **node_settings) -> None:
+                 cluster_settings: dict | None = None, first_host: int = 1,
+                 **node_settings) -> None:
+        """``host_per_node``: node i on 127.0.0.(first_host + i)."""
         self.workdir = str(workdir)
         ports = free_ports(3 * nodes)
         self.addresses = tuple(
             NodeAddress(id=f"n{i + 1}",
-                        host=f"127.0.0.{i + 1}" if host_per_node else "127.0.0.1",
+                        host=f"127.0.0.{i + first_host}" if host_per_node else "127.0.0.1",
                         peer_port=ports[3 * i], resp_port=ports[3 * i + 1],
                         http_port=ports[3 * i + 2])
             for i in range(nodes))

@@ -124,11 +124,26 @@ def test_session_tokens_only_move_forward_and_round_trip():
 
     s = Session()
     assert not s.enforced and s.encode() == "0"
-    s.observe(0x1234)
-    s.observe(0x10)
-    assert s.token == 0x1234 and Session.parse(s.encode()) == 0x1234
-    s.present(0x99)
-    assert s.enforced and s.token == 0x1234
-    for bad in ("", "xyz", "-1", "1" * 17):
+    s.observe(0x1234, 2)
+    s.observe(0x10, 3)
+    assert (s.token, s.acks) == (0x1234, 2) and Session.parse(s.encode()) == (0x1234, 2)
+    s.present("99.1")
+    assert s.enforced and (s.token, s.acks) == (0x1234, 1)
+    assert Session.parse("ff") == (0xFF, 1)  # acks unknown: the most cautious
+    for bad in ("", "xyz", "-1", "1" * 17, "10.x", "10.99"):
         with pytest.raises(SyntaxError_):
             Session.parse(bad)
+
+
+def test_a_session_read_is_safe_when_it_overlaps_every_write_or_sees_the_token():
+    from quorumkv.core.session import Session
+
+    quorum = Session(token=100, acks=2, enforced=True)   # wrote at QUORUM of 3
+    assert quorum.satisfied(newest_ts=50, answered=2, replicas=3)    # 2 + 2 > 3
+    assert not quorum.satisfied(newest_ts=50, answered=1, replicas=3)
+    assert quorum.satisfied(newest_ts=100, answered=1, replicas=3)   # saw the token
+    one = Session(token=100, acks=1, enforced=True)       # wrote at ONE
+    assert not one.satisfied(newest_ts=50, answered=2, replicas=3)
+    assert one.satisfied(newest_ts=50, answered=3, replicas=3)
+    hinted = Session(token=100, acks=0, enforced=True)    # only a hint holds it
+    assert not hinted.satisfied(newest_ts=50, answered=3, replicas=3)
