@@ -30,9 +30,12 @@ class PutAck(NamedTuple):
 
 
 class Get(NamedTuple):
+    """The stored version of ``key``; with ``digest``, without its value (the read
+    compares versions by timestamp and coordinator, which identify a write)."""
     TAG = 3
     keyspace: str
     key: bytes
+    digest: bool = False
 
 
 class GetReply(NamedTuple):

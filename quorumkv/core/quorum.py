@@ -90,24 +90,51 @@ class Quorum:
 WriteQuorum = Quorum  # a write needs nothing beyond acknowledgements
 
 
+def identity(version: Version | None):
+    """What identifies a write: timestamp, coordinator, tombstone, expiry (the HLC
+    timestamp is unique per coordinator, so equal identities mean equal values)."""
+    return None if version is None else version[:4]
+
+
 class ReadQuorum(Quorum):
-    """Also resolves the newest version and names replicas to repair."""
+    """Also resolves the newest version and names replicas to repair.
+
+    Answers are full versions or digests (a version without its value). ``newest``
+    is the newest full version; when a digest names a newer write than any full
+    answer, ``needs_data`` is true and the driver fetches it from ``data_holders``.
+    """
 
     def __init__(self, level: Level, replicas: tuple[str, ...]) -> None:
         if level is Level.ANY:
             raise SyntaxError_("consistency ANY applies to writes only")
         super().__init__(level, replicas)
         self.newest: Version | None = None
+        self.newest_id = None
         self._seen: dict[str, Version | None] = {}
         self._repaired: dict[str, Version] = {}
 
-    def on_answer(self, node: str, version: Version | None) -> Decision | None:
+    def on_answer(self, node: str, version: Version | None,
+                  digest: bool = False) -> Decision | None:
         assert node in self.replicas, f"{node} is not a replica"
         self.answered.add(node)
         self.failed.discard(node)
         self._seen[node] = version
-        self.newest = merge(self.newest, version)
+        if not digest:
+            self.newest = merge(self.newest, version)
+        vid = identity(version)
+        if vid is not None and (self.newest_id is None or vid > self.newest_id):
+            self.newest_id = vid
         return self._check()
+
+    @property
+    def needs_data(self) -> bool:
+        return self.newest_id is not None and identity(self.newest) != self.newest_id
+
+    @property
+    def data_holders(self) -> list[str]:
+        """Replicas whose answer names the newest write."""
+        return [n for n, v in self._seen.items()
+                if v is not None and identity(v) == self.newest_id]
 
     @property
     def seen(self) -> dict:
@@ -122,11 +149,12 @@ class ReadQuorum(Quorum):
     def take_repairs(self) -> list[str]:
         """Replicas that answered with something older than the newest version seen,
         each named once. Call after the decision and again after late answers."""
-        if self.newest is None:
+        if self.newest is None or self.needs_data:
             return []
+        newest_id = identity(self.newest)
         stale = [
             node for node, version in self._seen.items()
-            if version != self.newest and self._repaired.get(node) != self.newest
+            if identity(version) != newest_id and self._repaired.get(node) != self.newest
         ]
         for node in stale:
             self._repaired[node] = self.newest

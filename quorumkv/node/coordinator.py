@@ -28,7 +28,7 @@ import logging
 from ..core import messages as m
 from ..core.consistency import Level
 from ..core.hlc import HLC, ahead_by_ms
-from ..core.quorum import Quorum, ReadQuorum, WriteQuorum
+from ..core.quorum import Quorum, ReadQuorum, WriteQuorum, identity
 from ..core.rangemap import RangeMap, hash_prefix
 from ..core.scan import ScanPage, merge_pages
 from ..core.version import Version
@@ -171,13 +171,17 @@ class Coordinator:
         run.spare_request = (message, _on_get_reply)
         if run.spares and self.speculation is not None:
             run.speculation = self.speculation.add(run)
-        for node in targets[:tracker.required]:
+        # the nearest replica sends the data, the others digests (no value)
+        digest = m.Get(keyspace, key, True)
+        for i, node in enumerate(targets[:tracker.required]):
             if run.decided:
                 break
             if node == self.node_id:
                 run.decide(tracker.on_answer(node, self.storage.get(ks.keyspace_id, pkey)))
-            else:
+            elif i == 0:
                 run.send(node, message, _on_get_reply)
+            else:
+                run.send(node, digest, _on_digest_reply)
 
     async def read(self, keyspace: str, key: bytes, level: Level,
                    session=None) -> Version | None:
@@ -188,6 +192,9 @@ class Coordinator:
 
     def _after_read(self, run: "_Run", decision) -> None:
         tracker: ReadQuorum = run.tracker
+        if decision.ok and tracker.needs_data:  # a digest named a newer write
+            self.loop.create_task(self._fetch_newest(run, decision))
+            return
         if not decision.ok:
             if run.session is not None and run.session.receipts is not None:
                 run.session.receipts.append(_receipt(run, decision, "read"))
@@ -204,6 +211,29 @@ class Coordinator:
                 run.on_done(None, SessionError(len(tracker.seen), len(tracker.replicas)))
             return
         self._finish_read(run, decision)
+
+    async def _fetch_newest(self, run: "_Run", decision) -> None:
+        """The value of the newest write, from a replica whose digest named it."""
+        tracker: ReadQuorum = run.tracker
+        message = run.spare_request[0]
+        for node in tracker.data_holders:
+            if run.remaining() <= 0:
+                break
+            try:
+                reply = await asyncio.wait_for(asyncio.shield(run.request(node, message)),
+                                               run.remaining())
+            except asyncio.TimeoutError:
+                reply = None
+            if isinstance(reply, m.GetReply) and reply.version is not None and \
+                    not self.skewed(reply.version, node):
+                tracker.on_answer(node, reply.version)
+                if not tracker.needs_data:
+                    self._after_read(run, decision)
+                    return
+        self.metrics.consistency_failures.labels(decision.level.name).inc()
+        run.on_done(None, ConsistencyError(decision.level.name, len(tracker.seen) - 1,
+                                           decision.required, decision.total,
+                                           round(self.timeout_s * 1000)))
 
     async def _read_rest_for_session(self, run: "_Run", decision) -> None:
         tracker: ReadQuorum = run.tracker
@@ -226,7 +256,8 @@ class Coordinator:
     def _finish_read(self, run: "_Run", decision) -> None:
         tracker: ReadQuorum = run.tracker
         if run.session is not None and tracker.newest is not None:
-            holders = sum(1 for v in tracker.seen.values() if v == tracker.newest)
+            newest_id = identity(tracker.newest)
+            holders = sum(1 for v in tracker.seen.values() if identity(v) == newest_id)
             run.session.observe(tracker.newest.ts, holders)
         if tracker.newest is not None:
             # what this client saw orders its next write after it (HLC), unless it
@@ -369,7 +400,11 @@ def _on_put_reply(run: "_Run", node: str, reply) -> None:
     run.decide(run.tracker.on_ack(node) if ok else run.tracker.on_failure(node))
 
 
-def _on_get_reply(run: "_Run", node: str, reply) -> None:
+def _on_digest_reply(run: "_Run", node: str, reply) -> None:
+    _on_get_reply(run, node, reply, digest=True)
+
+
+def _on_get_reply(run: "_Run", node: str, reply, digest: bool = False) -> None:
     tracker: ReadQuorum = run.tracker
     if not isinstance(reply, m.GetReply):
         run.decide(tracker.on_failure(node))
@@ -379,7 +414,7 @@ def _on_get_reply(run: "_Run", node: str, reply) -> None:
         run.decide(tracker.on_failure(node))
         return
     was_decided = tracker.decision is not None
-    run.decide(tracker.on_answer(node, reply.version))
+    run.decide(tracker.on_answer(node, reply.version, digest))
     if was_decided:  # a late answer: repair in the background
         run.coordinator.repair(run)
 

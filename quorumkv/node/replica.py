@@ -54,6 +54,8 @@ class Replica:
                 elif isinstance(message, m.Get):
                     ks = self.ranges.keyspaces[message.keyspace]
                     version = self.storage.get(ks.keyspace_id, ks.placement_key(message.key))
+                    if message.digest and version is not None:
+                        version = version._replace(value=b"")
                     replies.append((req_id, m.GetReply(version)))
                 elif isinstance(message, m.Scan):
                     replies.append((req_id, self._scan(message)))

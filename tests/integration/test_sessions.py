@@ -89,3 +89,25 @@ def test_the_python_client_carries_its_session_across_nodes(no_hints_cluster):
     with Client([f"{b.host}:{b.resp_port}"], consistency="ONE",
                 session_token=token) as reader:
         assert reader.get("s:k") == b"v2"
+
+
+def test_a_digest_naming_a_newer_write_fetches_its_value_and_repairs(no_hints_cluster):
+    """QUORUM through n1, which is stale: n1 reads its own copy and asks one peer
+    for a digest only; the digest names a newer write, so the read fetches the
+    value from that peer, answers it, and repairs n1."""
+    c = no_hints_cluster.start()
+    c.redis("n1").set("dg:k", "v1")
+    c.kill("n1")
+    c.wait_state("n2", "n1", "down", timeout_s=5)
+    assert c.redis("n2").set("dg:k", "v2")
+    c.start("n1")
+    c.wait_state("n1", "n2", "up", timeout_s=5)
+    c.wait_state("n1", "n3", "up", timeout_s=5)
+    assert c.redis("n1", consistency="ONE").get("dg:k") == b"v1"  # n1's stale copy
+    r = c.redis("n1", consistency="QUORUM")
+    r.execute_command("QKV.RECEIPT", "ON")
+    assert r.get("dg:k") == b"v2"
+    import json
+    (receipt,) = json.loads(r.execute_command("QKV.RECEIPT"))
+    assert receipt["read_repaired"] == ["n1"]
+    assert c.redis("n1", consistency="ONE").get("dg:k") == b"v2"

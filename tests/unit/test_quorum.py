@@ -286,3 +286,26 @@ def test_hints_do_not_count_at_quorum_unless_the_keyspace_says_so():
 def test_any_is_for_writes_only():
     with pytest.raises(SyntaxError_):
         ReadQuorum(Level.ANY, R3)
+
+
+def test_a_digest_newer_than_the_data_asks_for_the_value():
+    from quorumkv.core.version import Version
+
+    q = ReadQuorum(Level.QUORUM, R3)
+    old, new = Version(1, "n1", value=b"old"), Version(2, "n2", value=b"new")
+    q.on_answer("n1", old)
+    decision = q.on_answer("n2", new._replace(value=b""), digest=True)
+    assert decision.ok and q.needs_data and q.data_holders == ["n2"]
+    assert q.take_repairs() == []  # nothing to repair with until the value is in
+    q.on_answer("n2", new)
+    assert not q.needs_data and q.newest == new and q.take_repairs() == ["n1"]
+
+
+def test_a_matching_digest_needs_no_data_and_no_repair():
+    from quorumkv.core.version import Version
+
+    q = ReadQuorum(Level.QUORUM, R3)
+    v = Version(5, "n3", value=b"v")
+    q.on_answer("n1", v)
+    q.on_answer("n2", v._replace(value=b""), digest=True)
+    assert not q.needs_data and q.newest == v and q.take_repairs() == []
