@@ -29,6 +29,7 @@ class Heartbeats:
         self._inflight: dict[str, tuple[int, float]] = {}  # peer -> (req_id, sent at)
         self._seen: dict[str, Liveness] = {}
         self._heard: set[str] = set()  # peers that have answered since their last loss
+        self._down: set[str] = set()   # the detector's verdict at the last tick
         now = self.now_ms()
         for peer in peers:  # presumed up at start: silence from here on counts
             detector.heartbeat(peer, now)
@@ -57,15 +58,19 @@ class Heartbeats:
         if error is None and isinstance(reply, m.Pong):
             self.detector.heartbeat(peer, self.now_ms())
             self._heard.add(peer)
+            self._down.discard(peer)
         elif isinstance(error, PeerUnavailable) and peer in self._heard:
             # it answered before and now nothing listens there (killed, stopped):
             # down now rather than once phi has climbed; its next answer starts a
             # new history. (A peer not heard from yet may still be starting.)
             self._heard.discard(peer)
             self.detector.forget(peer)
+            self._down.add(peer)
 
     def is_down(self, peer: str) -> bool:
-        return self.detector.is_down(peer, self.now_ms())
+        """The verdict as of the last heartbeat tick or answer: coordinators ask on
+        every request, so it is a set lookup rather than a phi computation."""
+        return peer in self._down
 
     def view(self, peer: str) -> tuple[Liveness, float]:
         now = self.now_ms()
@@ -75,6 +80,10 @@ class Heartbeats:
         now = self.now_ms()
         for peer in self.peers:
             state = self.detector.liveness(peer, now)
+            if state is Liveness.DOWN:
+                self._down.add(peer)
+            else:
+                self._down.discard(peer)
             if self._seen.get(peer, Liveness.UP) is not state:
                 log.warning("peer %s is %s (phi %.1f)", peer, state.value,
                             self.detector.phi(peer, now))
