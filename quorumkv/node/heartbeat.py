@@ -73,8 +73,13 @@ class Heartbeats:
         return peer in self._down
 
     def view(self, peer: str) -> tuple[Liveness, float]:
+        """State and phi as shown in status: "down" exactly when coordinators treat
+        the peer as down (phi may pass the threshold up to a tick earlier)."""
         now = self.now_ms()
-        return self.detector.liveness(peer, now), self.detector.phi(peer, now)
+        state = Liveness.DOWN if peer in self._down else self.detector.liveness(peer, now)
+        if state is Liveness.DOWN and peer not in self._down:
+            state = Liveness.SUSPECT
+        return state, self.detector.phi(peer, now)
 
     def _log_changes(self) -> None:
         now = self.now_ms()
