@@ -45,7 +45,7 @@ class NodeSection:
     phi_down: int = 8
     max_hints_per_target: int = 100_000
     max_clock_skew_ms: int = 500
-    anti_entropy_interval_ms: int = 10_000
+    anti_entropy_interval_ms: int = 60_000
     tombstone_gc_interval_ms: int = 3_600_000
     hint_delivery_rate: int = 2000
     max_key_bytes: int = 64 * 1024
