@@ -258,7 +258,16 @@ def _kv_parameters(with_ttl: bool) -> list[dict]:
         {"name": "consistency", "in": "query", "required": False,
          "schema": {"type": "string", "enum": [level.name for level in Level]},
          "description": "Replica answers required (case-insensitive); default: "
-                        "cluster.default_consistency."},
+                        "cluster.default_consistency. ANY is for writes only."},
+        {"name": SESSION_HEADER, "in": "header", "required": False,
+         "schema": {"type": "string", "example": "1a21a887bfc0000.2"},
+         "description": "A session token (`<timestamp hex>.<acks>`) from an earlier "
+                        "response: reads then see what that session wrote or read "
+                        "(docs/consistency.md)."},
+        {"name": "receipt", "in": "query", "required": False,
+         "schema": {"type": "string", "enum": ["1", "true", "on"]},
+         "description": "Return the consistency receipts in the " + RECEIPT_HEADER
+                        + " header."},
     ]
     if with_ttl:
         params.append({"name": "ttl", "in": "query", "required": False,
@@ -271,13 +280,23 @@ def _kv_errors() -> dict:
     return {"400": _error("Bad consistency level, ttl or request."),
             "404": _error("Key not found (GET) or unknown keyspace."),
             "413": _error("Key or value over the configured limit."),
-            "503": _error("Too few replicas answered for the consistency level."),
+            "503": _error("Too few replicas answered for the consistency level, or a "
+                          "session read could not reach a version as new as its token."),
             "504": _error("Too few replicas answered before the request's deadline.")}
 
 
 def _timestamp_header() -> dict:
     return {TIMESTAMP_HEADER: {"description": "HLC timestamp of the version read or written.",
-                               "schema": {"type": "integer"}}}
+                               "schema": {"type": "integer"}},
+            **_session_headers()}
+
+
+def _session_headers() -> dict:
+    return {SESSION_HEADER: {"description": "The session token after this request.",
+                             "schema": {"type": "string"}},
+            RECEIPT_HEADER: {"description": "With ?receipt=1: JSON list of receipts (which "
+                                            "replicas answered, their versions, hints, read "
+                                            "repairs).", "schema": {"type": "string"}}}
 
 
 def build_openapi() -> dict:
@@ -294,8 +313,9 @@ def build_openapi() -> dict:
                     "type": "object", "properties": {"ok": {"type": "boolean"}}}),
                     "headers": _timestamp_header()}, **_kv_errors()}},
         "delete": {"summary": "Delete a key", "parameters": _kv_parameters(False), "responses": {
-            "200": _json_body("Deleted; `deleted` says whether the key existed.", {
+            "200": {**_json_body("Deleted; `deleted` says whether the key existed.", {
                 "type": "object", "properties": {"deleted": {"type": "boolean"}}}),
+                "headers": _session_headers()},
             **_kv_errors()}},
     }
     return {
@@ -306,6 +326,23 @@ def build_openapi() -> dict:
             "/v1/cluster": {"get": {"summary": "Nodes and range map as this node sees them",
                                     "responses": {"200": _json_body("Cluster status.",
                                                                     {"type": "object"})}}},
+            "/v1/repair": {"post": {
+                "summary": "Anti-entropy now for this node's ranges (Merkle trees against "
+                           "each live peer replica)",
+                "parameters": [
+                    {"name": "keyspace", "in": "query", "required": False,
+                     "schema": {"type": "string"}},
+                    {"name": "range", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1}}],
+                "responses": {
+                    "200": {"description": "One JSON object per line: progress "
+                                           "({done, total, ...}) after each range, then "
+                                           "{summary: {ranges_compared, ranges_differing, "
+                                           "keys_fetched, keys_pushed, keys_streamed, "
+                                           "bytes_exchanged, errors}}.",
+                            "content": {"application/x-ndjson": {
+                                "schema": {"type": "string"}}}},
+                    "400": _error("Unknown keyspace or bad range id.")}}},
             "/v1/health": {"get": {"summary": "Liveness", "responses": {"200": _json_body(
                 "Up.", {"type": "object", "properties": {
                     "status": {"type": "string"}, "node_id": {"type": "string"}}})}}},

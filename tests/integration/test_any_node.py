@@ -152,6 +152,9 @@ def test_cluster_json_and_metrics(cluster):
     with urllib.request.urlopen(cluster.http("n1") + "/openapi.json", timeout=5) as r:
         spec = json.loads(r.read())
     assert "/v1/kv/{keyspace}/{key}" in spec["paths"]
+    assert "post" in spec["paths"]["/v1/repair"]
+    get_params = {p["name"] for p in spec["paths"]["/v1/kv/{keyspace}/{key}"]["get"]["parameters"]}
+    assert {"consistency", "X-QKV-Session", "receipt"} <= get_params
 
 
 def test_http_ttl_and_delete(cluster):
