@@ -36,7 +36,7 @@ NOT_INTEGER = "value is not an integer or out of range"
 
 @dataclass
 class Spec:
-    handler: Callable[["CommandContext", list], Awaitable[bytes]]
+    handler: Callable[["CommandContext", list], Awaitable[bytes]] | None  # None: `now` only
     arity: int
     now: Callable[["CommandContext", list, Callable[[bytes], None]], bool] | None = None
 
@@ -51,10 +51,14 @@ def command(name: str, arity: int):
     return register
 
 
-def callback_form(name: str):
-    """Register ``fn`` as the callback form of command ``name`` (see above)."""
+def callback_form(name: str, arity: int | None = None):
+    """Register ``fn`` as the callback form of command ``name`` (see above); with
+    ``arity``, as a command that has only this form (it never declines)."""
     def register(fn):
-        COMMANDS[name].now = fn
+        if arity is not None:
+            COMMANDS[name] = Spec(None, arity, fn)
+        else:
+            COMMANDS[name].now = fn
         return fn
     return register
 
@@ -285,13 +289,7 @@ async def qkv_receipt(ctx, args):
 
 # ---- strings ----------------------------------------------------------------------
 
-@command("GET", 2)
-async def get(ctx, args):
-    version = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
-    return ctx.null() if version is None else resp.bulk(version.value)
-
-
-@callback_form("GET")
+@callback_form("GET", 2)
 def get_now(ctx, args, done) -> bool:
     def answered(version, error) -> None:
         if error is not None:

@@ -16,6 +16,7 @@ from typing import Awaitable
 from ..core.consistency import Level
 from ..core.version import Version
 from ..errors import LimitError
+from ..node.coordinator import settle
 
 
 class KV:
@@ -39,11 +40,10 @@ class KV:
     async def get_live(self, keyspace: str, key: bytes, level: Level,
                        session=None) -> Version | None:
         """The newest version if it is live (not deleted, not expired), else None."""
-        self.check_key(key)
-        version = await self.coordinator.read(keyspace, key, level, session)
-        if version is None or not version.is_live(self.clock_ms()):
-            return None
-        return version
+        done = asyncio.get_running_loop().create_future()
+        self.start_get_live(keyspace, key, level,
+                            lambda version, error: settle(done, version, error), session)
+        return await done
 
     def start_get_live(self, keyspace: str, key: bytes, level: Level, on_done,
                        session=None) -> None:

@@ -132,9 +132,14 @@ class ReadQuorum(Quorum):
 
     @property
     def data_holders(self) -> list[str]:
-        """Replicas whose answer names the newest write."""
+        """Replicas whose answer names the newest write (data or digest)."""
         return [n for n, v in self._seen.items()
                 if v is not None and identity(v) == self.newest_id]
+
+    def holders_of_newest(self) -> list[str]:
+        """Replicas that answered with the newest version itself."""
+        newest_id = identity(self.newest)
+        return [n for n, v in self._seen.items() if identity(v) == newest_id]
 
     @property
     def seen(self) -> dict:

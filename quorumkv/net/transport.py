@@ -109,6 +109,22 @@ class FrameProtocol(asyncio.Protocol):
         self._out_bytes = 0
 
 
+async def request_reply(transport, peer_id: str, message):
+    """``message`` through any transport with ``send_request``/``forget`` (the real
+    one, the simulation's), awaited; forgotten if the caller stops waiting."""
+    future = asyncio.get_running_loop().create_future()
+
+    def on_done(reply, error):
+        if not future.done():
+            future.set_exception(error) if error else future.set_result(reply)
+
+    req_id = transport.send_request(peer_id, message, on_done)
+    try:
+        return await future
+    finally:
+        transport.forget(peer_id, req_id)
+
+
 def _array_header(n: int) -> bytes:
     """The msgpack header of an array of ``n`` items."""
     if n < 16:
@@ -251,17 +267,7 @@ class PeerTransport:
 
     async def request(self, peer_id: str, message):
         """Send ``message`` and wait for the reply (callers bound the wait)."""
-        future = asyncio.get_running_loop().create_future()
-
-        def on_done(reply, error):
-            if not future.done():
-                future.set_exception(error) if error else future.set_result(reply)
-
-        req_id = self.send_request(peer_id, message, on_done)
-        try:
-            return await future
-        finally:
-            self.forget(peer_id, req_id)
+        return await request_reply(self, peer_id, message)
 
     async def close(self) -> None:
         if self._server:

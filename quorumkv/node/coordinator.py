@@ -28,7 +28,7 @@ import logging
 from ..core import messages as m
 from ..core.consistency import Level
 from ..core.hlc import HLC, ahead_by_ms
-from ..core.quorum import Quorum, ReadQuorum, WriteQuorum, identity
+from ..core.quorum import Quorum, ReadQuorum, WriteQuorum
 from ..core.rangemap import RangeMap, hash_prefix
 from ..core.scan import ScanPage, merge_pages
 from ..core.version import Version
@@ -73,6 +73,11 @@ class Coordinator:
             return Version(ts, self.node_id, True, 0, b"")
         return Version(ts, self.node_id, False, expiry_ms, value)
 
+    def usable(self, reply, node: str) -> bool:
+        """A replica's answer to a ``Get`` that a read may count."""
+        return isinstance(reply, m.GetReply) and not (
+            reply.version is not None and self.skewed(reply.version, node))
+
     def skewed(self, version: Version, node: str) -> bool:
         """True (and logged) if ``version`` comes from a clock further ahead than the
         tolerated skew: replicas refuse such writes, and reads must not spread one
@@ -105,37 +110,37 @@ class Coordinator:
         run.write = (ks, key, pkey, version)
         run.session = session
         message = m.Put(keyspace, key, version)
-        down = None
+        down = []
         for node in replicas:
             if node == self.node_id:
                 self._write_local(run, node, ks.keyspace_id, pkey, version)
-            elif self.is_down(node):  # do not wait on it
-                down = [node] if down is None else down + [node]
+            elif self.is_down(node):  # do not wait on it: hinted once the rest is sent
+                down.append(node)
             else:
                 run.send(node, message, _on_put_reply)
-        if down:
-            for node in down:
-                self.hint(run, node)
+        for node in down:
+            self.hint(run, node)
 
     def hint(self, run: "_Run", node: str) -> None:
         """``node`` did not take the write of ``run``: keep it as a hint; the tracker
         hears of it once the hint is durable (it counts as an ack at ANY)."""
         ks, key, pkey, version = run.write
-        run.hinted.append(node)
 
         def stored(error) -> None:
             run.decide(run.tracker.on_hint(node) if error is None
                        else run.tracker.on_failure(node))
 
-        if self.hints is None or not self.hints.store(node, ks.name, ks.keyspace_id, key,
-                                                      pkey, version, stored):
+        if self.hints is not None and self.hints.store(node, ks.name, ks.keyspace_id, key,
+                                                       pkey, version, stored):
+            run.hinted.append(node)
+        else:  # no hints here, or the bound for that target is reached
             run.decide(run.tracker.on_failure(node))
 
     async def write(self, keyspace: str, key: bytes, version: Version, level: Level,
                     session=None) -> Version:
         done = self.loop.create_future()
         self.start_write(keyspace, key, version, level,
-                         lambda error: _resolve(done, version, error), session)
+                         lambda error: settle(done, version, error), session)
         return await done
 
     def _write_local(self, run: "_Run", node: str, keyspace_id: int, pkey: bytes,
@@ -187,7 +192,7 @@ class Coordinator:
                    session=None) -> Version | None:
         done = self.loop.create_future()
         self.start_read(keyspace, key, level,
-                        lambda version, error: _resolve(done, version, error), session)
+                        lambda version, error: settle(done, version, error), session)
         return await done
 
     def _after_read(self, run: "_Run", decision) -> None:
@@ -224,16 +229,14 @@ class Coordinator:
                                                run.remaining())
             except asyncio.TimeoutError:
                 reply = None
-            if isinstance(reply, m.GetReply) and reply.version is not None and \
-                    not self.skewed(reply.version, node):
+            if self.usable(reply, node) and reply.version is not None:
                 tracker.on_answer(node, reply.version)
                 if not tracker.needs_data:
                     self._after_read(run, decision)
                     return
-        self.metrics.consistency_failures.labels(decision.level.name).inc()
-        run.on_done(None, ConsistencyError(decision.level.name, len(tracker.seen) - 1,
-                                           decision.required, decision.total,
-                                           round(self.timeout_s * 1000)))
+        # the replica holding the newest write did not send it in time
+        run.on_done(None, self._failed(decision._replace(
+            ok=False, answered=len(tracker.seen) - 1, timed_out=True)))
 
     async def _read_rest_for_session(self, run: "_Run", decision) -> None:
         tracker: ReadQuorum = run.tracker
@@ -243,8 +246,7 @@ class Coordinator:
         await asyncio.wait([f for _, f in asked], timeout=run.remaining())
         for node, answer in asked:
             reply = answer.result() if answer.done() else None
-            if isinstance(reply, m.GetReply) and not (
-                    reply.version is not None and self.skewed(reply.version, node)):
+            if self.usable(reply, node):
                 tracker.on_answer(node, reply.version)
         if not run.session.satisfied(tracker.newest.ts if tracker.newest else 0,
                                      len(tracker.seen), len(tracker.replicas)):
@@ -256,9 +258,7 @@ class Coordinator:
     def _finish_read(self, run: "_Run", decision) -> None:
         tracker: ReadQuorum = run.tracker
         if run.session is not None and tracker.newest is not None:
-            newest_id = identity(tracker.newest)
-            holders = sum(1 for v in tracker.seen.values() if identity(v) == newest_id)
-            run.session.observe(tracker.newest.ts, holders)
+            run.session.observe(tracker.newest.ts, len(tracker.holders_of_newest()))
         if tracker.newest is not None:
             # what this client saw orders its next write after it (HLC), unless it
             # comes from a clock too far ahead (see Replica: such writes are refused)
@@ -322,7 +322,7 @@ class Coordinator:
         rng = self.ranges.lookup(keyspace, start)
         tracker = Quorum(level, rng.replicas)
         done = self.loop.create_future()
-        run = _Run(self, tracker, _scan_decided, lambda d: _resolve(done, d, None))
+        run = _Run(self, tracker, _scan_decided, lambda d: settle(done, d, None))
         run.replies = {}
         for node in rng.replicas:
             if node == self.node_id:
@@ -342,7 +342,9 @@ def _write_decided(run: "_Run", decision) -> None:
     session = run.session
     if session is not None:
         if decision.ok:  # held by the replicas that acknowledged it (not by hints)
-            session.observe(run.write[3].ts, len(run.tracker.answered - set(run.hinted)))
+            answered = run.tracker.answered
+            session.observe(run.write[3].ts, len(answered - set(run.hinted)) if run.hinted
+                            else len(answered))
         if session.receipts is not None:
             session.receipts.append(_receipt(run, decision, "write"))
     run.on_done(None if decision.ok else run.coordinator._failed(decision))
@@ -388,7 +390,9 @@ def _scan_decided(run: "_Run", decision) -> None:
     run.on_done(decision)
 
 
-def _resolve(future: asyncio.Future, result, error) -> None:
+def settle(future: asyncio.Future, result, error) -> None:
+    """Resolve ``future`` from a callback's ``(result, error)``, unless it is done
+    (a caller that stopped waiting cancelled it)."""
     if not future.done():
         future.set_exception(error) if error is not None else future.set_result(result)
 
@@ -406,11 +410,8 @@ def _on_digest_reply(run: "_Run", node: str, reply) -> None:
 
 def _on_get_reply(run: "_Run", node: str, reply, digest: bool = False) -> None:
     tracker: ReadQuorum = run.tracker
-    if not isinstance(reply, m.GetReply):
-        run.decide(tracker.on_failure(node))
-        return
-    if reply.version is not None and run.coordinator.skewed(reply.version, node):
-        run._ask_spare()  # its answer cannot be used: as if it had failed
+    if not run.coordinator.usable(reply, node):  # as if it had failed
+        run._ask_spare()
         run.decide(tracker.on_failure(node))
         return
     was_decided = tracker.decision is not None

@@ -50,7 +50,7 @@ class Heartbeats:
                 req_id = self.transport.send_request(
                     peer, m.Ping(), lambda reply, error, p=peer: self._answered(p, reply, error))
                 self._inflight[peer] = (req_id, now)
-            self._log_changes()
+            self._update_verdicts()
             await asyncio.sleep(self.interval_s)
 
     def _answered(self, peer: str, reply, error) -> None:
@@ -76,12 +76,15 @@ class Heartbeats:
         """State and phi as shown in status: "down" exactly when coordinators treat
         the peer as down (phi may pass the threshold up to a tick earlier)."""
         now = self.now_ms()
-        state = Liveness.DOWN if peer in self._down else self.detector.liveness(peer, now)
-        if state is Liveness.DOWN and peer not in self._down:
+        state = self.detector.liveness(peer, now)
+        if peer in self._down:
+            state = Liveness.DOWN
+        elif state is Liveness.DOWN:  # crossed the threshold since the last tick
             state = Liveness.SUSPECT
         return state, self.detector.phi(peer, now)
 
-    def _log_changes(self) -> None:
+    def _update_verdicts(self) -> None:
+        """The detector's verdicts of this tick into ``is_down``; changes logged."""
         now = self.now_ms()
         for peer in self.peers:
             state = self.detector.liveness(peer, now)

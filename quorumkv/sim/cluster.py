@@ -82,10 +82,5 @@ class SimNode:
         self.storage.crash()
         self.sim.trace(f"node {self.node_id} crashed")
 
-    async def write(self, key: bytes, value: bytes | None, level: Level, session=None):
-        version = self.coordinator.new_version(value)
-        await self.coordinator.write("default", key, version, level, session)
-        return version
-
     async def read(self, key: bytes, level: Level, session=None):
         return await self.coordinator.read("default", key, level, session)

@@ -14,7 +14,7 @@ import itertools
 import msgpack
 
 from ..core import messages as m
-from ..net.transport import PeerUnavailable
+from ..net.transport import PeerUnavailable, request_reply
 
 
 class SimNetwork:
@@ -123,14 +123,4 @@ class SimTransport:
         self.pending.pop(req_id, None)
 
     async def request(self, peer_id: str, message):
-        future = self.network.sim.loop.create_future()
-
-        def on_done(reply, error):
-            if not future.done():
-                future.set_exception(error) if error else future.set_result(reply)
-
-        req_id = self.send_request(peer_id, message, on_done)
-        try:
-            return await future
-        finally:
-            self.forget(peer_id, req_id)
+        return await request_reply(self, peer_id, message)
