@@ -6,7 +6,10 @@ span that can be scanned, streamed or dropped with a single range delete. The va
 is an encoded :class:`~quorumkv.core.version.Version`.
 
 Writes merge: a version is stored only if it beats the one already there (LWW), so
-replaying, reordering or repeating writes is harmless.
+replaying, reordering or repeating writes is harmless. Checking that costs a read
+per write, except for the common case of a version newer than anything stored: the
+engine keeps the highest timestamp it ever wrote (the *watermark*, persisted in the
+same write batches as the data) and a version above it wins without a read.
 
 Durability (``fsync`` setting):
 
@@ -31,6 +34,9 @@ import rocksdict
 from ..core.version import Version
 
 KEYSPACE_ID_BYTES = 2
+# the watermark's record, in the system keyspace 0xFFFF that no user keyspace uses
+WATERMARK_KEY = b"\xff\xffW"
+SYSTEM_PREFIX = b"\xff\xff"
 
 
 class Durability(enum.Enum):
@@ -83,6 +89,21 @@ class Storage:
         self._soon_raw: list = []
         self._soon_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # no stored version has a timestamp above this (see the module docstring)
+        self.watermark = self._load_watermark()
+
+    def _load_watermark(self) -> int:
+        raw = self._db.get(WATERMARK_KEY)
+        if raw is not None:
+            return int.from_bytes(raw, "big")
+        # a database written without one (or empty): the highest timestamp stored
+        highest = 0
+        it = self._db.iter()
+        it.seek_to_first()
+        while it.valid() and not it.key().startswith(SYSTEM_PREFIX):
+            highest = max(highest, Version.decode(it.value()).ts)
+            it.next()
+        return highest
 
     # ---- reads ---------------------------------------------------------------
 
@@ -167,22 +188,29 @@ class Storage:
             else:
                 batch.put(skey, value)
         pending: dict[bytes, Version] = {}
+        watermark = top = self.watermark
+        get = self._db.get
         for keyspace_id, pkey, version in entries:
             skey = storage_key(keyspace_id, pkey)
             current = pending.get(skey)
-            if current is None:
-                raw = self._db.get(skey)
-                current = None if raw is None else Version.decode(raw)
+            if current is None and version.ts <= watermark:  # may lose: read what is there
+                stored = get(skey)
+                current = None if stored is None else Version.decode(stored)
             if current is None or version > current:
                 pending[skey] = version
+                if version.ts > top:
+                    top = version.ts
         if not pending and not raw:
             return False
         for skey, version in pending.items():
             batch.put(skey, version.encode())
+        if top > watermark:
+            batch.put(WATERMARK_KEY, top.to_bytes(8, "big"))
         if self.durability is Durability.ALWAYS:
             self._write(batch, self._sync)
-            return False
-        self._write(batch, self._nosync)
+        else:
+            self._write(batch, self._nosync)
+        self.watermark = top
         return self.durability is Durability.BATCH
 
     def write_soon(self, entries, on_durable) -> None:
