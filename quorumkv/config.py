@@ -38,6 +38,7 @@ class NodeSection:
     data_dir: str = "data/{id}"
     fsync: str = "batch"
     periodic_sync_ms: int = 1000
+    row_cache_bytes: int = 64 * 1024 * 1024
     request_timeout_ms: int = 2000
     speculative_retry_ms: int = 50
     heartbeat_interval_ms: int = 200
@@ -184,6 +185,7 @@ def validate(config: Config) -> None:
         ("cluster.ranges", c.ranges, 1, 4096),
         ("cluster.replication_factor", c.replication_factor, 1, 15),
         ("node.periodic_sync_ms", n.periodic_sync_ms, 1, 3_600_000),
+        ("node.row_cache_bytes", n.row_cache_bytes, 0, 1 << 40),
         ("node.request_timeout_ms", n.request_timeout_ms, 10, 600_000),
         ("node.speculative_retry_ms", n.speculative_retry_ms, 0, 600_000),
         ("node.heartbeat_interval_ms", n.heartbeat_interval_ms, 10, 60_000),

@@ -188,38 +188,72 @@ def _scan_item(item) -> tuple:
     return key, Version.from_tuple(v)
 
 
+def _decode_put(values) -> Put:
+    ks, key, v = values
+    return _checked(Put(ks, key, Version.from_tuple(v)))
+
+
+def _decode_put_ack(values) -> PutAck:
+    if values:
+        raise ValueError("PutAck has no fields")
+    return PUT_ACK
+
+
+def _decode_get_reply(values) -> GetReply:
+    (v,) = values
+    return GetReply(None if v is None else Version.from_tuple(v))
+
+
+def _decode_scan_reply(values) -> ScanReply:
+    items, truncated, last = values
+    return _checked(ScanReply(tuple(_scan_item(item) for item in items), truncated, last))
+
+
+def _decode_digest_request(values) -> DigestRequest:
+    ks, start, end, depth, buckets = values
+    return _checked(DigestRequest(ks, start, end, depth, _typed_tuple(buckets, int)))
+
+
+def _decode_digest_reply(values) -> DigestReply:
+    (items,) = values
+    return DigestReply(tuple(_digest_item(item) for item in items))
+
+
+def _decode_fetch_request(values) -> FetchRequest:
+    ks, pkeys = values
+    return _checked(FetchRequest(ks, _typed_tuple(pkeys, bytes)))
+
+
+def _decode_fetch_reply(values) -> FetchReply:
+    (items,) = values
+    return FetchReply(tuple(_scan_item(item) for item in items))
+
+
+def _plain_decoder(cls):
+    return lambda values: _checked(cls(*values))
+
+
+PUT_ACK = PutAck()
+# tag -> decoder of the fields after it: messages whose fields are all plain types
+# are built and type-checked as they are; the others rebuild versions and tuples
+_DECODERS = {cls.TAG: _plain_decoder(cls) for cls in MESSAGE_TYPES}
+_DECODERS.update({Put.TAG: _decode_put, PutAck.TAG: _decode_put_ack,
+                  GetReply.TAG: _decode_get_reply, ScanReply.TAG: _decode_scan_reply,
+                  DigestRequest.TAG: _decode_digest_request,
+                  DigestReply.TAG: _decode_digest_reply,
+                  FetchRequest.TAG: _decode_fetch_request,
+                  FetchReply.TAG: _decode_fetch_reply})
+
+
 def decode_body(body: list) -> tuple[int, object]:
     try:
-        req_id, tag, *values = body
+        req_id = body[0]
         if type(req_id) is not int:
             raise TypeError("req_id is not an int")
-        cls = _BY_TAG[tag]
-        if cls is Put:
-            ks, key, v = values
-            return req_id, _checked(Put(ks, key, Version.from_tuple(v)))
-        if cls is GetReply:
-            (v,) = values
-            return req_id, GetReply(None if v is None else Version.from_tuple(v))
-        if cls is ScanReply:
-            items, truncated, last = values
-            return req_id, _checked(ScanReply(
-                tuple(_scan_item(item) for item in items), truncated, last))
-        if cls is DigestRequest:
-            ks, start, end, depth, buckets = values
-            return req_id, _checked(DigestRequest(ks, start, end, depth,
-                                                  _typed_tuple(buckets, int)))
-        if cls is DigestReply:
-            (items,) = values
-            return req_id, DigestReply(tuple(_digest_item(item) for item in items))
-        if cls is FetchRequest:
-            ks, pkeys = values
-            return req_id, _checked(FetchRequest(ks, _typed_tuple(pkeys, bytes)))
-        if cls is FetchReply:
-            (items,) = values
-            return req_id, FetchReply(tuple(_scan_item(item) for item in items))
-        return req_id, _checked(cls(*values))
+        return req_id, _DECODERS[body[1]](body[2:])
     except (ValueError, TypeError, LookupError) as exc:
         raise DecodeError(f"bad peer frame: {exc!r}") from exc
 
 
-__all__ = [cls.__name__ for cls in MESSAGE_TYPES] + ["encode", "decode_body", "DecodeError"]
+__all__ = [cls.__name__ for cls in MESSAGE_TYPES] + ["encode", "decode_body", "DecodeError",
+                                                      "PUT_ACK"]

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from ..errors import SyntaxError_
 from .consistency import Level
-from .version import Version, merge
+from .version import Version
 
 
 class Decision(NamedTuple):
@@ -109,8 +109,10 @@ class ReadQuorum(Quorum):
             raise SyntaxError_("consistency ANY applies to writes only")
         super().__init__(level, replicas)
         self.newest: Version | None = None
-        self.newest_id = None
+        self.newest_id = None  # identity of the newest write named by any answer
+        self._newest_full_id = None  # identity of ``newest``
         self._seen: dict[str, Version | None] = {}
+        self._ids: dict[str, tuple | None] = {}  # each answer's identity
         self._repaired: dict[str, Version] = {}
 
     def on_answer(self, node: str, version: Version | None,
@@ -119,27 +121,29 @@ class ReadQuorum(Quorum):
         self.answered.add(node)
         self.failed.discard(node)
         self._seen[node] = version
-        if not digest:
-            self.newest = merge(self.newest, version)
-        vid = identity(version)
+        vid = self._ids[node] = identity(version)
+        if not digest and version is not None and (self.newest is None
+                                                   or version > self.newest):
+            self.newest = version
+            self._newest_full_id = vid
         if vid is not None and (self.newest_id is None or vid > self.newest_id):
             self.newest_id = vid
         return self._check()
 
     @property
     def needs_data(self) -> bool:
-        return self.newest_id is not None and identity(self.newest) != self.newest_id
+        return self.newest_id is not None and self._newest_full_id != self.newest_id
 
     @property
     def data_holders(self) -> list[str]:
         """Replicas whose answer names the newest write (data or digest)."""
-        return [n for n, v in self._seen.items()
-                if v is not None and identity(v) == self.newest_id]
+        newest_id = self.newest_id
+        return [n for n, i in self._ids.items() if i is not None and i == newest_id]
 
     def holders_of_newest(self) -> list[str]:
         """Replicas that answered with the newest version itself."""
-        newest_id = identity(self.newest)
-        return [n for n, v in self._seen.items() if identity(v) == newest_id]
+        newest_id = self._newest_full_id
+        return [n for n, i in self._ids.items() if i == newest_id]
 
     @property
     def seen(self) -> dict:
@@ -156,11 +160,9 @@ class ReadQuorum(Quorum):
         each named once. Call after the decision and again after late answers."""
         if self.newest is None or self.needs_data:
             return []
-        newest_id = identity(self.newest)
-        stale = [
-            node for node, version in self._seen.items()
-            if identity(version) != newest_id and self._repaired.get(node) != self.newest
-        ]
+        newest_id, newest = self._newest_full_id, self.newest
+        stale = [node for node, i in self._ids.items()
+                 if i != newest_id and self._repaired.get(node) != newest]
         for node in stale:
             self._repaired[node] = self.newest
         return stale

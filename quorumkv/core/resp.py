@@ -41,6 +41,7 @@ class OversizedArgs(list):
 class RequestParser:
     def __init__(self, max_arg_bytes: int = HARD_MAX_BULK, fast: bool = True) -> None:
         self._fast = fast  # False: the Python parser only (the tests' reference)
+        self._reader = hiredis.Reader()  # the fast path's, empty between calls
         self._buf = bytearray()
         self._pos = 0
         self._max_arg = max_arg_bytes
@@ -84,7 +85,7 @@ class RequestParser:
         through, and it then runs as the arguments it plainly holds.)"""
         buf, pos = self._buf, self._pos
         n = len(buf) - pos
-        reader = hiredis.Reader()
+        reader = self._reader
         reader.feed(buf, pos, n)
         out, size = [], 0
         try:
@@ -93,16 +94,18 @@ class RequestParser:
                 if command is False:
                     break
                 if type(command) is not list or size >= n or buf[pos + size] != 0x2A:
-                    return None
-                encoded = _canonical_size(command)
-                if encoded < 0:
-                    return None
-                size += encoded
+                    size = -1
+                    break
+                # the canonical size; b"".join also rejects any element not bytes
+                size += (3 + _DIGITS[len(command)] + 5 * len(command)
+                         + len(b"".join(command)) + sum(map(_DIGITS.__getitem__,
+                                                            map(len, command))))
                 if command:
                     out.append(command)
-        except Exception:  # ProtocolError, or TypeError building RESP3 maps: the
-            return None    # Python parser has the last word on bad input
+        except Exception:  # ProtocolError, TypeError, IndexError (huge elements):
+            size = -1      # the Python parser has the last word on bad input
         if size != n or reader.has_data():
+            self._reader = hiredis.Reader()  # drop what it holds of this buffer
             return None
         max_arg = self._max_arg
         for i, command in enumerate(out):
@@ -202,16 +205,9 @@ class RequestParser:
         return line.split()
 
 
-def _canonical_size(command: list) -> int:
-    """Bytes of ``command`` as ``*<n>\r\n`` then ``$<len>\r\n<arg>\r\n`` each;
-    -1 if an element is not bytes."""
-    size = 3 + len(str(len(command)))
-    for arg in command:
-        if type(arg) is not bytes:
-            return -1
-        length = len(arg)
-        size += 5 + length + (1 if length < 10 else 2 if length < 100 else len(str(length)))
-    return size
+# decimal digits of every length up to the fast path's buffer size: the fast path
+# sums them with C-level map() instead of a Python loop per argument
+_DIGITS = bytes(len(str(i)) for i in range(FAST_PATH_MAX_BYTES + 1))
 
 
 def _parse_int(raw: bytes, message: str) -> int:

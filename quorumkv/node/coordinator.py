@@ -259,7 +259,7 @@ class Coordinator:
         tracker: ReadQuorum = run.tracker
         if run.session is not None and tracker.newest is not None:
             run.session.observe(tracker.newest.ts, len(tracker.holders_of_newest()))
-        if tracker.newest is not None:
+        if tracker.newest is not None and tracker.newest.ts > self.hlc.last:
             # what this client saw orders its next write after it (HLC), unless it
             # comes from a clock too far ahead (see Replica: such writes are refused)
             now = self.clock_ms()

@@ -62,7 +62,8 @@ class Node:
         cfg = self.config
         tune_gc()
         self.storage = Storage(cfg.data_dir, Durability(cfg.node.fsync),
-                               cfg.node.periodic_sync_ms)
+                               cfg.node.periodic_sync_ms,
+                               row_cache_bytes=cfg.node.row_cache_bytes)
         replica = Replica(self.node_id, self.ranges, self.storage, self.hlc, self.clock_ms,
                           self.metrics, cfg.node.max_clock_skew_ms)
         peers = {n.id: (n.host, n.peer_port) for n in cfg.cluster.nodes if n.id != self.node_id}

@@ -12,6 +12,7 @@ import logging
 from ..core import messages as m
 from ..core.hlc import HLC, ahead_by_ms
 from ..core.rangemap import HASH_BYTES, RangeMap
+from ..core.version import Version
 from ..core.scan import strip_hash
 from ..storage import Storage
 from . import antientropy
@@ -19,7 +20,7 @@ from . import antientropy
 log = logging.getLogger(__name__)
 ANTI_ENTROPY_REQUESTS = (m.TreeRequest, m.DigestRequest, m.FetchRequest)
 SCAN_LIMIT_MAX = 10_000
-PUT_ACK = m.PutAck()
+PUT_ACK = m.PUT_ACK
 
 
 class Replica:
@@ -38,24 +39,29 @@ class Replica:
         acknowledgements wait for the storage batch of this loop turn to be
         durable and go out through ``send_later(replies)``."""
         replies, puts, put_ids = [], [], []
+        now = self.clock_ms()  # one reading serves the whole batch
+        newest_ts = 0
         for req_id, message in items:
             try:
-                if isinstance(message, m.Put):
+                cls = type(message)
+                if cls is m.Put:
                     ks = self.ranges.keyspaces[message.keyspace]
-                    now = self.clock_ms()
-                    ahead = ahead_by_ms(message.version.ts, now)
+                    ts = message.version.ts
+                    ahead = ahead_by_ms(ts, now)
                     if ahead > self.max_skew_ms:
                         replies.append((req_id, self._refuse_skewed(message, ahead)))
                         continue
-                    self.hlc.observe(message.version.ts, now)
+                    if ts > newest_ts:
+                        newest_ts = ts
                     puts.append((ks.keyspace_id, ks.placement_key(message.key),
                                  message.version))
                     put_ids.append(req_id)
-                elif isinstance(message, m.Get):
+                elif cls is m.Get:
                     ks = self.ranges.keyspaces[message.keyspace]
                     version = self.storage.get(ks.keyspace_id, ks.placement_key(message.key))
-                    if message.digest and version is not None:
-                        version = version._replace(value=b"")
+                    if message.digest and version is not None:  # the version, no value
+                        version = Version(version.ts, version.node_id, version.tombstone,
+                                          version.expiry_ms)
                     replies.append((req_id, m.GetReply(version)))
                 elif isinstance(message, m.Scan):
                     replies.append((req_id, self._scan(message)))
@@ -75,6 +81,7 @@ class Replica:
                 replies.append((req_id, m.ErrorReply(f"{type(exc).__name__}: {exc}")))
         if not puts:
             return replies
+        self.hlc.observe(newest_ts, now)  # orders this node's next writes after them
 
         def durable(error) -> None:
             if error is not None:

@@ -32,6 +32,7 @@ import threading
 import rocksdict
 
 from ..core.version import Version
+from .cache import MISSING, RowCache
 
 KEYSPACE_ID_BYTES = 2
 # the watermark's record, in the system keyspace 0xFFFF that no user keyspace uses
@@ -56,7 +57,8 @@ def storage_key(keyspace_id: int, pkey: bytes) -> bytes:
 class Storage:
     def __init__(self, path: str, durability: Durability = Durability.BATCH,
                  periodic_sync_ms: int = 1000,
-                 block_cache_bytes: int = 64 * 1024 * 1024) -> None:
+                 block_cache_bytes: int = 64 * 1024 * 1024,
+                 row_cache_bytes: int = 64 * 1024 * 1024) -> None:
         os.makedirs(path, exist_ok=True)
         options = rocksdict.Options(raw_mode=True)
         options.create_if_missing(True)
@@ -91,6 +93,7 @@ class Storage:
         self._loop: asyncio.AbstractEventLoop | None = None
         # no stored version has a timestamp above this (see the module docstring)
         self.watermark = self._load_watermark()
+        self.cache = RowCache(row_cache_bytes)  # write-through (storage/cache.py)
 
     def _load_watermark(self) -> int:
         raw = self._db.get(WATERMARK_KEY)
@@ -108,8 +111,13 @@ class Storage:
     # ---- reads ---------------------------------------------------------------
 
     def get(self, keyspace_id: int, pkey: bytes) -> Version | None:
-        raw = self._db.get(storage_key(keyspace_id, pkey))
-        return None if raw is None else Version.decode(raw)
+        skey = storage_key(keyspace_id, pkey)
+        version = self.cache.get(skey)
+        if version is MISSING:
+            raw = self._db.get(skey)
+            version = None if raw is None else Version.decode(raw)
+            self.cache.put(skey, version)
+        return version
 
     def scan(self, keyspace_id: int, start: bytes, end: bytes, limit: int,
              group_prefix: int = 0):
@@ -189,13 +197,15 @@ class Storage:
                 batch.put(skey, value)
         pending: dict[bytes, Version] = {}
         watermark = top = self.watermark
-        get = self._db.get
+        cache = self.cache
         for keyspace_id, pkey, version in entries:
             skey = storage_key(keyspace_id, pkey)
             current = pending.get(skey)
             if current is None and version.ts <= watermark:  # may lose: read what is there
-                stored = get(skey)
-                current = None if stored is None else Version.decode(stored)
+                current = cache.get(skey)
+                if current is MISSING:
+                    stored = self._db.get(skey)
+                    current = None if stored is None else Version.decode(stored)
             if current is None or version > current:
                 pending[skey] = version
                 if version.ts > top:
@@ -211,6 +221,10 @@ class Storage:
         else:
             self._write(batch, self._nosync)
         self.watermark = top
+        for skey, _ in raw:  # system records, and the tombstone GC's deletes
+            cache.discard(skey)
+        for skey, version in pending.items():
+            cache.put(skey, version)
         return self.durability is Durability.BATCH
 
     def write_soon(self, entries, on_durable) -> None:

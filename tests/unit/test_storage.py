@@ -82,3 +82,28 @@ def test_any_batching_and_restarts_store_the_newest_version_of_each_key(
             assert s.get(KS, key) == newest(v for k, v in ops if k == key)
         assert s.watermark == max((v.ts for _, v in ops), default=0)
         s.close()
+
+
+def test_reads_through_the_row_cache_see_every_write_and_delete(tmp_path):
+    s = Storage(str(tmp_path), Durability.PERIODIC, row_cache_bytes=1 << 20)
+    assert s.get(KS, b"k") is None  # a cached absence ...
+    s.apply([(KS, b"k", Version(10, "n1", value=b"v1"))])
+    assert s.get(KS, b"k").value == b"v1"  # ... replaced by the write
+    s.apply([(KS, b"k", Version(5, "n2", value=b"old"))])
+    assert s.get(KS, b"k").value == b"v1"
+    s.apply([], raw=[(b"\x00\x01k", None)])  # a raw delete (tombstone GC)
+    assert s.get(KS, b"k") is None
+    s.close()
+
+
+def test_the_row_cache_stays_within_its_bound(tmp_path):
+    from quorumkv.storage.cache import RowCache
+    cache = RowCache(10_000)
+    for i in range(1000):
+        cache.put(b"key%d" % i, Version(i, "n1", value=b"x" * 100))
+        assert cache.bytes <= 10_000
+    assert 0 < len(cache) < 1000
+    assert cache.get(b"key999").ts == 999  # the newest stay
+    cache.put(b"key999", None)
+    assert cache.get(b"key999") is None
+    assert RowCache(0).get(b"a") is not None  # disabled: nothing cached (MISSING)
