@@ -40,11 +40,18 @@ class RowCache:
         if not self.max_bytes:
             return
         entries = self._entries
-        old = entries.pop(skey, MISSING)
-        if old is not MISSING:
-            self.bytes -= _size(skey, old)
+        old = entries.get(skey, MISSING)
         entries[skey] = version
-        self.bytes += _size(skey, version)
+        if old is MISSING:
+            self.bytes += _size(skey, version)
+            if self.bytes > self.max_bytes:
+                self._evict()
+        else:  # replaced in place, then marked recently used
+            self.bytes += _size(skey, version) - _size(skey, old)
+            entries.move_to_end(skey)
+
+    def _evict(self) -> None:
+        entries = self._entries
         while self.bytes > self.max_bytes and entries:
             key, evicted = entries.popitem(last=False)
             self.bytes -= _size(key, evicted)
