@@ -178,10 +178,7 @@ class RespConnection(asyncio.Protocol):
                 self.paused = False
                 self.transport.resume_reading()
             if self.out:
-                if queue or self.waiting:  # more replies may follow this turn: one write
-                    self.server.flush_soon(self)
-                else:  # nothing else pending here: no reason to hold the reply back
-                    self._flush()
+                self.server.flush_soon(self)
         finally:
             self.draining = False
 

@@ -99,10 +99,6 @@ class FrameProtocol(asyncio.Protocol):
         self._flush_scheduled = False
         self._flush()
 
-    def flush(self) -> None:
-        """Send what is queued now rather than at the end of the loop turn."""
-        self._flush()
-
     def _flush(self) -> None:
         """One frame of every message queued: their bodies after an array header."""
         out = self._out
@@ -235,13 +231,9 @@ class PeerTransport:
 
     @staticmethod
     def _reply(proto: FrameProtocol, replies: list) -> None:
-        """Replies that waited (write acks once their batch is durable): sent now in
-        one frame. Left to the end-of-turn flush, they would wait for a next loop
-        iteration, which first reads and handles whatever frames arrived meanwhile."""
         if not proto.closed:
             for req_id, reply in replies:
                 proto.send(-req_id, reply)
-            proto.flush()
 
     def is_connected(self, peer_id: str) -> bool:
         return self._links[peer_id].connected
