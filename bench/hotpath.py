@@ -61,6 +61,9 @@ class InProcessPeers:
     def is_connected(self, peer: str) -> bool:
         return True
 
+    def has_queued(self, peer: str) -> bool:
+        return bool(self.out[peer])
+
     def send_request(self, peer: str, message, on_done) -> int:
         req_id = next(self.ids)
         self.pending[peer][req_id] = on_done

@@ -152,6 +152,8 @@ _packb = msgpack.Packer(use_bin_type=True).pack
 
 def encode(req_id: int, message) -> bytes:
     cls = type(message)
+    if cls is PutAck:
+        return _packb([req_id, PutAck.TAG])
     if cls is ScanReply:
         return _packb([req_id, cls.TAG, list(message.items), message.truncated,
                        message.last_pkey])
@@ -190,7 +192,9 @@ def _scan_item(item) -> tuple:
 
 def _decode_put(values) -> Put:
     ks, key, v = values
-    return _checked(Put(ks, key, Version.from_tuple(v)))
+    if type(ks) is not str or type(key) is not bytes:  # _checked, inline: the most
+        raise TypeError("Put.keyspace is not str or Put.key not bytes")  # common one
+    return Put(ks, key, Version.from_tuple(v))
 
 
 def _decode_put_ack(values) -> PutAck:

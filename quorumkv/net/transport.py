@@ -238,6 +238,11 @@ class PeerTransport:
     def is_connected(self, peer_id: str) -> bool:
         return self._links[peer_id].connected
 
+    def has_queued(self, peer_id: str) -> bool:
+        """Messages for ``peer_id`` wait for this loop turn's frame."""
+        proto = self._links[peer_id].proto
+        return proto is not None and bool(proto._out)
+
     def send_request(self, peer_id: str, message, on_done) -> int:
         """Send ``message``; ``on_done(reply, error)`` runs once when it is answered
         or fails. Returns a request id for :meth:`forget`. No deadline here: the

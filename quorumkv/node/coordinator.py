@@ -280,14 +280,20 @@ class Coordinator:
     def _read_order(self, replicas: tuple[str, ...]) -> list[str]:
         """Replicas in the order reads ask them: this node, then live peers with an
         open connection, then the rest. A read asks as many as its level needs and asks
-        the next one only when one fails."""
+        the next one only when one fails. Among live peers, one that this loop turn's
+        frame already goes to comes first: the reads of a turn then travel in fewer
+        frames, and each frame costs a write and a wake-up of its peer."""
         me, connected, is_down = self.node_id, self.transport.is_connected, self.is_down
+        queued = self.transport.has_queued
         first, second, last = [], [], []
         for node in replicas:
             if node == me:
                 first.append(node)
             elif connected(node) and not is_down(node):
-                second.append(node)
+                if queued(node):
+                    second.insert(0, node)
+                else:
+                    second.append(node)
             else:
                 last.append(node)
         return first + second + last

@@ -79,6 +79,9 @@ class SimTransport:
         return peer_id in self.network.handlers and not self.network.partitioned(
             self.node_id, peer_id)
 
+    def has_queued(self, peer_id: str) -> bool:
+        return False  # every message travels on its own here
+
     def send_request(self, peer_id: str, message, on_done) -> int:
         req_id = next(self._ids)
         self.pending[req_id] = on_done
