@@ -21,6 +21,11 @@ from .consistency import Level
 from .version import Version
 
 
+# (level, replicas) -> answers required: every request asks, and the answer depends
+# only on these two (Level.required)
+_REQUIRED: dict[tuple[Level, int], int] = {}
+
+
 class Decision(NamedTuple):
     ok: bool
     level: Level
@@ -40,7 +45,11 @@ class Quorum:
         # a hint stored for a down replica counts as its acknowledgement: always at
         # ANY, at other levels only if the keyspace says so (off by default)
         self.hints_count = hints_count or level is Level.ANY
-        self.required = level.required(len(replicas))
+        n = len(replicas)
+        required = _REQUIRED.get((level, n))
+        if required is None:
+            required = _REQUIRED[level, n] = level.required(n)
+        self.required = required
         self.answered: set[str] = set()
         self.failed: set[str] = set()
         self.decision: Decision | None = None

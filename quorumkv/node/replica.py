@@ -41,11 +41,12 @@ class Replica:
         replies, puts, put_ids = [], [], []
         now = self.clock_ms()  # one reading serves the whole batch
         newest_ts = 0
+        keyspaces = self.ranges.keyspaces
         for req_id, message in items:
             try:
                 cls = type(message)
                 if cls is m.Put:
-                    ks = self.ranges.keyspaces[message.keyspace]
+                    ks = keyspaces[message.keyspace]
                     ts = message.version.ts
                     ahead = ahead_by_ms(ts, now)
                     if ahead > self.max_skew_ms:
