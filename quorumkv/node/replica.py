@@ -48,11 +48,11 @@ class Replica:
                 if cls is m.Put:
                     ks = keyspaces[message.keyspace]
                     ts = message.version.ts
-                    ahead = ahead_by_ms(ts, now)
-                    if ahead > self.max_skew_ms:
-                        replies.append((req_id, self._refuse_skewed(message, ahead)))
-                        continue
-                    if ts > newest_ts:
+                    if ts > newest_ts:  # (none newer than an accepted one is too far ahead)
+                        ahead = ahead_by_ms(ts, now)
+                        if ahead > self.max_skew_ms:
+                            replies.append((req_id, self._refuse_skewed(message, ahead)))
+                            continue
                         newest_ts = ts
                     puts.append((ks.keyspace_id, ks.placement_key(message.key),
                                  message.version))
