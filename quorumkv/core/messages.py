@@ -136,7 +136,6 @@ class FetchReply(NamedTuple):
 MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply,
                  Ping, Pong, TreeRequest, TreeReply, DigestRequest, DigestReply,
                  FetchRequest, FetchReply)
-_BY_TAG = {cls.TAG: cls for cls in MESSAGE_TYPES}
 
 
 class DecodeError(Exception):

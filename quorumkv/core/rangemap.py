@@ -26,7 +26,7 @@ def key_hash(key: bytes) -> int:
 
 
 def hash_placement_key(key: bytes) -> bytes:
-    return xxhash.xxh3_64_intdigest(key).to_bytes(HASH_BYTES, "big") + key  # key_hash
+    return key_hash(key).to_bytes(HASH_BYTES, "big") + key
 
 
 def hash_prefix(h: int) -> bytes:

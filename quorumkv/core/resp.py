@@ -41,7 +41,6 @@ class OversizedArgs(list):
 class RequestParser:
     def __init__(self, max_arg_bytes: int = HARD_MAX_BULK, fast: bool = True) -> None:
         self._fast = fast  # False: the Python parser only (the tests' reference)
-        self._reader = hiredis.Reader()  # the fast path's, empty between calls
         self._buf = bytearray()
         self._pos = 0
         self._max_arg = max_arg_bytes
@@ -80,12 +79,15 @@ class RequestParser:
         hiredis parses replies, so it accepts things a request may not hold (``+OK``
         for ``$2 OK``, ``$03`` lengths, nested arrays): requiring every element to
         be bytes, every command to start with ``*`` and the canonical encoding of
-        the result to be exactly the bytes given rules those out. (Only a command
-        mixing a too-short and a too-long element of equal total length slips
-        through, and it then runs as the arguments it plainly holds.)"""
+        the result to be exactly the bytes given rules out nearly all of them. What
+        slips through is input whose miscounted bytes happen to add up: a ``+``
+        element counts 4 bytes more than it takes, so ``*1\r\n+0123456789\r\n``
+        followed by exactly 4 more bytes of a next command passes, and the command
+        runs as the arguments it plainly holds (Redis would answer "expected '$'");
+        the 4 bytes are dropped."""
         buf, pos = self._buf, self._pos
         n = len(buf) - pos
-        reader = self._reader
+        reader = hiredis.Reader()  # fresh: a rejected buffer must leave no state behind
         reader.feed(buf, pos, n)
         out, size = [], 0
         try:
@@ -102,10 +104,9 @@ class RequestParser:
                                                             map(len, command))))
                 if command:
                     out.append(command)
-        except Exception:  # ProtocolError, TypeError, IndexError (huge elements):
-            size = -1      # the Python parser has the last word on bad input
+        except Exception:  # ProtocolError, TypeError: the Python parser has the
+            size = -1      # last word on bad input
         if size != n or reader.has_data():
-            self._reader = hiredis.Reader()  # drop what it holds of this buffer
             return None
         max_arg = self._max_arg
         for i, command in enumerate(out):

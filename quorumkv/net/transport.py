@@ -95,6 +95,10 @@ class FrameProtocol(asyncio.Protocol):
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_scheduled_batch)
 
+    def has_queued(self) -> bool:
+        """Messages wait for this loop turn's frame."""
+        return bool(self._out)
+
     def _flush_scheduled_batch(self) -> None:
         self._flush_scheduled = False
         self._flush()
@@ -241,7 +245,7 @@ class PeerTransport:
     def has_queued(self, peer_id: str) -> bool:
         """Messages for ``peer_id`` wait for this loop turn's frame."""
         proto = self._links[peer_id].proto
-        return proto is not None and bool(proto._out)
+        return proto is not None and proto.has_queued()
 
     def send_request(self, peer_id: str, message, on_done) -> int:
         """Send ``message``; ``on_done(reply, error)`` runs once when it is answered

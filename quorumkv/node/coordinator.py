@@ -285,18 +285,15 @@ class Coordinator:
         frames, and each frame costs a write and a wake-up of its peer."""
         me, connected, is_down = self.node_id, self.transport.is_connected, self.is_down
         queued = self.transport.has_queued
-        first, second, last = [], [], []
+        first, queued_live, live, last = [], [], [], []
         for node in replicas:
             if node == me:
                 first.append(node)
             elif connected(node) and not is_down(node):
-                if queued(node):
-                    second.insert(0, node)
-                else:
-                    second.append(node)
+                (queued_live if queued(node) else live).append(node)
             else:
                 last.append(node)
-        return first + second + last
+        return first + queued_live + live + last
 
     def repair(self, run: "_Run") -> list:
         """Send the newest version to stale replicas; futures of their acks."""

@@ -48,15 +48,17 @@ class Replica:
                 if cls is m.Put:
                     ks = keyspaces[message.keyspace]
                     ts = message.version.ts
-                    if ts > newest_ts:  # (none newer than an accepted one is too far ahead)
+                    # a ts no newer than an already accepted one cannot be too far ahead
+                    if ts > newest_ts:
                         ahead = ahead_by_ms(ts, now)
                         if ahead > self.max_skew_ms:
                             replies.append((req_id, self._refuse_skewed(message, ahead)))
                             continue
-                        newest_ts = ts
                     puts.append((ks.keyspace_id, ks.placement_key(message.key),
                                  message.version))
                     put_ids.append(req_id)
+                    if ts > newest_ts:
+                        newest_ts = ts
                 elif cls is m.Get:
                     ks = self.ranges.keyspaces[message.keyspace]
                     version = self.storage.get(ks.keyspace_id, ks.placement_key(message.key))

@@ -17,6 +17,7 @@ import collections
 # the key and value objects' headers (measured with sys.getsizeof, rounded up)
 ENTRY_OVERHEAD_BYTES = 250
 MISSING = object()  # not cached (``None`` is a cached "no version")
+LARGEST_SHARE = 16  # an entry bigger than 1/16 of the cache is not cached
 
 
 class RowCache:
@@ -40,15 +41,19 @@ class RowCache:
         if not self.max_bytes:
             return
         entries = self._entries
+        size = _size(skey, version)
+        if size > self.max_bytes // LARGEST_SHARE:  # one large value would flush the rest
+            self.discard(skey)
+            return
         old = entries.get(skey, MISSING)
         entries[skey] = version
         if old is MISSING:
-            self.bytes += _size(skey, version)
-            if self.bytes > self.max_bytes:
-                self._evict()
+            self.bytes += size
         else:  # replaced in place, then marked recently used
-            self.bytes += _size(skey, version) - _size(skey, old)
+            self.bytes += size - _size(skey, old)
             entries.move_to_end(skey)
+        if self.bytes > self.max_bytes:
+            self._evict()
 
     def _evict(self) -> None:
         entries = self._entries

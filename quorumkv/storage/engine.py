@@ -26,18 +26,20 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import os
 import threading
 
 import rocksdict
 
+from ..core.hints import SYSTEM_PREFIX
 from ..core.version import Version
 from .cache import MISSING, RowCache
 
 KEYSPACE_ID_BYTES = 2
 # the watermark's record, in the system keyspace 0xFFFF that no user keyspace uses
-WATERMARK_KEY = b"\xff\xffW"
-SYSTEM_PREFIX = b"\xff\xff"
+WATERMARK_KEY = SYSTEM_PREFIX + b"W"
+log = logging.getLogger(__name__)
 
 
 class Durability(enum.Enum):
@@ -99,13 +101,18 @@ class Storage:
         raw = self._db.get(WATERMARK_KEY)
         if raw is not None:
             return int.from_bytes(raw, "big")
-        # a database written without one (or empty): the highest timestamp stored
-        highest = 0
+        # a database written without one (or empty): the highest timestamp stored,
+        # saved at once so that the scan happens only once
+        highest, count = 0, 0
         it = self._db.iter()
         it.seek_to_first()
         while it.valid() and not it.key().startswith(SYSTEM_PREFIX):
             highest = max(highest, Version.decode(it.value()).ts)
+            count += 1
             it.next()
+        if count:
+            log.info("storage watermark recomputed from %d stored versions", count)
+        self._db.put(WATERMARK_KEY, highest.to_bytes(8, "big"), self._sync)
         return highest
 
     # ---- reads ---------------------------------------------------------------
@@ -184,7 +191,8 @@ class Storage:
 
     def apply(self, entries, raw=()) -> bool:
         """Merge ``(keyspace_id, pkey, Version)`` entries in one write batch, with
-        ``raw`` system records ``(storage key, value or None to delete)``.
+        ``raw`` system records ``(storage key, value or None to delete)``, a
+        sequence (it is read twice: into the batch, then out of the row cache).
 
         Returns True when the batch still needs a WAL sync to be durable as the
         durability setting defines (``batch``), False when it already is.

@@ -97,7 +97,7 @@ def test_reads_through_the_row_cache_see_every_write_and_delete(tmp_path):
 
 
 def test_the_row_cache_stays_within_its_bound(tmp_path):
-    from quorumkv.storage.cache import RowCache
+    from quorumkv.storage.cache import MISSING, RowCache
     cache = RowCache(10_000)
     for i in range(1000):
         cache.put(b"key%d" % i, Version(i, "n1", value=b"x" * 100))
@@ -106,4 +106,19 @@ def test_the_row_cache_stays_within_its_bound(tmp_path):
     assert cache.get(b"key999").ts == 999  # the newest stay
     cache.put(b"key999", None)
     assert cache.get(b"key999") is None
-    assert RowCache(0).get(b"a") is not None  # disabled: nothing cached (MISSING)
+    disabled = RowCache(0)
+    disabled.put(b"a", None)
+    assert disabled.get(b"a") is MISSING
+
+
+def test_the_row_cache_bound_holds_when_entries_grow_in_place_and_skips_large_values():
+    from quorumkv.storage.cache import MISSING, RowCache
+    cache = RowCache(100_000)
+    for i in range(300):  # absences first (cheap entries) ...
+        cache.put(b"key%d" % i, None)
+    for i in range(300):  # ... then each replaced by a 1 KB value
+        cache.put(b"key%d" % i, Version(i, "n1", value=b"x" * 1000))
+        assert cache.bytes <= 100_000
+    cache.put(b"big", Version(1, "n1", value=b"x" * 50_000))  # over 1/16 of the cache
+    assert cache.get(b"big") is MISSING
+    assert cache.get(b"key299").ts == 299
