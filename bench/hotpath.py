@@ -26,7 +26,6 @@ import itertools
 import os
 import random
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -37,13 +36,14 @@ import uvloop
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from quorumkv.api.resp_server import RespConnection  # noqa: E402
-from quorumkv.config import ClusterSection, Config, NodeSection, local_cluster_nodes  # noqa: E402
+from quorumkv.config import ClusterSection, Config, NodeAddress, NodeSection  # noqa: E402
 from quorumkv.core import messages as m  # noqa: E402
 from quorumkv.core.hlc import HLC  # noqa: E402
 from quorumkv.net.transport import _array_header  # noqa: E402
 from quorumkv.node.node import Node  # noqa: E402
 from quorumkv.node.replica import Replica  # noqa: E402
 from quorumkv.storage import Durability, Storage  # noqa: E402
+from tests.integration.cluster import free_ports  # noqa: E402
 
 
 class InProcessPeers:
@@ -146,25 +146,6 @@ class Client:
         return False
 
 
-def free_port_base() -> int:
-    """A base for node 1's three listening ports (+1, +4, +7) that are free now."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1] - 1
-        if base < 65000 and all(_free(base + i) for i in (1, 4, 7)):
-            return base
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 def command(*args: bytes) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
@@ -172,8 +153,9 @@ def command(*args: bytes) -> bytes:
 async def run(args) -> None:
     workdir = tempfile.mkdtemp(prefix="qkv-hotpath-")
     try:
-        base = free_port_base()
-        nodes = local_cluster_nodes(3, resp_base=base, http_base=base + 3, peer_base=base + 6)
+        ports = iter(free_ports(9))
+        nodes = tuple(NodeAddress(id=f"n{i}", peer_port=next(ports), resp_port=next(ports),
+                                  http_port=next(ports)) for i in (1, 2, 3))
         node = Node(Config(NodeSection(id="n1", data_dir=os.path.join(workdir, "{id}"),
                                        fsync=args.fsync, anti_entropy_interval_ms=0,
                                        tombstone_gc_interval_ms=0,

@@ -18,12 +18,7 @@ from typing import NamedTuple
 
 from ..errors import SyntaxError_
 from .consistency import Level
-from .version import Version
-
-
-# (level, replicas) -> answers required: every request asks, and the answer depends
-# only on these two (Level.required)
-_REQUIRED: dict[tuple[Level, int], int] = {}
+from .version import Version, merge
 
 
 class Decision(NamedTuple):
@@ -45,11 +40,7 @@ class Quorum:
         # a hint stored for a down replica counts as its acknowledgement: always at
         # ANY, at other levels only if the keyspace says so (off by default)
         self.hints_count = hints_count or level is Level.ANY
-        n = len(replicas)
-        required = _REQUIRED.get((level, n))
-        if required is None:
-            required = _REQUIRED[level, n] = level.required(n)
-        self.required = required
+        self.required = level.required(len(replicas))
         self.answered: set[str] = set()
         self.failed: set[str] = set()
         self.decision: Decision | None = None
@@ -131,10 +122,10 @@ class ReadQuorum(Quorum):
         self.failed.discard(node)
         self._seen[node] = version
         vid = self._ids[node] = identity(version)
-        if not digest and version is not None and (self.newest is None
-                                                   or version > self.newest):
-            self.newest = version
-            self._newest_full_id = vid
+        if not digest:
+            newest = merge(self.newest, version)
+            if newest is not self.newest:
+                self.newest, self._newest_full_id = newest, vid
         if vid is not None and (self.newest_id is None or vid > self.newest_id):
             self.newest_id = vid
         return self._check()

@@ -12,8 +12,8 @@ import logging
 from ..core import messages as m
 from ..core.hlc import HLC, ahead_by_ms
 from ..core.rangemap import HASH_BYTES, RangeMap
-from ..core.version import Version
 from ..core.scan import strip_hash
+from ..core.version import Version
 from ..storage import Storage
 from . import antientropy
 
@@ -60,7 +60,7 @@ class Replica:
                     if ts > newest_ts:
                         newest_ts = ts
                 elif cls is m.Get:
-                    ks = self.ranges.keyspaces[message.keyspace]
+                    ks = keyspaces[message.keyspace]
                     version = self.storage.get(ks.keyspace_id, ks.placement_key(message.key))
                     if message.digest and version is not None:  # the version, no value
                         version = Version(version.ts, version.node_id, version.tombstone,
