@@ -39,7 +39,7 @@ from quorumkv.api.resp_server import RespConnection  # noqa: E402
 from quorumkv.config import ClusterSection, Config, NodeAddress, NodeSection  # noqa: E402
 from quorumkv.core import messages as m  # noqa: E402
 from quorumkv.core.hlc import HLC  # noqa: E402
-from quorumkv.net.transport import _array_header  # noqa: E402
+from quorumkv.net.transport import _array_header, deliver_replies, replies_on_wire  # noqa: E402
 from quorumkv.node.node import Node  # noqa: E402
 from quorumkv.node.replica import Replica  # noqa: E402
 from quorumkv.storage import Durability, Storage  # noqa: E402
@@ -94,18 +94,15 @@ class InProcessPeers:
 
     def _reply(self, peer: str, replies: list) -> None:
         started = time.process_time()
-        bodies = [m.encode(-i, r) for i, r in replies]
+        bodies = [m.encode(i, r) for i, r in replies_on_wire(replies)]
         frame = _array_header(len(bodies)) + b"".join(bodies)
         self.peer_seconds += time.process_time() - started
         self.loop.call_soon(self._deliver, peer, frame)
 
     def _deliver(self, peer: str, frame: bytes) -> None:
         # node 1's side: one frame of replies, as FrameProtocol.data_received does
-        pending = self.pending[peer]
-        for req_id, reply in map(m.decode_body, msgpack.unpackb(frame, raw=False)):
-            on_done = pending.pop(-req_id, None)
-            if on_done is not None:
-                on_done(reply, None)
+        deliver_replies(self.pending[peer],
+                        list(map(m.decode_body, msgpack.unpackb(frame, raw=False))))
 
 
 class TimedStorage(Storage):

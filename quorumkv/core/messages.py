@@ -29,6 +29,14 @@ class PutAck(NamedTuple):
     TAG = 2
 
 
+class PutAcks(NamedTuple):
+    """Acknowledges several ``Put`` requests at once: a replica answers all the
+    writes of one storage batch with one of these (sent with ``req_id`` 0; the
+    transport hands each listed request a ``PutAck``)."""
+    TAG = 18
+    req_ids: tuple  # (int, ...) the acknowledged requests' ids
+
+
 class Get(NamedTuple):
     """The stored version of ``key``; with ``digest``, without its value (the read
     compares versions by timestamp and coordinator, which identify a write)."""
@@ -135,7 +143,7 @@ class FetchReply(NamedTuple):
 
 MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply,
                  Ping, Pong, TreeRequest, TreeReply, DigestRequest, DigestReply,
-                 FetchRequest, FetchReply)
+                 FetchRequest, FetchReply, PutAcks)
 
 
 class DecodeError(Exception):
@@ -153,6 +161,8 @@ def encode(req_id: int, message) -> bytes:
     cls = type(message)
     if cls is PutAck:
         return _packb([req_id, PutAck.TAG])
+    if cls is PutAcks:
+        return _packb([req_id, PutAcks.TAG, list(message.req_ids)])
     if cls is ScanReply:
         return _packb([req_id, cls.TAG, list(message.items), message.truncated,
                        message.last_pkey])
@@ -202,6 +212,11 @@ def _decode_put_ack(values) -> PutAck:
     return PUT_ACK
 
 
+def _decode_put_acks(values) -> PutAcks:
+    (req_ids,) = values
+    return PutAcks(_typed_tuple(req_ids, int))
+
+
 def _decode_get_reply(values) -> GetReply:
     (v,) = values
     return GetReply(None if v is None else Version.from_tuple(v))
@@ -241,6 +256,7 @@ PUT_ACK = PutAck()
 # are built and type-checked as they are; the others rebuild versions and tuples
 _DECODERS = {cls.TAG: _plain_decoder(cls) for cls in MESSAGE_TYPES}
 _DECODERS.update({Put.TAG: _decode_put, PutAck.TAG: _decode_put_ack,
+                  PutAcks.TAG: _decode_put_acks,
                   GetReply.TAG: _decode_get_reply, ScanReply.TAG: _decode_scan_reply,
                   DigestRequest.TAG: _decode_digest_request,
                   DigestReply.TAG: _decode_digest_reply,

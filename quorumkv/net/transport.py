@@ -129,6 +129,33 @@ async def request_reply(transport, peer_id: str, message):
         transport.forget(peer_id, req_id)
 
 
+def replies_on_wire(replies: list) -> list:
+    """``[(req_id, reply)]`` as ``[(wire id, message)]``: replies carry ``-req_id``,
+    and the acks of several writes travel as one ``PutAcks`` (a replica acks a whole
+    storage batch at once: one message to encode and decode instead of one each)."""
+    acked = [req_id for req_id, reply in replies if type(reply) is m.PutAck]
+    if len(acked) < 2:
+        return [(-req_id, reply) for req_id, reply in replies]
+    wire = [(-req_id, reply) for req_id, reply in replies if type(reply) is not m.PutAck]
+    wire.append((0, m.PutAcks(tuple(acked))))
+    return wire
+
+
+def deliver_replies(pending: dict, items: list) -> None:
+    """Hand each reply of ``items`` (``[(wire id, message)]`` as received) to the
+    ``on_done`` of its request in ``pending`` (request id -> on_done), once."""
+    for wire_id, reply in items:
+        if type(reply) is m.PutAcks:
+            for req_id in reply.req_ids:
+                on_done = pending.pop(req_id, None)
+                if on_done is not None:
+                    on_done(m.PUT_ACK, None)
+        else:
+            on_done = pending.pop(-wire_id, None)
+            if on_done is not None:
+                on_done(reply, None)
+
+
 def _array_header(n: int) -> bytes:
     """The msgpack header of an array of ``n`` items."""
     if n < 16:
@@ -182,11 +209,7 @@ class _PeerLink:
                 self._connecting = None
 
     def _on_replies(self, proto, items) -> None:
-        pending = self.pending
-        for req_id, reply in items:
-            on_done = pending.pop(-req_id, None)
-            if on_done is not None:
-                on_done(reply, None)
+        deliver_replies(self.pending, items)
 
     def _on_lost(self, proto, exc) -> None:
         if proto is self.proto:
@@ -230,14 +253,15 @@ class PeerTransport:
         return proto
 
     def _on_requests(self, proto: FrameProtocol, items: list) -> None:
-        for req_id, reply in self.handler(items, lambda later: self._reply(proto, later)):
-            proto.send(-req_id, reply)
+        replies = self.handler(items, lambda later: self._reply(proto, later))
+        if replies:
+            self._reply(proto, replies)
 
     @staticmethod
     def _reply(proto: FrameProtocol, replies: list) -> None:
         if not proto.closed:
-            for req_id, reply in replies:
-                proto.send(-req_id, reply)
+            for wire_id, message in replies_on_wire(replies):
+                proto.send(wire_id, message)
 
     def is_connected(self, peer_id: str) -> bool:
         return self._links[peer_id].connected

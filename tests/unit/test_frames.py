@@ -43,6 +43,7 @@ messages = st.one_of(
                         st.booleans(), st.integers(0, 2**40), st.binary(max_size=300))),
     st.builds(m.Get, st.just("default"), st.binary(max_size=40)),
     st.just(m.PutAck()),
+    st.builds(m.PutAcks, st.lists(st.integers(1, 2**40), max_size=5).map(tuple)),
     st.builds(m.ErrorReply, st.text(max_size=30)),
 )
 
@@ -99,3 +100,28 @@ def test_a_frame_that_is_not_an_array_of_messages_closes_the_connection():
     body = msgpack.packb([1, m.Get.TAG, "default", b"k"])  # one message, not an array
     proto.data_received(t.HEADER.pack(len(body)) + body)
     assert got == [] and proto.transport.closed
+
+
+replies = st.lists(st.tuples(st.integers(1, 2**40),
+                             st.sampled_from([m.PUT_ACK, m.PutAck(), m.ErrorReply("boom"),
+                                              m.GetReply(None)])),
+                   max_size=12, unique_by=lambda r: r[0])
+
+
+@given(replies, st.sets(st.integers(1, 2**40), max_size=5))
+def test_coalesced_acks_reach_every_waiting_request_once(batch, extra_waiting):
+    """A batch of replies, as the wire carries it (write acks folded into one
+    PutAcks) and back: every waiting request gets its own reply exactly once, and
+    requests with no reply in the batch keep waiting."""
+    wire = t.replies_on_wire(batch)
+    acks = sum(1 for _, r in batch if type(r) is m.PutAck)
+    assert sum(type(msg) is m.PutAcks for _, msg in wire) == (1 if acks >= 2 else 0)
+    received = [m.decode_body(msgpack.unpackb(m.encode(i, msg), raw=False)) for i, msg in wire]
+    calls: dict[int, list] = {}
+    waiting = {req_id for req_id, _ in batch} | extra_waiting
+    pending = {req_id: (lambda reply, error, req_id=req_id:
+                        calls.setdefault(req_id, []).append((reply, error)))
+               for req_id in waiting}
+    t.deliver_replies(pending, received)
+    assert calls == {req_id: [(reply, None)] for req_id, reply in batch}
+    assert set(pending) == waiting - {req_id for req_id, _ in batch}

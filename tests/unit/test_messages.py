@@ -33,6 +33,7 @@ uints = st.integers(0, 2**64 - 1)
 STRATEGIES = {
     m.Put: st.builds(m.Put, keyspace=texts, key=small_bytes, version=versions),
     m.PutAck: st.just(m.PutAck()),
+    m.PutAcks: st.builds(m.PutAcks, req_ids=st.lists(st.integers(1, 2**63 - 1)).map(tuple)),
     m.Get: st.builds(m.Get, keyspace=texts, key=small_bytes),
     m.GetReply: st.builds(m.GetReply, version=st.one_of(st.none(), versions)),
     m.Scan: st.builds(m.Scan, keyspace=texts, start=small_bytes, end=small_bytes, limit=uints),
