@@ -3,6 +3,8 @@
 #   make test    unit tests, then integration tests (PYTEST_ARGS="-x -k foo" passes through)
 #   make bench   load against a running cluster (BENCH_ARGS passes through)
 #   make clean   remove the local cluster's data
+# run, test and bench first compile the hot path with Cython (quorumkv/accel.py);
+# if that fails they go on in plain Python.
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,31 +15,43 @@ BENCH_ARGS ?=
 # unit, simulation, integration, then kernel-level fault tests
 TEST_PATHS ?= $(or $(wildcard tests/unit tests/sim tests/integration tests/faults),tests)
 
-.PHONY: run test bench clean install install-test
+.PHONY: run test bench clean install install-test accel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # the stamps make reinstalling depend on pyproject.toml only
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[accel]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,accel]'
 	touch $@ $(VENV)/.installed
+
+# rebuilt when a source changes; only changed modules are recompiled
+$(VENV)/.accel: $(shell find quorumkv -name '*.py') | $(VENV)/.installed
+	@$(BIN)/python -m quorumkv.build_accel > $(VENV)/accel-build.log 2>&1 \
+	  && tail -n 1 $(VENV)/accel-build.log \
+	  || echo "note: compiling the hot path failed (see $(VENV)/accel-build.log); plain Python it is"
+	@touch $@
+
+accel: $(VENV)/.accel
 
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-run: install
+run: install accel
 	exec $(BIN)/quorumkv cluster up --nodes 3 $(RUN_ARGS)
 
-test: install-test
+# then the unit and simulation tests again in plain Python (QUORUMKV_PURE=1): what
+# runs wherever a module is edited since the last build, or was never built
+test: install-test accel
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) $(TEST_PATHS)
+	QUORUMKV_PURE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS) tests/unit tests/sim
 
-bench: install
+bench: install accel
 	$(BIN)/quorumkv bench $(BENCH_ARGS)
 
 clean:

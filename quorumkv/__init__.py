@@ -5,3 +5,7 @@ to any node over the Redis protocol or HTTP; see README.md.
 """
 
 __version__ = "0.1.0"
+
+from . import accel as _accel
+
+_accel.install()  # compiled hot modules, where they match their source (accel.py)

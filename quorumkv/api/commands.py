@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from .. import __version__
+from .. import __version__, accel
 from ..core import resp
 from ..core.consistency import Level
 from ..core.glob import glob_match
@@ -616,7 +616,8 @@ async def info(ctx, args):
         out += ["# Server", f"redis_version:{REDIS_COMPAT_VERSION}",
                 f"quorumkv_version:{__version__}", f"node_id:{node.node_id}",
                 "redis_mode:cluster-proxy", f"tcp_port:{me.resp_port}",
-                f"uptime_in_seconds:{int(__import__('time').time() - node.started_at)}", ""]
+                f"uptime_in_seconds:{int(__import__('time').time() - node.started_at)}",
+                f"compiled_modules:{len(accel.status()['compiled'])}/{len(accel.MODULES)}", ""]
     if wanted("clients"):
         out += ["# Clients", f"connected_clients:{int(node.metrics.clients._value.get())}", ""]
     if wanted("replication") or wanted("cluster"):

@@ -12,6 +12,7 @@ import gc
 import logging
 import time
 
+from .. import accel
 from ..config import Config
 from ..core import messages as m
 from ..core.consistency import Level
@@ -106,6 +107,10 @@ class Node:
         log.info("node %s up: resp %s:%d http %s:%d peer %s:%d", self.node_id, self.me.host,
                  self.me.resp_port, self.me.host, self.me.http_port, self.me.host,
                  self.me.peer_port)
+        compiled = accel.status()
+        log.info("hot path: %d of %d modules compiled%s", len(compiled["compiled"]),
+                 compiled["total"], f" (edited since the build, as Python: "
+                 f"{', '.join(compiled['stale'])})" if compiled["stale"] else "")
 
     async def stop(self) -> None:
         for server in reversed(self._servers):

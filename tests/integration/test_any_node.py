@@ -1,6 +1,7 @@
 """Any node serves any key: write through one node, read through another."""
 
 import json
+import os
 import subprocess
 import time
 import urllib.error
@@ -8,6 +9,8 @@ import urllib.request
 
 import pytest
 import redis
+
+from quorumkv import accel
 
 
 def test_write_on_n1_read_on_n3_with_redis_py(cluster):
@@ -186,6 +189,12 @@ def test_keys_dbsize_and_info(cluster):
     for field in ("redis_version", "connected_clients", "cluster_nodes", "range_map_epoch"):
         assert field in info
     assert info["cluster_nodes"] == 3
+    # the node runs the compiled hot path wherever the build matches the source
+    built = accel.read_manifest()
+    fresh = 0 if os.environ.get("QUORUMKV_PURE") else sum(
+        1 for mod in accel.MODULES
+        if mod in built and accel.digest(accel.source_path(mod)) == built[mod]["sha256"])
+    assert info["compiled_modules"] == f"{fresh}/{len(accel.MODULES)}"
     assert r.config_get("appendonly") == {"appendonly": "yes"}
 
 

@@ -1,0 +1,110 @@
+"""The hot path compiled with Cython, used only where it matches the source.
+
+QuorumKV is plain Python. ``python -m quorumkv.build_accel`` (run by ``make run``
+and ``make test``) compiles the modules every request goes through with Cython,
+unchanged (annotations are not used as C types, so the compiled module behaves
+as the source does), into ``build/accel/`` next to the package. About 10 % fewer
+instructions per request (docs/benchmarks.md).
+
+A compiled module is loaded instead of its ``.py`` only while the source is
+byte-for-byte the one it was compiled from (a SHA-256 recorded at build time), so
+an edited source takes effect at once, as plain Python, until the next build; a
+failed or missing build just means plain Python. ``QUORUMKV_PURE=1`` turns the
+compiled modules off (profilers such as py-spy see Python frames only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+BUILD_DIR = os.path.join(os.path.dirname(PACKAGE_DIR), "build", "accel")
+MANIFEST = os.path.join(BUILD_DIR, "manifest.json")
+# the modules a GET or SET runs through (node 1 and the replicas)
+MODULES = (
+    "quorumkv.api.commands", "quorumkv.api.kv", "quorumkv.api.resp_server",
+    "quorumkv.core.consistency", "quorumkv.core.hlc", "quorumkv.core.messages",
+    "quorumkv.core.quorum", "quorumkv.core.rangemap", "quorumkv.core.resp",
+    "quorumkv.core.session", "quorumkv.core.version",
+    "quorumkv.net.transport",
+    "quorumkv.node.coordinator", "quorumkv.node.deadlines", "quorumkv.node.metrics",
+    "quorumkv.node.replica",
+    "quorumkv.storage.cache", "quorumkv.storage.engine",
+)
+CYTHON_DIRECTIVES = {"language_level": 3, "annotation_typing": False, "binding": True}
+
+
+def source_path(module: str) -> str:
+    return os.path.join(PACKAGE_DIR, *module.split(".")[1:]) + ".py"
+
+
+def digest(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+class CompiledFinder:
+    """A meta path finder for the compiled modules of a manifest (module name ->
+    ``{"so": path, "sha256": source digest}``) whose source is unchanged."""
+
+    def __init__(self, entries: dict[str, dict], source_of=source_path) -> None:
+        self.entries = entries
+        self.source_of = source_of
+        self.loaded: list[str] = []
+        self.stale: list[str] = []
+
+    def find_spec(self, fullname, path=None, target=None):
+        entry = self.entries.get(fullname)
+        if entry is None:
+            return None
+        if digest(self.source_of(fullname)) != entry["sha256"] or not os.path.exists(entry["so"]):
+            self.stale.append(fullname)
+            return None  # the next finder imports the source
+        self.loaded.append(fullname)
+        loader = importlib.machinery.ExtensionFileLoader(fullname, entry["so"])
+        return importlib.util.spec_from_file_location(fullname, entry["so"], loader=loader)
+
+
+def read_manifest(path: str = MANIFEST) -> dict[str, dict]:
+    """The build's modules, or nothing if there is no build for this interpreter."""
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if manifest.get("ext_suffix") != importlib.machinery.EXTENSION_SUFFIXES[0]:
+        return {}
+    root = os.path.dirname(path)
+    return {name: {"so": os.path.join(root, e["so"]), "sha256": e["sha256"]}
+            for name, e in manifest.get("modules", {}).items()}
+
+
+_finder: CompiledFinder | None = None
+
+
+def install() -> None:
+    """Put the compiled modules ahead of the sources (once; before they are imported)."""
+    global _finder
+    if _finder is not None or os.environ.get("QUORUMKV_PURE"):
+        return
+    entries = read_manifest()
+    if entries:
+        _finder = CompiledFinder(entries)
+        sys.meta_path.insert(0, _finder)
+
+
+def status() -> dict:
+    """Which hot modules run compiled, for INFO and the logs."""
+    compiled = sorted(n for n in MODULES if n in sys.modules
+                      and getattr(sys.modules[n], "__file__", "").endswith(
+                          tuple(importlib.machinery.EXTENSION_SUFFIXES)))
+    return {"compiled": compiled, "total": len(MODULES),
+            "stale": sorted(set(_finder.stale)) if _finder else []}
