@@ -30,7 +30,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 # rebuilt when a source changes; only changed modules are recompiled
-$(VENV)/.accel: $(shell find quorumkv -name '*.py') | $(VENV)/.installed
+$(VENV)/.accel: $(shell find quorumkv -name '*.py' -o -name '*.pxd') | $(VENV)/.installed
 	@$(BIN)/python -m quorumkv.build_accel > $(VENV)/accel-build.log 2>&1 \
 	  && tail -n 1 $(VENV)/accel-build.log \
 	  || echo "note: compiling the hot path failed (see $(VENV)/accel-build.log); plain Python it is"

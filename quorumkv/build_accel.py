@@ -31,7 +31,12 @@ def build(jobs: int = 2) -> int:
                 os.makedirs(os.path.dirname(init), exist_ok=True)
                 open(init, "w").close()
         copy = os.path.join(src_root, *parts) + ".py"
-        if digest(copy) != digest(source_path(module)):
+        if digest(copy) != digest(source_path(module)):  # source or declarations
+            declarations = source_path(module)[:-3] + ".pxd"
+            if os.path.exists(declarations):
+                shutil.copyfile(declarations, copy[:-3] + ".pxd")
+            elif os.path.exists(copy[:-3] + ".pxd"):
+                os.remove(copy[:-3] + ".pxd")
             shutil.copyfile(source_path(module), copy)  # a new mtime: cythonize redoes it
         copies[module] = copy
     extensions = cythonize(list(copies.values()), compiler_directives=CYTHON_DIRECTIVES,

@@ -62,3 +62,14 @@ def test_this_process_runs_the_build_where_it_matches():
             assert origin == accel.source_path(module)
         else:
             assert origin == entries[module]["so"]
+
+
+def test_the_declarations_are_part_of_a_modules_digest(tmp_path):
+    source = tmp_path / "probe.py"
+    source.write_text("class A:\n    pass\n")
+    plain = accel.digest(str(source))
+    (tmp_path / "probe.pxd").write_text("cdef class A:\n    cdef public object x\n")
+    declared = accel.digest(str(source))
+    assert plain != declared  # a new .pxd means a different compiled module
+    (tmp_path / "probe.pxd").write_text("cdef class A:\n    cdef public object y\n")
+    assert accel.digest(str(source)) not in (plain, declared)

@@ -1,0 +1,5 @@
+# Cython declarations for the compiled build (quorumkv/accel.py): these classes
+# become extension types, their attributes struct fields. Plain Python ignores this.
+
+cdef class CommandContext:
+    cdef public object node, kv, client_id, resp3, level, session, receipts_on, last_receipts, name, quit, peer

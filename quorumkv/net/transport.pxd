@@ -1,0 +1,8 @@
+# Cython declarations for the compiled build (quorumkv/accel.py): these classes
+# become extension types, their attributes struct fields. Plain Python ignores this.
+
+cdef class _PeerLink:
+    cdef public object proto, pending, _connecting, _retry_after, owner, peer_id, host, port
+
+cdef class PeerTransport:
+    cdef public object handler, connect_timeout_s, _links, _ids, _server, _inbound, bind_host, port
