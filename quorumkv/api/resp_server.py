@@ -87,13 +87,17 @@ async def start_resp(node) -> RespServer:
     return await RespServer(node).start()
 
 
-class RespConnection(asyncio.Protocol):
-    """One client connection: a parser and a queue of commands run in order.
+class RespConnection:
+    """One client connection (an asyncio protocol): a parser and a queue of
+    commands run in order.
 
     ``_drain`` runs queued commands until one has to wait for replicas; that
     command's ``_answered`` appends its reply and drains again. Commands with a
     callback form (GET, SET) run without a task; the others run as one task each.
     Replies produced in one drain are written together.
+
+    It does not subclass ``asyncio.Protocol`` (the loop needs only the methods) so
+    that the compiled build can make it an extension type (resp_server.pxd).
     """
 
     def __init__(self, server: RespServer) -> None:
@@ -145,6 +149,15 @@ class RespConnection(asyncio.Protocol):
             self.transport.pause_reading()
         if not self.waiting:
             self._drain()
+
+    def eof_received(self) -> None:
+        return None  # the transport closes itself
+
+    def pause_writing(self) -> None:
+        pass  # as asyncio.Protocol: the transport buffers what the client is slow to read
+
+    def resume_writing(self) -> None:
+        pass
 
     def close(self) -> None:
         self.closing = True

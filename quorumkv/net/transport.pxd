@@ -6,3 +6,6 @@ cdef class _PeerLink:
 
 cdef class PeerTransport:
     cdef public object handler, connect_timeout_s, _links, _ids, _server, _inbound, bind_host, port
+
+cdef class FrameProtocol:
+    cdef public object _on_messages, _on_lost, _buf, _out, _out_bytes, _flush_scheduled, transport, closed

@@ -36,8 +36,11 @@ class PeerUnavailable(Exception):
     """The peer cannot be reached now (connect failed, connection lost)."""
 
 
-class FrameProtocol(asyncio.Protocol):
-    """Frames in, frames out. ``on_messages`` gets each read's decoded messages."""
+class FrameProtocol:
+    """Frames in, frames out. ``on_messages`` gets each read's decoded messages.
+
+    An asyncio protocol without the ``asyncio.Protocol`` base class (the loop needs
+    only the methods), so that the compiled build can make it an extension type."""
 
     def __init__(self, on_messages: Callable[["FrameProtocol", list], None],
                  on_lost: Callable[["FrameProtocol", Exception | None], None] | None = None):
@@ -57,6 +60,15 @@ class FrameProtocol(asyncio.Protocol):
         self.closed = True
         if self._on_lost:
             self._on_lost(self, exc)
+
+    def eof_received(self) -> None:
+        return None  # the transport closes itself
+
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        pass
 
     def data_received(self, data: bytes) -> None:
         buf = self._buf
