@@ -14,7 +14,7 @@ from typing import NamedTuple, get_type_hints
 
 import msgpack
 
-from .version import Version
+from .version import Version, new_tuple
 
 
 class Put(NamedTuple):
@@ -157,8 +157,18 @@ _CHECKS = {cls: tuple((name, t) for name, t in get_type_hints(cls).items()
 _packb = msgpack.Packer(use_bin_type=True).pack
 
 
+# the last Put encoded, and its body after [req_id: a write goes to every replica, so
+# the same Put is encoded once for all of them
+_last_put: list = [None, b""]
+
+
 def encode(req_id: int, message) -> bytes:
     cls = type(message)
+    if cls is Put:
+        if message is not _last_put[0]:  # immutable: the same object, the same bytes
+            _last_put[0] = message
+            _last_put[1] = _packb([Put.TAG, *message])[1:]  # without its array header
+        return b"\x95" + _packb(req_id) + _last_put[1]  # [req_id, tag, 3 fields]
     if cls is PutAck:
         return _packb([req_id, PutAck.TAG])
     if cls is PutAcks:
@@ -203,7 +213,7 @@ def _decode_put(values) -> Put:
     ks, key, v = values
     if type(ks) is not str or type(key) is not bytes:  # _checked, inline: the most
         raise TypeError("Put.keyspace is not str or Put.key not bytes")  # common one
-    return Put(ks, key, Version.from_tuple(v))
+    return new_tuple(Put, (ks, key, Version.from_tuple(v)))
 
 
 def _decode_put_ack(values) -> PutAck:
@@ -219,7 +229,7 @@ def _decode_put_acks(values) -> PutAcks:
 
 def _decode_get_reply(values) -> GetReply:
     (v,) = values
-    return GetReply(None if v is None else Version.from_tuple(v))
+    return new_tuple(GetReply, (None if v is None else Version.from_tuple(v),))
 
 
 def _decode_scan_reply(values) -> ScanReply:

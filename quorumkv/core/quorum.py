@@ -18,7 +18,9 @@ from typing import NamedTuple
 
 from ..errors import SyntaxError_
 from .consistency import Level
-from .version import Version, merge
+from .version import Version, merge, new_tuple
+
+ANY = Level.ANY  # a module name: enum members are slow to look up on their class
 
 
 class Decision(NamedTuple):
@@ -39,15 +41,15 @@ class Quorum:
         self.replicas = replicas
         # a hint stored for a down replica counts as its acknowledgement: always at
         # ANY, at other levels only if the keyspace says so (off by default)
-        self.hints_count = hints_count or level is Level.ANY
+        self.hints_count = hints_count or level is ANY
         self.required = level.required(len(replicas))
         self.answered: set[str] = set()
         self.failed: set[str] = set()
         self.decision: Decision | None = None
 
     def _decide(self, ok: bool, timed_out: bool = False) -> Decision:
-        self.decision = Decision(ok, self.level, len(self.answered), self.required,
-                                 len(self.replicas), timed_out)
+        self.decision = new_tuple(Decision, (ok, self.level, len(self.answered),
+                                             self.required, len(self.replicas), timed_out))
         return self.decision
 
     def _check(self) -> Decision | None:
@@ -105,7 +107,7 @@ class ReadQuorum(Quorum):
     """
 
     def __init__(self, level: Level, replicas: tuple[str, ...]) -> None:
-        if level is Level.ANY:
+        if level is ANY:
             raise SyntaxError_("consistency ANY applies to writes only")
         super().__init__(level, replicas)
         self.newest: Version | None = None

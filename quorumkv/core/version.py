@@ -25,6 +25,9 @@ import msgpack
 from .hlc import wall_ms_of
 
 _packb = msgpack.Packer(use_bin_type=True).pack
+# builds a named tuple from its fields in one C call: a NamedTuple's own __new__ is
+# generated Python code, an interpreted call per version on the hot path
+new_tuple = tuple.__new__
 
 
 class Version(NamedTuple):
@@ -53,7 +56,7 @@ class Version(NamedTuple):
         if not (type(ts) is int and type(node_id) is str and type(tombstone) is bool
                 and type(expiry_ms) is int and type(value) is bytes):
             raise TypeError(f"bad version field types: {t!r:.80}")
-        return Version(ts, node_id, tombstone, expiry_ms, value)
+        return new_tuple(Version, t)
 
     @staticmethod
     def decode(raw: bytes) -> "Version":

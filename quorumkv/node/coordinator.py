@@ -31,7 +31,7 @@ from ..core.hlc import HLC, ahead_by_ms
 from ..core.quorum import Quorum, ReadQuorum, WriteQuorum
 from ..core.rangemap import RangeMap, hash_prefix
 from ..core.scan import ScanPage, merge_pages
-from ..core.version import Version
+from ..core.version import Version, new_tuple
 from ..errors import ConsistencyError, SessionError, UnknownKeyspaceError
 from ..storage import Storage
 from .deadlines import Deadlines
@@ -70,8 +70,8 @@ class Coordinator:
     def new_version(self, value: bytes | None, expiry_ms: int = 0) -> Version:
         ts = self.hlc.now(self.clock_ms())
         if value is None:
-            return Version(ts, self.node_id, True, 0, b"")
-        return Version(ts, self.node_id, False, expiry_ms, value)
+            return new_tuple(Version, (ts, self.node_id, True, 0, b""))
+        return new_tuple(Version, (ts, self.node_id, False, expiry_ms, value))
 
     def usable(self, reply, node: str) -> bool:
         """A replica's answer to a ``Get`` that a read may count."""
@@ -109,7 +109,7 @@ class Coordinator:
         run = _Run(self, WriteQuorum(level, replicas, ks.hints_count), _write_decided, on_done)
         run.write = (ks, key, pkey, version)
         run.session = session
-        message = m.Put(keyspace, key, version)
+        message = new_tuple(m.Put, (keyspace, key, version))
         down = []
         for node in replicas:
             if node == self.node_id:
@@ -170,14 +170,14 @@ class Coordinator:
         run = _Run(self, tracker, _read_decided, on_done)
         run.repair_target = (ks, key, pkey)
         run.session = session
-        message = m.Get(keyspace, key)
+        message = new_tuple(m.Get, (keyspace, key, False))
         targets = self._read_order(replicas)
         run.spares = targets[tracker.required:]
         run.spare_request = (message, _on_get_reply)
         if run.spares and self.speculation is not None:
             run.speculation = self.speculation.add(run)
         # the nearest replica sends the data, the others digests (no value)
-        digest = m.Get(keyspace, key, True)
+        digest = new_tuple(m.Get, (keyspace, key, True))
         for i, node in enumerate(targets[:tracker.required]):
             if run.decided:
                 break

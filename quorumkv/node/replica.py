@@ -13,7 +13,7 @@ from ..core import messages as m
 from ..core.hlc import HLC, ahead_by_ms
 from ..core.rangemap import HASH_BYTES, RangeMap
 from ..core.scan import strip_hash
-from ..core.version import Version
+from ..core.version import Version, new_tuple
 from ..storage import Storage
 from . import antientropy
 
@@ -63,9 +63,8 @@ class Replica:
                     ks = keyspaces[message.keyspace]
                     version = self.storage.get(ks.keyspace_id, ks.placement_key(message.key))
                     if message.digest and version is not None:  # the version, no value
-                        version = Version(version.ts, version.node_id, version.tombstone,
-                                          version.expiry_ms)
-                    replies.append((req_id, m.GetReply(version)))
+                        version = new_tuple(Version, version[:4] + (b"",))
+                    replies.append((req_id, new_tuple(m.GetReply, (version,))))
                 elif isinstance(message, m.Scan):
                     replies.append((req_id, self._scan(message)))
                 elif isinstance(message, ANTI_ENTROPY_REQUESTS):

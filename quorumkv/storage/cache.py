@@ -38,20 +38,27 @@ class RowCache:
         return version
 
     def put(self, skey: bytes, version) -> None:
+        self.put_many(((skey, version),))
+
+    def put_many(self, items) -> None:
+        """:meth:`put` of each ``(skey, version)`` (a write batch's in one call)."""
         if not self.max_bytes:
             return
         entries = self._entries
-        size = _size(skey, version)
-        if size > self.max_bytes // LARGEST_SHARE:  # one large value would flush the rest
-            self.discard(skey)
-            return
-        old = entries.get(skey, MISSING)
-        entries[skey] = version
-        if old is MISSING:
-            self.bytes += size
-        else:  # replaced in place, then marked recently used
-            self.bytes += size - _size(skey, old)
-            entries.move_to_end(skey)
+        largest = self.max_bytes // LARGEST_SHARE  # one large value would flush the rest
+        for skey, version in items:
+            size = ENTRY_OVERHEAD_BYTES + len(skey) + (0 if version is None
+                                                       else len(version.value))
+            if size > largest:
+                self.discard(skey)
+                continue
+            old = entries.get(skey, MISSING)
+            entries[skey] = version
+            if old is MISSING:
+                self.bytes += size
+            else:  # replaced in place, then marked recently used
+                self.bytes += size - _size(skey, old)
+                entries.move_to_end(skey)
         if self.bytes > self.max_bytes:
             self._evict()
 

@@ -182,3 +182,14 @@ def test_decode_body_raises_only_decode_error(body):
         m.decode_body(body)
     except m.DecodeError:
         pass
+
+
+@given(st.lists(st.tuples(req_ids, STRATEGIES[m.Put]), min_size=1, max_size=5), st.data())
+def test_a_put_sent_to_several_replicas_encodes_as_each_one_alone(sends, data):
+    """Encoding reuses the body of the Put it encoded last (a write goes to every
+    replica): each encoding must still be the plain msgpack of its own body."""
+    for req_id, put in sends:
+        for rid in (req_id, data.draw(req_ids)):  # the same Put again, another id
+            expected = msgpack.packb([rid, m.Put.TAG, put.keyspace, put.key,
+                                      list(put.version)], use_bin_type=True)
+            assert m.encode(rid, put) == expected
