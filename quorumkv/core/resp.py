@@ -48,6 +48,7 @@ class RequestParser:
         self._want = 0            # arguments still to read
         self._args: list = []
         self._skip = 0            # bytes of an oversized argument still to discard
+        self._reader = hiredis.Reader()  # the fast path's; empty between calls
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -87,9 +88,9 @@ class RequestParser:
         the 4 bytes are dropped."""
         buf, pos = self._buf, self._pos
         n = len(buf) - pos
-        reader = hiredis.Reader()  # fresh: a rejected buffer must leave no state behind
+        reader = self._reader
         reader.feed(buf, pos, n)
-        out, size = [], 0
+        out, size, longest, digits = [], 0, 0, _DIGITS
         try:
             while True:
                 command = reader.gets()
@@ -98,21 +99,27 @@ class RequestParser:
                 if type(command) is not list or size >= n or buf[pos + size] != 0x2A:
                     size = -1
                     break
-                # the canonical size; b"".join also rejects any element not bytes
-                size += (3 + _DIGITS[len(command)] + 5 * len(command)
-                         + len(b"".join(command)) + sum(map(_DIGITS.__getitem__,
-                                                            map(len, command))))
+                size += 3 + digits[len(command)]  # the canonical size: "*<n>\r\n" and
+                for arg in command:                # "$<len>\r\n<arg>\r\n" per argument
+                    if type(arg) is not bytes:
+                        raise TypeError("not a bulk string")
+                    length = len(arg)
+                    size += 5 + digits[length] + length
+                    if length > longest:
+                        longest = length
                 if command:
                     out.append(command)
-        except Exception:  # ProtocolError, TypeError: the Python parser has the
-            size = -1      # last word on bad input
+        except Exception:  # ProtocolError, TypeError, IndexError: the Python parser
+            size = -1      # has the last word on bad input
         if size != n or reader.has_data():
+            self._reader = hiredis.Reader()  # a rejected buffer must leave no state behind
             return None
         max_arg = self._max_arg
-        for i, command in enumerate(out):
-            if max(map(len, command)) > max_arg:
-                out[i] = OversizedArgs(a if len(a) <= max_arg else Oversized(len(a))
-                                       for a in command)
+        if longest > max_arg:
+            for i, command in enumerate(out):
+                if max(map(len, command)) > max_arg:
+                    out[i] = OversizedArgs(a if len(a) <= max_arg else Oversized(len(a))
+                                           for a in command)
         del buf[:]
         self._pos = 0
         return out
@@ -206,8 +213,8 @@ class RequestParser:
         return line.split()
 
 
-# decimal digits of every length up to the fast path's buffer size: the fast path
-# sums them with C-level map() instead of a Python loop per argument
+# decimal digits of every length up to the fast path's buffer size (a table lookup
+# per argument instead of a str() each)
 _DIGITS = bytes(len(str(i)) for i in range(FAST_PATH_MAX_BYTES + 1))
 
 

@@ -46,19 +46,20 @@ class RowCache:
             return
         entries = self._entries
         largest = self.max_bytes // LARGEST_SHARE  # one large value would flush the rest
+        added = 0
         for skey, version in items:
             size = ENTRY_OVERHEAD_BYTES + len(skey) + (0 if version is None
                                                        else len(version.value))
             if size > largest:
                 self.discard(skey)
                 continue
-            old = entries.get(skey, MISSING)
-            entries[skey] = version
-            if old is MISSING:
-                self.bytes += size
-            else:  # replaced in place, then marked recently used
-                self.bytes += size - _size(skey, old)
-                entries.move_to_end(skey)
+            old = entries.pop(skey, MISSING)
+            entries[skey] = version  # (again) at the end: the most recently used
+            if old is not MISSING:
+                size -= ENTRY_OVERHEAD_BYTES + len(skey) + (0 if old is None
+                                                            else len(old.value))
+            added += size
+        self.bytes += added
         if self.bytes > self.max_bytes:
             self._evict()
 
