@@ -91,20 +91,28 @@ def read_manifest(path: str = MANIFEST) -> dict[str, dict]:
             manifest = json.load(f)
     except (OSError, ValueError):
         return {}
-    if manifest.get("ext_suffix") != importlib.machinery.EXTENSION_SUFFIXES[0]:
+    try:
+        if manifest.get("ext_suffix") != importlib.machinery.EXTENSION_SUFFIXES[0]:
+            return {}
+        root = os.path.dirname(path)
+        return {name: {"so": os.path.join(root, e["so"]), "sha256": e["sha256"]}
+                for name, e in manifest.get("modules", {}).items()}
+    except (AttributeError, KeyError, TypeError):  # not a manifest this code wrote
         return {}
-    root = os.path.dirname(path)
-    return {name: {"so": os.path.join(root, e["so"]), "sha256": e["sha256"]}
-            for name, e in manifest.get("modules", {}).items()}
 
 
 _finder: CompiledFinder | None = None
 
 
+def pure_requested() -> bool:
+    """``QUORUMKV_PURE`` set to anything but empty or 0: plain Python only."""
+    return os.environ.get("QUORUMKV_PURE", "0") not in ("", "0")
+
+
 def install() -> None:
     """Put the compiled modules ahead of the sources (once; before they are imported)."""
     global _finder
-    if _finder is not None or os.environ.get("QUORUMKV_PURE"):
+    if _finder is not None or pure_requested():
         return
     entries = read_manifest()
     if entries:

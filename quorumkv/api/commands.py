@@ -69,11 +69,26 @@ def error_reply(exc: Exception) -> bytes:
     return resp.error(f"ERR internal error: {type(exc).__name__}: {exc}")
 
 
+INT64_MAX = 2**63 - 1
+
+
 def to_int(raw: bytes) -> int:
+    """A Redis integer argument: a signed 64-bit integer, like Redis's string2ll."""
     try:
-        return int(raw)
+        n = int(raw)
     except ValueError:
         raise SyntaxError_(NOT_INTEGER) from None
+    if not -INT64_MAX - 1 <= n <= INT64_MAX:
+        raise SyntaxError_(NOT_INTEGER)
+    return n
+
+
+def _checked_expiry(expiry_ms: int, command: str) -> int:
+    """An absolute expiry that fits the stored version (Redis answers overflowing
+    expire times the same way)."""
+    if expiry_ms > INT64_MAX:
+        raise SyntaxError_(f"invalid expire time in '{command}' command")
+    return expiry_ms
 
 
 class CommandContext:
@@ -307,7 +322,8 @@ def _parse_expiry(ctx, option: bytes, raw: bytes, command: str) -> int:
     if n <= 0:
         raise SyntaxError_(f"invalid expire time in '{command}' command")
     now = ctx.now_ms()
-    return {b"EX": now + n * 1000, b"PX": now + n, b"EXAT": n * 1000, b"PXAT": n}[option]
+    return _checked_expiry({b"EX": now + n * 1000, b"PX": now + n, b"EXAT": n * 1000,
+                            b"PXAT": n}[option], command)
 
 
 def _set_options(ctx, args) -> tuple[int, bool, bool, bool, bool]:
@@ -471,7 +487,7 @@ async def _expire(ctx, args, to_abs_ms, command: str) -> bytes:
     condition = args[3].upper() if len(args) == 4 else None
     if condition not in (None, b"NX", b"XX", b"GT", b"LT"):
         raise SyntaxError_(f"Unsupported option {args[3].decode(errors='replace')}")
-    expiry = to_abs_ms(ctx.now_ms(), n)
+    expiry = _checked_expiry(to_abs_ms(ctx.now_ms(), n), command)
     current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
     if current is None:
         return resp.integer(0)

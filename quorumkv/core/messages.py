@@ -2,7 +2,7 @@
 
 A frame body is the msgpack array ``[req_id, tag, *fields]``. ``req_id > 0`` is a
 request expecting a reply, ``req_id < 0`` is the reply to request ``-req_id``, and
-``0`` is one-way. Each message type has a fixed tag; fields are encoded in
+``0`` is a message that answers several requests (``PutAcks``). Each message type has a fixed tag; fields are encoded in
 declaration order, with versions as their plain arrays. No pickle, no bare dicts.
 
 Messages are ``NamedTuple`` classes, not frozen dataclasses, for the same reason
@@ -166,8 +166,8 @@ def encode(req_id: int, message) -> bytes:
     cls = type(message)
     if cls is Put:
         if message is not _last_put[0]:  # immutable: the same object, the same bytes
-            _last_put[0] = message
-            _last_put[1] = _packb([Put.TAG, *message])[1:]  # without its array header
+            body = _packb([Put.TAG, *message])[1:]  # without its array header; may raise
+            _last_put[:] = (message, body)          # so the memo is set only after it
         return b"\x95" + _packb(req_id) + _last_put[1]  # [req_id, tag, 3 fields]
     if cls is PutAck:
         return _packb([req_id, PutAck.TAG])

@@ -23,6 +23,7 @@ HARD_MAX_MULTIBULK = 1024 * 1024
 MAX_INLINE = 64 * 1024                 # Redis PROTO_INLINE_MAX_SIZE
 FAST_PATH_MAX_BYTES = 64 * 1024        # larger buffers take the Python parser (it skips
                                        # oversized arguments without buffering them)
+READER_KEEP_BYTES = 4096               # the fast path's reader is replaced after more
 
 
 class ProtocolError(Exception):
@@ -48,7 +49,7 @@ class RequestParser:
         self._want = 0            # arguments still to read
         self._args: list = []
         self._skip = 0            # bytes of an oversized argument still to discard
-        self._reader = hiredis.Reader()  # the fast path's; empty between calls
+        self._reader = hiredis.Reader()  # the fast path's, while what it parses is small
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -111,9 +112,12 @@ class RequestParser:
                     out.append(command)
         except Exception:  # ProtocolError, TypeError, IndexError: the Python parser
             size = -1      # has the last word on bad input
-        if size != n or reader.has_data():
-            self._reader = hiredis.Reader()  # a rejected buffer must leave no state behind
-            return None
+        if size != n or reader.has_data() or n > READER_KEEP_BYTES:
+            # a rejected buffer must leave no state behind, and hiredis keeps the last
+            # buffer it was fed until the next feed: an idle connection would hold it
+            self._reader = hiredis.Reader()
+            if size != n or reader.has_data():
+                return None
         max_arg = self._max_arg
         if longest > max_arg:
             for i, command in enumerate(out):
