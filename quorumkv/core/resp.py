@@ -82,11 +82,13 @@ class RequestParser:
         for ``$2 OK``, ``$03`` lengths, nested arrays): requiring every element to
         be bytes, every command to start with ``*`` and the canonical encoding of
         the result to be exactly the bytes given rules out nearly all of them. What
-        slips through is input whose miscounted bytes happen to add up: a ``+``
-        element counts 4 bytes more than it takes, so ``*1\r\n+0123456789\r\n``
-        followed by exactly 4 more bytes of a next command passes, and the command
-        runs as the arguments it plainly holds (Redis would answer "expected '$'");
-        the 4 bytes are dropped."""
+        slips through is input whose miscounted bytes happen to add up. A ``+``
+        element counts 4 bytes more than it takes, a ``=`` (verbatim) element 4
+        fewer and a ``$03``-style length 1 fewer, so they can cancel out: both
+        ``*2\r\n+0123456789\r\n=7\r\ntxt:abc\r\n`` and ``*1\r\n+0123456789\r\n``
+        followed by exactly 4 more bytes of a next command pass. Such a command runs
+        as the arguments it plainly holds where Redis would answer "expected '$'"
+        (in the second case the 4 bytes are dropped)."""
         buf, pos = self._buf, self._pos
         n = len(buf) - pos
         reader = self._reader
