@@ -69,7 +69,6 @@ class CompiledFinder:
     def __init__(self, entries: dict[str, dict], source_of=source_path) -> None:
         self.entries = entries
         self.source_of = source_of
-        self.loaded: list[str] = []
         self.stale: list[str] = []
 
     def find_spec(self, fullname, path=None, target=None):
@@ -79,7 +78,6 @@ class CompiledFinder:
         if digest(self.source_of(fullname)) != entry["sha256"] or not os.path.exists(entry["so"]):
             self.stale.append(fullname)
             return None  # the next finder imports the source
-        self.loaded.append(fullname)
         loader = importlib.machinery.ExtensionFileLoader(fullname, entry["so"])
         return importlib.util.spec_from_file_location(fullname, entry["so"], loader=loader)
 

@@ -22,18 +22,18 @@ def build(jobs: int = 2) -> int:
     not rebuilt. One build at a time (a lock file); a module being rebuilt leaves
     the manifest before its old files are removed, so an interrupted build leaves
     it plain Python rather than paired with the wrong code."""
+    os.makedirs(BUILD_DIR, exist_ok=True)
+    with open(os.path.join(BUILD_DIR, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(jobs)
+
+
+def _build(jobs: int) -> int:
     import Cython  # the accel extra: pip install '.[accel]'
     from Cython.Build import cythonize
     from setuptools import Distribution
 
-    os.makedirs(BUILD_DIR, exist_ok=True)
-    with open(os.path.join(BUILD_DIR, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build(jobs, cythonize, Distribution, f"Cython {Cython.__version__}, "
-                      f"{sorted(CYTHON_DIRECTIVES.items())}")
-
-
-def _build(jobs: int, cythonize, Distribution, settings: str) -> int:
+    settings = f"Cython {Cython.__version__}, {sorted(CYTHON_DIRECTIVES.items())}"
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     src_root = os.path.join(BUILD_DIR, "src")
     try:

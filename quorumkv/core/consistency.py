@@ -16,11 +16,11 @@ class Level(enum.Enum):
 
     def required(self, replicas: int) -> int:
         """Answers needed out of ``replicas`` (capped: TWO of one replica is ALL)."""
-        if self is _ONE or self is _ANY:
+        if self is ONE or self is ANY:
             return 1
-        if self is _TWO:
+        if self is TWO:
             return min(2, replicas)
-        if self is _QUORUM:
+        if self is QUORUM:
             return replicas // 2 + 1
         return replicas
 
@@ -35,6 +35,6 @@ class Level(enum.Enum):
             raise SyntaxError_(f"unknown consistency level '{text}' (expected one of {names})")
 
 
-# the members as plain module names: ``Level.ONE`` goes through the enum's
-# metaclass (about ten times slower), and ``required`` runs for every request
-_ANY, _ONE, _TWO, _QUORUM = Level.ANY, Level.ONE, Level.TWO, Level.QUORUM
+# the members as plain module names for the request path: ``Level.ONE`` goes
+# through the enum's metaclass (about ten times slower)
+ANY, ONE, TWO, QUORUM = Level.ANY, Level.ONE, Level.TWO, Level.QUORUM

@@ -2,8 +2,9 @@
 
 A frame body is the msgpack array ``[req_id, tag, *fields]``. ``req_id > 0`` is a
 request expecting a reply, ``req_id < 0`` is the reply to request ``-req_id``, and
-``0`` is a message that answers several requests (``PutAcks``). Each message type has a fixed tag; fields are encoded in
-declaration order, with versions as their plain arrays. No pickle, no bare dicts.
+``0`` is a message that answers several requests (``PutAcks``). Each message type
+has a fixed tag; fields are encoded in declaration order, with versions as their
+plain arrays. No pickle, no bare dicts.
 
 Messages are ``NamedTuple`` classes, not frozen dataclasses, for the same reason
 as :class:`~quorumkv.core.version.Version`: several are built per request, and a

@@ -17,10 +17,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..errors import SyntaxError_
-from .consistency import Level
+from .consistency import ANY, Level
 from .version import Version, merge, new_tuple
-
-ANY = Level.ANY  # a module name: enum members are slow to look up on their class
 
 
 class Decision(NamedTuple):

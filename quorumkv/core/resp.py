@@ -93,7 +93,7 @@ class RequestParser:
         n = len(buf) - pos
         reader = self._reader
         reader.feed(buf, pos, n)
-        out, size, longest, digits = [], 0, 0, _DIGITS
+        out, size = [], 0
         try:
             while True:
                 command = reader.gets()
@@ -102,30 +102,27 @@ class RequestParser:
                 if type(command) is not list or size >= n or buf[pos + size] != 0x2A:
                     size = -1
                     break
-                size += 3 + digits[len(command)]  # the canonical size: "*<n>\r\n" and
-                for arg in command:                # "$<len>\r\n<arg>\r\n" per argument
-                    if type(arg) is not bytes:
-                        raise TypeError("not a bulk string")
-                    length = len(arg)
-                    size += 5 + digits[length] + length
-                    if length > longest:
-                        longest = length
+                encoded = _canonical_size(command)
+                if encoded < 0:
+                    size = -1
+                    break
+                size += encoded
                 if command:
                     out.append(command)
-        except Exception:  # ProtocolError, TypeError, IndexError: the Python parser
-            size = -1      # has the last word on bad input
-        if size != n or reader.has_data() or n > READER_KEEP_BYTES:
+        except Exception:  # ProtocolError, TypeError building RESP3 maps: the Python
+            size = -1      # parser has the last word on bad input
+        rejected = size != n or reader.has_data()
+        if rejected or n > READER_KEEP_BYTES:
             # a rejected buffer must leave no state behind, and hiredis keeps the last
             # buffer it was fed until the next feed: an idle connection would hold it
             self._reader = hiredis.Reader()
-            if size != n or reader.has_data():
-                return None
+        if rejected:
+            return None
         max_arg = self._max_arg
-        if longest > max_arg:
-            for i, command in enumerate(out):
-                if max(map(len, command)) > max_arg:
-                    out[i] = OversizedArgs(a if len(a) <= max_arg else Oversized(len(a))
-                                           for a in command)
+        for i, command in enumerate(out):
+            if max(map(len, command)) > max_arg:
+                out[i] = OversizedArgs(a if len(a) <= max_arg else Oversized(len(a))
+                                       for a in command)
         del buf[:]
         self._pos = 0
         return out
@@ -217,6 +214,19 @@ class RequestParser:
         if b'"' in line or b"'" in line:
             return _split_quoted(line)
         return line.split()
+
+
+def _canonical_size(command: list) -> int:
+    """Bytes of ``command`` as ``*<n>\r\n`` then ``$<len>\r\n<arg>\r\n`` each;
+    -1 if an element is not bytes. (Counts and lengths fit ``_DIGITS``: they come
+    from a buffer of at most ``FAST_PATH_MAX_BYTES``.)"""
+    size = 3 + _DIGITS[len(command)]
+    for arg in command:
+        if type(arg) is not bytes:
+            return -1
+        length = len(arg)
+        size += 5 + _DIGITS[length] + length
+    return size
 
 
 # decimal digits of every length up to the fast path's buffer size (a table lookup

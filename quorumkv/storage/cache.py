@@ -48,17 +48,13 @@ class RowCache:
         largest = self.max_bytes // LARGEST_SHARE  # one large value would flush the rest
         added = 0
         for skey, version in items:
-            size = ENTRY_OVERHEAD_BYTES + len(skey) + (0 if version is None
-                                                       else len(version.value))
+            size = _size(skey, version)
             if size > largest:
                 self.discard(skey)
                 continue
             old = entries.pop(skey, MISSING)
             entries[skey] = version  # (again) at the end: the most recently used
-            if old is not MISSING:
-                size -= ENTRY_OVERHEAD_BYTES + len(skey) + (0 if old is None
-                                                            else len(old.value))
-            added += size
+            added += size if old is MISSING else size - _size(skey, old)
         self.bytes += added
         if self.bytes > self.max_bytes:
             self._evict()

@@ -121,7 +121,10 @@ class Storage:
     # ---- reads ---------------------------------------------------------------
 
     def get(self, keyspace_id: int, pkey: bytes) -> Version | None:
-        skey = storage_key(keyspace_id, pkey)
+        return self._read(storage_key(keyspace_id, pkey))
+
+    def _read(self, skey: bytes) -> Version | None:
+        """The stored version, through the row cache (filled on a miss)."""
         version = self.cache.get(skey)
         if version is MISSING:
             raw = self._db.get(skey)
@@ -210,14 +213,11 @@ class Storage:
         watermark = top = self.watermark
         cache = self.cache
         for keyspace_id, pkey, version in entries:
-            skey = keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big") + pkey  # storage_key
+            skey = storage_key(keyspace_id, pkey)
             current = pending.get(skey)
             ts = version.ts
             if current is None and ts <= watermark:  # may lose: read what is there
-                current = cache.get(skey)
-                if current is MISSING:
-                    stored = self._db.get(skey)
-                    current = None if stored is None else Version.decode(stored)
+                current = self._read(skey)
             if current is None or version > current:
                 pending[skey] = version
                 if ts > top:
