@@ -111,13 +111,16 @@ class Coordinator:
         run.session = session
         message = new_tuple(m.Put, (keyspace, key, version))
         down = []
+        local = False
         for node in replicas:
             if node == self.node_id:
-                self._write_local(run, node, ks.keyspace_id, pkey, version)
+                local = True
             elif self.is_down(node):  # do not wait on it: hinted once the rest is sent
                 down.append(node)
             else:
                 run.send(node, message, _on_put_reply)
+        if local:  # after the sends: the replicas work while this node writes
+            self._write_local(run, self.node_id, ks.keyspace_id, pkey, version)
         for node in down:
             self.hint(run, node)
 
