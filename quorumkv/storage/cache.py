@@ -5,8 +5,11 @@ and a RocksDB lookup through a large memtable costs microseconds where a dict
 lookup costs tens of nanoseconds. The cache is write-through: the engine puts every
 version it writes here after the write succeeds, so the cache never holds anything
 older than RocksDB. Absent keys are cached too (as ``None``). Bounded by an
-estimate of the bytes it holds; least recently used entries go first. Like
-Cassandra's row cache, it is lost on restart and refilled by use.
+estimate of the bytes it holds; least recently used entries go first, where a
+read or the write that caches a key counts as a use and a rewrite of a cached key
+does not: it replaces the entry in place. Moving an entry costs cache misses on
+its linked-list neighbours, and a write needs the cache only for reads that follow
+it. Like Cassandra's row cache, it is lost on restart and refilled by use.
 """
 
 from __future__ import annotations
@@ -52,8 +55,8 @@ class RowCache:
             if size > largest:
                 self.discard(skey)
                 continue
-            old = entries.pop(skey, MISSING)
-            entries[skey] = version  # (again) at the end: the most recently used
+            old = entries.get(skey, MISSING)
+            entries[skey] = version  # a new key goes to the end; a cached one stays
             added += size if old is MISSING else size - _size(skey, old)
         self.bytes += added
         if self.bytes > self.max_bytes:

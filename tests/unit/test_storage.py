@@ -124,7 +124,7 @@ def test_the_row_cache_bound_holds_when_entries_grow_in_place_and_skips_large_va
     assert cache.get(b"key299").ts == 299
 
 
-def test_the_row_cache_evicts_the_least_recently_used_entry():
+def test_the_row_cache_evicts_the_entry_least_recently_read_or_cached():
     from quorumkv.storage.cache import ENTRY_OVERHEAD_BYTES, MISSING, RowCache
     entry = ENTRY_OVERHEAD_BYTES + 3 + 10  # a 3-byte key with a 10-byte value
     cache = RowCache(20 * entry)  # 20 entries (none over 1/16 of the cache)
@@ -134,8 +134,11 @@ def test_the_row_cache_evicts_the_least_recently_used_entry():
     assert cache.get(keys[0]) is not MISSING  # read: now the most recent; keys[1] the least
     cache.put(keys[20], Version(1, "n1", value=b"v" * 10))
     assert cache.get(keys[1]) is MISSING
-    cache.put_many([(keys[2], Version(2, "n1", value=b"w" * 10))])  # rewritten: recent
-    cache.put(keys[21], Version(1, "n1", value=b"v" * 10))  # evicts keys[3], not keys[2]
-    assert cache.get(keys[3]) is MISSING
-    assert cache.get(keys[2]).ts == 2 and cache.get(keys[0]) is not MISSING
+    cache.put_many([(keys[3], Version(2, "n1", value=b"w" * 10))])  # rewritten in place
+    assert cache.get(keys[2]).ts == 1  # read: now the most recent
+    cache.put(keys[21], Version(1, "n1", value=b"v" * 10))  # evicts keys[3], the least
+    assert cache.get(keys[3]) is MISSING                      # recently read or cached
+    cache.put(keys[22], Version(1, "n1", value=b"v" * 10))  # then keys[4]
+    assert cache.get(keys[4]) is MISSING
+    assert cache.get(keys[2]).ts == 1 and cache.get(keys[0]) is not MISSING
     assert len(cache) == 20 and cache.bytes == 20 * entry
