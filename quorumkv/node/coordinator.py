@@ -155,7 +155,7 @@ class Coordinator:
             else:
                 run.decide(run.tracker.on_ack(node))
 
-        self.storage.write_soon([(keyspace_id, pkey, version)], written)
+        self.storage.write_soon([(keyspace_id, pkey, version)], written, cache=True)
 
     # ---- reads -----------------------------------------------------------------
 

@@ -55,7 +55,8 @@ class SimStorage:
 
     # ---- writes ------------------------------------------------------------------
 
-    def write_soon(self, entries, on_durable) -> None:
+    def write_soon(self, entries, on_durable, cache: bool = False) -> None:
+        """As the engine's; ``cache`` means nothing here: there is no row cache."""
         self._soon.extend(entries)
         self._callbacks.append(on_durable)
         if not self._scheduled:

@@ -4,12 +4,18 @@ Point reads dominate (every client read, and the digest a replica sends for it),
 and a RocksDB lookup through a large memtable costs microseconds where a dict
 lookup costs tens of nanoseconds. The cache is write-through: the engine puts every
 version it writes here after the write succeeds, so the cache never holds anything
-older than RocksDB. Absent keys are cached too (as ``None``). Bounded by an
-estimate of the bytes it holds; least recently used entries go first, where a
-read or the write that caches a key counts as a use and a rewrite of a cached key
-does not: it replaces the entry in place. Moving an entry costs cache misses on
-its linked-list neighbours, and a write needs the cache only for reads that follow
-it. Like Cassandra's row cache, it is lost on restart and refilled by use.
+older than RocksDB. Absent keys are cached too (as ``None``).
+
+What comes in: what a read found, and the writes a node coordinates (its clients
+are the likeliest to read them back). A write a node takes as a replica only
+replaces an entry that is cached already, so that replicated writes do not fill
+memory with keys nobody read there (like Cassandra's row cache, which reads fill).
+
+Bounded by an estimate of the bytes it holds; least recently used entries go
+first, where a read or the write that caches a key counts as a use and a rewrite
+of a cached key does not: it replaces the entry in place. Moving an entry costs
+cache misses on its linked-list neighbours, and a write needs the cache only for
+the reads that follow it. Lost on restart, refilled by use.
 """
 
 from __future__ import annotations
@@ -41,21 +47,25 @@ class RowCache:
         return version
 
     def put(self, skey: bytes, version) -> None:
-        self.put_many(((skey, version),))
+        """Cache ``version`` (or None: absent) for ``skey``."""
+        self.put_many(((skey, version),), True)
 
-    def put_many(self, items) -> None:
-        """:meth:`put` of each ``(skey, version)`` (a write batch's in one call)."""
+    def put_many(self, items, add: bool = False) -> None:
+        """Replace the cached entries of ``(skey, version)`` items (a write batch's,
+        in one call) in place; with ``add``, cache the items not cached yet too."""
         if not self.max_bytes:
             return
         entries = self._entries
         largest = self.max_bytes // LARGEST_SHARE  # one large value would flush the rest
         added = 0
         for skey, version in items:
+            old = entries.get(skey, MISSING)
+            if old is MISSING and not add:
+                continue
             size = _size(skey, version)
             if size > largest:
                 self.discard(skey)
                 continue
-            old = entries.get(skey, MISSING)
             entries[skey] = version  # a new key goes to the end; a cached one stays
             added += size if old is MISSING else size - _size(skey, old)
         self.bytes += added

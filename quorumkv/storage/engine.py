@@ -94,6 +94,7 @@ class Storage:
         self._soon: list = []
         self._soon_callbacks: list = []
         self._soon_raw: list = []
+        self._soon_cache: list = []  # storage keys of _soon entries to cache if new
         self._soon_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         # no stored version has a timestamp above this (see the module docstring)
@@ -195,10 +196,12 @@ class Storage:
 
     # ---- writes --------------------------------------------------------------
 
-    def apply(self, entries, raw=()) -> bool:
+    def apply(self, entries, raw=(), cache_new=()) -> bool:
         """Merge ``(keyspace_id, pkey, Version)`` entries in one write batch, with
         ``raw`` system records ``(storage key, value or None to delete)``, a
         sequence (it is read twice: into the batch, then out of the row cache).
+        The winners replace their row cache entries; those whose storage keys are
+        in ``cache_new`` are cached even if they were not (storage/cache.py).
 
         Returns True when the batch still needs a WAL sync to be durable as the
         durability setting defines (``batch``), False when it already is.
@@ -237,14 +240,21 @@ class Storage:
         for skey, _ in raw:  # system records, and the tombstone GC's deletes
             cache.discard(skey)
         cache.put_many(pending.items())
+        if cache_new:
+            cache.put_many([(skey, pending[skey]) for skey in cache_new if skey in pending],
+                           True)
         return self.durability is BATCH
 
-    def write_soon(self, entries, on_durable) -> None:
+    def write_soon(self, entries, on_durable, cache: bool = False) -> None:
         """Queue entries for the one write batch of this loop turn (write combining:
         every coordinator and replica write of a turn shares one RocksDB write and
         one WAL sync). ``on_durable(error)`` is called once they are durable
-        (``error`` None) or failed: directly, not through the loop."""
+        (``error`` None) or failed: directly, not through the loop. With ``cache``
+        (a coordinator's own writes) the winners enter the row cache; without, they
+        only replace entries cached already."""
         self._soon.extend(entries)
+        if cache:
+            self._soon_cache.extend(storage_key(k, p) for k, p, _ in entries)
         self._soon_callbacks.append(on_durable)
         if not self._soon_scheduled:
             self._soon_scheduled = True
@@ -273,10 +283,11 @@ class Storage:
 
     def _flush_soon(self) -> None:
         entries, callbacks, raw = self._soon, self._soon_callbacks, self._soon_raw
-        self._soon, self._soon_callbacks, self._soon_raw = [], [], []
+        cache_new = self._soon_cache
+        self._soon, self._soon_callbacks, self._soon_raw, self._soon_cache = [], [], [], []
         self._soon_scheduled = False
         try:
-            needs_sync = self.apply(entries, raw)
+            needs_sync = self.apply(entries, raw, cache_new)
         except StorageError as exc:
             _notify(callbacks, exc)
             return

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quorumkv.core.version import Version, newest
-from quorumkv.storage.engine import WATERMARK_KEY, Durability, Storage
+from quorumkv.storage.engine import WATERMARK_KEY, Durability, Storage, storage_key
 
 KS = 1
 
@@ -94,6 +94,33 @@ def test_reads_through_the_row_cache_see_every_write_and_delete(tmp_path):
     s.apply([], raw=[(b"\x00\x01k", None)])  # a raw delete (tombstone GC)
     assert s.get(KS, b"k") is None
     s.close()
+
+
+def test_the_row_cache_takes_reads_and_coordinated_writes_and_updates_on_replica_writes(
+        tmp_path):
+    from quorumkv.storage.cache import MISSING
+    s = Storage(str(tmp_path), Durability.PERIODIC, row_cache_bytes=1 << 20)
+    cached = lambda key: s.cache.get(storage_key(KS, key))  # noqa: E731
+    s.apply([(KS, b"replica", Version(10, "n2", value=b"r1"))])  # as a replica: not cached
+    assert cached(b"replica") is MISSING
+    assert s.get(KS, b"replica").value == b"r1"  # a read caches it ...
+    s.apply([(KS, b"replica", Version(11, "n2", value=b"r2"))])
+    assert cached(b"replica").value == b"r2"  # ... and later writes replace it
+    s.apply([(KS, b"own", Version(12, "n1", value=b"o1"))],
+            cache_new=[storage_key(KS, b"own")])  # coordinated here: cached at once
+    assert cached(b"own").value == b"o1"
+    s.apply([(KS, b"lost", Version(1, "n1", value=b"old"))], cache_new=[storage_key(KS, b"lost")])
+    s.apply([(KS, b"lost", Version(0, "n1", value=b"older"))],
+            cache_new=[storage_key(KS, b"lost")])  # loses the merge: the cache keeps the winner
+    assert cached(b"lost").value == b"old" and s.get(KS, b"lost").value == b"old"
+    assert s.cache.bytes == sum(_cached_size(s, k) for k in (b"replica", b"own", b"lost"))
+    s.close()
+
+
+def _cached_size(s, key):
+    from quorumkv.storage.cache import _size
+    skey = storage_key(KS, key)
+    return _size(skey, s.cache.get(skey))
 
 
 def test_the_row_cache_stays_within_its_bound(tmp_path):
