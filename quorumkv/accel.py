@@ -34,8 +34,8 @@ MODULES = (
     "quorumkv.core.quorum", "quorumkv.core.rangemap", "quorumkv.core.resp",
     "quorumkv.core.session", "quorumkv.core.version",
     "quorumkv.net.transport",
-    "quorumkv.node.coordinator", "quorumkv.node.deadlines", "quorumkv.node.metrics",
-    "quorumkv.node.replica",
+    "quorumkv.node.clock", "quorumkv.node.coordinator", "quorumkv.node.deadlines",
+    "quorumkv.node.heartbeat", "quorumkv.node.metrics", "quorumkv.node.replica",
     "quorumkv.storage.cache", "quorumkv.storage.engine",
 )
 CYTHON_DIRECTIVES = {"language_level": 3, "annotation_typing": False, "binding": True}

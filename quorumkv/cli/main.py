@@ -90,7 +90,8 @@ def node_start(config_path, node_id, data_dir, fsync, log_level) -> None:
 
 
 async def run_node(cfg) -> int:
-    from ..node.node import Node, wall_clock_ms
+    from ..node.clock import wall_clock_ms
+    from ..node.node import Node
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -225,7 +225,7 @@ def _decode_put_ack(values) -> PutAck:
 
 def _decode_put_acks(values) -> PutAcks:
     (req_ids,) = values
-    return PutAcks(_typed_tuple(req_ids, int))
+    return new_tuple(PutAcks, (_typed_tuple(req_ids, int),))
 
 
 def _decode_get_reply(values) -> GetReply:

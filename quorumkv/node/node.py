@@ -24,6 +24,7 @@ from ..storage import Durability, Storage
 from .coordinator import Coordinator
 from .heartbeat import Heartbeats
 from .antientropy import AntiEntropy
+from .clock import wall_clock_ms
 from .hints import HintedHandoff
 from .tombstones import TombstoneGC
 from .metrics import Metrics
@@ -32,10 +33,6 @@ from .replica import Replica
 log = logging.getLogger(__name__)
 DEFAULT_KEYSPACE_ID = 1
 STATUS_TIMEOUT_S = 0.5
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Node:
