@@ -1,10 +1,10 @@
-"""A row cache: the decoded versions of recently read or written keys, in memory.
+"""A row cache: the decoded versions of recently read keys, in memory.
 
 Point reads dominate (every client read, and the digest a replica sends for it),
 and a RocksDB lookup through a large memtable costs microseconds where a dict
-lookup costs tens of nanoseconds. The cache is write-through: the engine puts every
-version it writes here after the write succeeds, so the cache never holds anything
-older than RocksDB. Absent keys are cached too (as ``None``).
+lookup costs tens of nanoseconds. The cache is write-through: every version the
+engine writes replaces its key's entry once the write succeeds, so the cache never
+holds anything older than RocksDB. Absent keys are cached too (as ``None``).
 
 What comes in: what a read found, and the writes a node coordinates (its clients
 are the likeliest to read them back). A write a node takes as a replica only
@@ -48,11 +48,12 @@ class RowCache:
 
     def put(self, skey: bytes, version) -> None:
         """Cache ``version`` (or None: absent) for ``skey``."""
-        self.put_many(((skey, version),), True)
+        self.put_many(((skey, version),), (skey,))
 
-    def put_many(self, items, add: bool = False) -> None:
+    def put_many(self, items, add=()) -> None:
         """Replace the cached entries of ``(skey, version)`` items (a write batch's,
-        in one call) in place; with ``add``, cache the items not cached yet too."""
+        in one call) in place; items whose key is in ``add`` are cached even if they
+        were not."""
         if not self.max_bytes:
             return
         entries = self._entries
@@ -60,7 +61,7 @@ class RowCache:
         added = 0
         for skey, version in items:
             old = entries.get(skey, MISSING)
-            if old is MISSING and not add:
+            if old is MISSING and skey not in add:
                 continue
             size = _size(skey, version)
             if size > largest:

@@ -124,13 +124,14 @@ class Storage:
     def get(self, keyspace_id: int, pkey: bytes) -> Version | None:
         return self._read(storage_key(keyspace_id, pkey))
 
-    def _read(self, skey: bytes) -> Version | None:
-        """The stored version, through the row cache (filled on a miss)."""
+    def _read(self, skey: bytes, fill: bool = True) -> Version | None:
+        """The stored version, through the row cache (filled on a miss if ``fill``)."""
         version = self.cache.get(skey)
         if version is MISSING:
             raw = self._db.get(skey)
             version = None if raw is None else Version.decode(raw)
-            self.cache.put(skey, version)
+            if fill:
+                self.cache.put(skey, version)
         return version
 
     def scan(self, keyspace_id: int, start: bytes, end: bytes, limit: int,
@@ -220,7 +221,7 @@ class Storage:
             current = pending.get(skey)
             ts = version.ts
             if current is None and ts <= watermark:  # may lose: read what is there
-                current = self._read(skey)
+                current = self._read(skey, False)  # a write does not fill the cache
             if current is None or version > current:
                 pending[skey] = version
                 if ts > top:
@@ -239,22 +240,19 @@ class Storage:
         self.watermark = top
         for skey, _ in raw:  # system records, and the tombstone GC's deletes
             cache.discard(skey)
-        cache.put_many(pending.items())
-        if cache_new:
-            cache.put_many([(skey, pending[skey]) for skey in cache_new if skey in pending],
-                           True)
+        cache.put_many(pending.items(), set(cache_new) if cache_new else ())
         return self.durability is BATCH
 
-    def write_soon(self, entries, on_durable, cache: bool = False) -> None:
+    def write_soon(self, entries: list, on_durable, cache: bool = False) -> None:
         """Queue entries for the one write batch of this loop turn (write combining:
         every coordinator and replica write of a turn shares one RocksDB write and
         one WAL sync). ``on_durable(error)`` is called once they are durable
         (``error`` None) or failed: directly, not through the loop. With ``cache``
         (a coordinator's own writes) the winners enter the row cache; without, they
         only replace entries cached already."""
+        new_keys = [storage_key(k, p) for k, p, _ in entries] if cache else ()
         self._soon.extend(entries)
-        if cache:
-            self._soon_cache.extend(storage_key(k, p) for k, p, _ in entries)
+        self._soon_cache.extend(new_keys)
         self._soon_callbacks.append(on_durable)
         if not self._soon_scheduled:
             self._soon_scheduled = True

@@ -101,19 +101,20 @@ def test_the_row_cache_takes_reads_and_coordinated_writes_and_updates_on_replica
     from quorumkv.storage.cache import MISSING
     s = Storage(str(tmp_path), Durability.PERIODIC, row_cache_bytes=1 << 20)
     cached = lambda key: s.cache.get(storage_key(KS, key))  # noqa: E731
-    s.apply([(KS, b"replica", Version(10, "n2", value=b"r1"))])  # as a replica: not cached
-    assert cached(b"replica") is MISSING
-    assert s.get(KS, b"replica").value == b"r1"  # a read caches it ...
-    s.apply([(KS, b"replica", Version(11, "n2", value=b"r2"))])
-    assert cached(b"replica").value == b"r2"  # ... and later writes replace it
     s.apply([(KS, b"own", Version(12, "n1", value=b"o1"))],
             cache_new=[storage_key(KS, b"own")])  # coordinated here: cached at once
     assert cached(b"own").value == b"o1"
-    s.apply([(KS, b"lost", Version(1, "n1", value=b"old"))], cache_new=[storage_key(KS, b"lost")])
-    s.apply([(KS, b"lost", Version(0, "n1", value=b"older"))],
-            cache_new=[storage_key(KS, b"lost")])  # loses the merge: the cache keeps the winner
-    assert cached(b"lost").value == b"old" and s.get(KS, b"lost").value == b"old"
-    assert s.cache.bytes == sum(_cached_size(s, k) for k in (b"replica", b"own", b"lost"))
+    s.apply([(KS, b"new", Version(20, "n2", value=b"n1"))])  # as a replica: not cached
+    assert cached(b"new") is MISSING
+    s.apply([(KS, b"replica", Version(10, "n2", value=b"r1"))])  # below the watermark (20):
+    assert cached(b"replica") is MISSING  # the merge reads RocksDB but does not fill the cache
+    assert s.get(KS, b"replica").value == b"r1"  # a read caches it ...
+    s.apply([(KS, b"replica", Version(11, "n2", value=b"r2"))])
+    assert cached(b"replica").value == b"r2"  # ... and later writes replace it
+    s.apply([(KS, b"own", Version(5, "n1", value=b"older"))],
+            cache_new=[storage_key(KS, b"own")])  # loses the merge: the winner stays
+    assert cached(b"own").value == b"o1" and s.get(KS, b"own").value == b"o1"
+    assert s.cache.bytes == sum(_cached_size(s, k) for k in (b"own", b"replica"))
     s.close()
 
 
