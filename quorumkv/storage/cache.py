@@ -16,17 +16,25 @@ first, where a read or the write that caches a key counts as a use and a rewrite
 of a cached key does not: it replaces the entry in place. Moving an entry costs
 cache misses on its linked-list neighbours, and a write needs the cache only for
 the reads that follow it. Lost on restart, refilled by use.
+
+A version is kept as a plain tuple of its fields and made a ``Version`` again when
+read. The garbage collector stops tracking a plain tuple of ints, strings and
+bytes; it keeps tracking a named tuple. Otherwise every full collection would walk
+every cached version: 110 ms with a million entries, 33 ms as plain tuples.
 """
 
 from __future__ import annotations
 
 import collections
 
+from ..core.version import Version, new_tuple
+
 # bytes per entry besides its key and value: the dict slot, the version tuple,
 # the key and value objects' headers (measured with sys.getsizeof, rounded up)
 ENTRY_OVERHEAD_BYTES = 250
 MISSING = object()  # not cached (``None`` is a cached "no version")
 LARGEST_SHARE = 16  # an entry bigger than 1/16 of the cache is not cached
+VALUE = Version._fields.index("value")  # a row's field holding the value
 
 
 class RowCache:
@@ -41,10 +49,11 @@ class RowCache:
     def get(self, skey: bytes):
         """The cached version (or None for a cached absence), else ``MISSING``."""
         entries = self._entries
-        version = entries.get(skey, MISSING)
-        if version is not MISSING:
-            entries.move_to_end(skey)
-        return version
+        row = entries.get(skey, MISSING)
+        if row is MISSING:
+            return MISSING
+        entries.move_to_end(skey)
+        return None if row is None else new_tuple(Version, row)
 
     def put(self, skey: bytes, version) -> None:
         """Cache ``version`` (or None: absent) for ``skey``."""
@@ -63,11 +72,12 @@ class RowCache:
             old = entries.get(skey, MISSING)
             if old is MISSING and skey not in add:
                 continue
-            size = _size(skey, version)
+            row = None if version is None else tuple(version)
+            size = _size(skey, row)
             if size > largest:
                 self.discard(skey)
                 continue
-            entries[skey] = version  # a new key goes to the end; a cached one stays
+            entries[skey] = row  # a new key goes to the end; a cached one stays
             added += size if old is MISSING else size - _size(skey, old)
         self.bytes += added
         if self.bytes > self.max_bytes:
@@ -89,5 +99,6 @@ class RowCache:
         self.bytes = 0
 
 
-def _size(skey: bytes, version) -> int:
-    return ENTRY_OVERHEAD_BYTES + len(skey) + (0 if version is None else len(version.value))
+def _size(skey: bytes, row) -> int:
+    """Estimated bytes of an entry; ``row`` is a cached tuple, a ``Version`` or None."""
+    return ENTRY_OVERHEAD_BYTES + len(skey) + (0 if row is None else len(row[VALUE]))

@@ -170,3 +170,16 @@ def test_the_row_cache_evicts_the_entry_least_recently_read_or_cached():
     assert cache.get(keys[4]) is MISSING
     assert cache.get(keys[2]).ts == 1 and cache.get(keys[0]) is not MISSING
     assert len(cache) == 20 and cache.bytes == 20 * entry
+
+
+def test_cached_versions_are_not_tracked_by_the_garbage_collector():
+    """A full collection must not walk the row cache (storage/cache.py)."""
+    import gc
+    from quorumkv.storage.cache import RowCache
+    cache = RowCache(1 << 20)
+    cache.put_many([(b"k%d" % i, Version(i, "n1", value=b"v")) for i in range(100)],
+                   {b"k%d" % i for i in range(100)})
+    gc.collect()
+    assert not any(gc.is_tracked(row) for row in cache._entries.values())
+    assert cache.get(b"k7") == Version(7, "n1", value=b"v")
+    assert type(cache.get(b"k7")) is Version
