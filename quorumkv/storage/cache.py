@@ -19,8 +19,9 @@ the reads that follow it. Lost on restart, refilled by use.
 
 A version is kept as a plain tuple of its fields and made a ``Version`` again when
 read. The garbage collector stops tracking a plain tuple of ints, strings and
-bytes; it keeps tracking a named tuple. Otherwise every full collection would walk
-every cached version: 110 ms with a million entries, 33 ms as plain tuples.
+bytes; it keeps tracking a named tuple, and would visit every cached version in
+every full collection. With a million entries a full collection took 110 ms with
+named tuples and takes 33 ms with plain ones (the dict itself is still walked).
 """
 
 from __future__ import annotations
