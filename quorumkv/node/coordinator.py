@@ -120,7 +120,7 @@ class Coordinator:
             else:
                 run.send(node, message, _on_put_reply)
         if local:  # after the sends: the replicas work while this node writes
-            self._write_local(run, self.node_id, ks.keyspace_id, pkey, version)
+            self._write_local(run, ks.keyspace_id, pkey, version)
         for node in down:
             self.hint(run, node)
 
@@ -146,8 +146,10 @@ class Coordinator:
                          lambda error: settle(done, version, error), session)
         return await done
 
-    def _write_local(self, run: "_Run", node: str, keyspace_id: int, pkey: bytes,
+    def _write_local(self, run: "_Run", keyspace_id: int, pkey: bytes,
                      version: Version) -> None:
+        node = self.node_id
+
         def written(error) -> None:
             if error is not None:
                 log.error("local write failed: %s", error)
