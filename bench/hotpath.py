@@ -35,7 +35,7 @@ import uvloop
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from quorumkv.api.resp_server import RespConnection  # noqa: E402
+from quorumkv.api.resp import RespConnection  # noqa: E402
 from quorumkv.config import ClusterSection, Config, NodeAddress, NodeSection  # noqa: E402
 from quorumkv.core import messages as m  # noqa: E402
 from quorumkv.core.hlc import HLC  # noqa: E402

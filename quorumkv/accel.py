@@ -29,7 +29,8 @@ BUILD_DIR = os.path.join(os.path.dirname(PACKAGE_DIR), "build", "accel")
 MANIFEST = os.path.join(BUILD_DIR, "manifest.json")
 # the modules a GET or SET runs through (node 1 and the replicas)
 MODULES = (
-    "quorumkv.api.commands", "quorumkv.api.kv", "quorumkv.api.resp_server",
+    "quorumkv.api.kv", "quorumkv.api.resp.expiry", "quorumkv.api.resp.registry",
+    "quorumkv.api.resp.server", "quorumkv.api.resp.strings",
     "quorumkv.core.consistency", "quorumkv.core.hlc", "quorumkv.core.messages",
     "quorumkv.core.quorum", "quorumkv.core.rangemap", "quorumkv.core.resp",
     "quorumkv.core.session", "quorumkv.core.version",

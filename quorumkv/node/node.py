@@ -97,7 +97,7 @@ class Node:
             self._tasks.append(asyncio.ensure_future(self.storage.run_periodic_sync()))
         from ..api.http import start_http
         from ..api.kv import KV
-        from ..api.resp_server import start_resp
+        from ..api.resp import start_resp
         self.kv = KV(self)  # the key-value operations both client APIs share
         self._servers.append(await start_resp(self))
         self._servers.append(await start_http(self))

@@ -14,10 +14,10 @@ import itertools
 import logging
 import time
 
-from ..core import resp
-from ..core.resp import Oversized, OversizedArgs, ProtocolError, RequestParser
-from ..errors import ArityError, LimitError, QuorumKVError, UnknownCommandError
-from .commands import COMMANDS, CommandContext, error_reply
+from ...core import resp
+from ...core.resp import Oversized, OversizedArgs, ProtocolError, RequestParser
+from ...errors import ArityError, LimitError, QuorumKVError, UnknownCommandError
+from .registry import COMMANDS, CommandContext, error_reply
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_COMMANDS = 10_000      # pause reading a connection beyond this backlog
@@ -97,7 +97,7 @@ class RespConnection:
     Replies produced in one drain are written together.
 
     It does not subclass ``asyncio.Protocol`` (the loop needs only the methods) so
-    that the compiled build can make it an extension type (resp_server.pxd).
+    that the compiled build can make it an extension type (server.pxd).
     """
 
     def __init__(self, server: RespServer) -> None:

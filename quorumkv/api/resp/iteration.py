@@ -1,0 +1,76 @@
+"""Iteration: SCAN, KEYS and DBSIZE, which walk the keyspace range by range."""
+
+from __future__ import annotations
+
+from ...core import resp
+from ...core.glob import glob_match
+from ...core.rangemap import HASH_SPACE
+from ...core.scan import next_cursor, parse_cursor
+from ...errors import SyntaxError_
+from .registry import KEYSPACE, command, to_int
+
+SCAN_MAX_PAGES_PER_CALL = 16
+
+
+async def scan_keys(ctx, position: int, count: int, pattern: bytes | None):
+    """Keys from hash ``position`` on, at least ``count`` unless the keyspace ends."""
+    keys: list[bytes] = []
+    pages = 0
+    while position < HASH_SPACE and len(keys) < count and pages < SCAN_MAX_PAGES_PER_CALL:
+        page = await ctx.kv.coordinator.scan_page(KEYSPACE, position, count, ctx.level)
+        keys += page.keys if pattern is None else [k for k in page.keys
+                                                    if glob_match(pattern, k)]
+        position = page.next_position
+        pages += 1
+    return keys, position
+
+
+@command("SCAN", -2)
+async def scan(ctx, args):
+    position = parse_cursor(args[1])
+    count, pattern, i = 10, None, 2
+    while i < len(args):
+        option = args[i].upper()
+        if i + 1 >= len(args):
+            raise SyntaxError_("syntax error")
+        if option == b"COUNT":
+            count = to_int(args[i + 1])
+            if count < 1:
+                raise SyntaxError_("syntax error")
+        elif option == b"MATCH":
+            pattern = args[i + 1]
+        elif option == b"TYPE":
+            if args[i + 1].lower() != b"string":
+                return resp.array([resp.bulk(b"0"), resp.array([])])
+        else:
+            raise SyntaxError_("syntax error")
+        i += 2
+    keys, position = await scan_keys(ctx, position, count, pattern)
+    cursor = str(next_cursor(position)).encode()
+    return resp.array([resp.bulk(cursor), resp.bulk_array(keys)])
+
+
+async def all_keys(ctx, pattern: bytes | None):
+    position = 0
+    while position < HASH_SPACE:
+        keys, position = await scan_keys(ctx, position, 1000, pattern)
+        yield keys
+
+
+@command("KEYS", 2)
+async def keys_(ctx, args):
+    """Every matching key: walks the whole keyspace (expensive, as in Redis)."""
+    pattern = None if args[1] == b"*" else args[1]
+    found: list[bytes] = []
+    async for batch in all_keys(ctx, pattern):
+        found += batch
+    return resp.bulk_array(found)
+
+
+@command("DBSIZE", 1)
+async def dbsize(ctx, args):
+    """Live keys in the keyspace: an exact count by a full scan (expensive)."""
+    total = 0
+    async for batch in all_keys(ctx, None):
+        total += len(batch)
+    return resp.integer(total)

@@ -1,0 +1,102 @@
+"""The command registry and what every command family shares.
+
+``COMMANDS`` maps a command name to its handler and its Redis arity (positive:
+exactly that many arguments including the name; negative: at least that many).
+Handlers take the connection's :class:`CommandContext` and the arguments and
+return the encoded reply. Replies and error texts follow Redis so that existing
+clients and tools behave as they do against Redis. The families (``strings``,
+``expiry``, ``iteration``, ``connection``, ``introspection``) register their
+commands when the package is imported.
+
+The hottest commands (GET, plain SET) also have a callback form, ``now(ctx, args,
+done)``: it starts the request and calls ``done(reply)`` once answered, with no
+coroutine or task per request. It returns False to hand a command to the async
+handler instead (SET with NX/XX/GET/KEEPTTL, which reads first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from ...core import resp
+from ...core.consistency import Level
+from ...core.session import Session
+from ...errors import QuorumKVError, SyntaxError_
+
+
+KEYSPACE = "default"
+REDIS_COMPAT_VERSION = "7.2.0"
+NOT_INTEGER = "value is not an integer or out of range"
+
+
+@dataclass
+class Spec:
+    handler: Callable[["CommandContext", list], Awaitable[bytes]] | None  # None: `now` only
+    arity: int
+    now: Callable[["CommandContext", list, Callable[[bytes], None]], bool] | None = None
+
+
+COMMANDS: dict[str, Spec] = {}
+
+
+def command(name: str, arity: int):
+    def register(fn):
+        COMMANDS[name] = Spec(fn, arity)
+        return fn
+    return register
+
+
+def callback_form(name: str, arity: int | None = None):
+    """Register ``fn`` as the callback form of command ``name`` (see above); with
+    ``arity``, as a command that has only this form (it never declines)."""
+    def register(fn):
+        if arity is not None:
+            COMMANDS[name] = Spec(None, arity, fn)
+        else:
+            COMMANDS[name].now = fn
+        return fn
+    return register
+
+
+def error_reply(exc: Exception) -> bytes:
+    if isinstance(exc, QuorumKVError):
+        return resp.error(exc.resp_message())
+    return resp.error(f"ERR internal error: {type(exc).__name__}: {exc}")
+
+
+INT64_MAX = 2**63 - 1
+
+
+def to_int(raw: bytes) -> int:
+    """A Redis integer argument: a signed 64-bit integer, like Redis's string2ll."""
+    try:
+        n = int(raw)
+    except ValueError:
+        raise SyntaxError_(NOT_INTEGER) from None
+    if not -INT64_MAX - 1 <= n <= INT64_MAX:
+        raise SyntaxError_(NOT_INTEGER)
+    return n
+
+
+class CommandContext:
+    """Per-connection state: protocol version, default level, client name."""
+
+    def __init__(self, node, kv, client_id: int) -> None:
+        self.node = node
+        self.kv = kv
+        self.client_id = client_id
+        self.resp3 = False
+        self.level: Level = node.default_level
+        self.session = Session()  # grows with every read and write (QKV.SESSION)
+        self.receipts_on = False
+        self.last_receipts: list | None = None
+        self.name = b""
+        self.quit = False
+        self.peer = None
+
+    def null(self) -> bytes:
+        return resp.null(self.resp3)
+
+    def now_ms(self) -> int:
+        return self.node.clock_ms()
