@@ -10,32 +10,32 @@ from ...errors import ArityError, SyntaxError_
 from .registry import REDIS_COMPAT_VERSION, command, to_int
 
 
-@command("PING", -1)
+@command("PING", -1, "fast", alone=False)
 async def ping(ctx, args):
     if len(args) > 2:
         raise ArityError("ping")
     return resp.PONG if len(args) == 1 else resp.bulk(args[1])
 
 
-@command("ECHO", 2)
+@command("ECHO", 2, "fast", alone=False)
 async def echo(ctx, args):
     return resp.bulk(args[1])
 
 
-@command("QUIT", -1)
+@command("QUIT", -1, "allow_busy noscript loading stale fast no_auth")
 async def quit_(ctx, args):
     ctx.quit = True
     return resp.OK
 
 
-@command("SELECT", 2)
+@command("SELECT", 2, "loading stale fast")
 async def select(ctx, args):
     if to_int(args[1]) != 0:
         raise SyntaxError_("DB index is out of range")
     return resp.OK
 
 
-@command("HELLO", -1)
+@command("HELLO", -1, "noscript loading stale fast no_auth allow_busy")
 async def hello(ctx, args):
     i = 1
     if len(args) > 1:
@@ -73,7 +73,7 @@ async def hello(ctx, args):
     return resp.mapping(encoded, ctx.resp3)
 
 
-@command("CLIENT", -2)
+@command("CLIENT", -2, "admin noscript loading stale")
 async def client(ctx, args):
     sub = args[1].upper()
     if sub == b"SETNAME" and len(args) == 3:
@@ -100,7 +100,7 @@ def _addr(peer) -> str:
     return f"{peer[0]}:{peer[1]}" if peer else "?"
 
 
-@command("QKV.CONSISTENCY", -1)
+@command("QKV.CONSISTENCY", -1, "loading stale fast")
 async def qkv_consistency(ctx, args):
     """``QKV.CONSISTENCY`` shows, ``QKV.CONSISTENCY <level>`` sets this connection's
     default consistency level."""
@@ -112,7 +112,7 @@ async def qkv_consistency(ctx, args):
     return resp.OK
 
 
-@command("QKV.SESSION", -1)
+@command("QKV.SESSION", -1, "loading stale fast")
 async def qkv_session(ctx, args):
     """``QKV.SESSION`` returns this connection's session token; ``QKV.SESSION
     <token>`` presents one (from this or another connection or node; it only moves
@@ -126,7 +126,7 @@ async def qkv_session(ctx, args):
     return resp.OK
 
 
-@command("QKV.RECEIPT", -1)
+@command("QKV.RECEIPT", -1, "loading stale fast")
 async def qkv_receipt(ctx, args):
     """``QKV.RECEIPT ON|OFF`` records consistency receipts for each following
     command (a debugging aid: which replicas answered, their versions, hints and

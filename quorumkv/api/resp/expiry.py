@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...core import resp
 from ...errors import ArityError, SyntaxError_
-from .registry import INT64_MAX, KEYSPACE, command, to_int
+from .registry import ONE_KEY, INT64_MAX, KEYSPACE, command, to_int
 
 
 def _checked_expiry(expiry_ms: int, command: str) -> int:
@@ -48,22 +48,22 @@ async def _expire(ctx, args, to_abs_ms, command: str) -> bytes:
     return resp.integer(1)
 
 
-@command("EXPIRE", -3)
+@command("EXPIRE", -3, "write fast", ONE_KEY)
 async def expire(ctx, args):
     return await _expire(ctx, args, lambda now, n: now + n * 1000, "expire")
 
 
-@command("PEXPIRE", -3)
+@command("PEXPIRE", -3, "write fast", ONE_KEY)
 async def pexpire(ctx, args):
     return await _expire(ctx, args, lambda now, n: now + n, "pexpire")
 
 
-@command("EXPIREAT", -3)
+@command("EXPIREAT", -3, "write fast", ONE_KEY)
 async def expireat(ctx, args):
     return await _expire(ctx, args, lambda now, n: n * 1000, "expireat")
 
 
-@command("PEXPIREAT", -3)
+@command("PEXPIREAT", -3, "write fast", ONE_KEY)
 async def pexpireat(ctx, args):
     return await _expire(ctx, args, lambda now, n: n, "pexpireat")
 
@@ -77,18 +77,18 @@ async def _ttl_ms(ctx, key: bytes) -> int:
     return max(0, current.expiry_ms - ctx.now_ms())
 
 
-@command("TTL", 2)
+@command("TTL", 2, "readonly fast", ONE_KEY)
 async def ttl(ctx, args):
     ms = await _ttl_ms(ctx, args[1])
     return resp.integer(ms if ms < 0 else (ms + 500) // 1000)
 
 
-@command("PTTL", 2)
+@command("PTTL", 2, "readonly fast", ONE_KEY)
 async def pttl(ctx, args):
     return resp.integer(await _ttl_ms(ctx, args[1]))
 
 
-@command("PERSIST", 2)
+@command("PERSIST", 2, "write fast", ONE_KEY)
 async def persist(ctx, args):
     current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
     if current is None or not current.expiry_ms:

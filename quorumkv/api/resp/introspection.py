@@ -11,7 +11,7 @@ from ...errors import SyntaxError_
 from .registry import COMMANDS, KEYSPACE, REDIS_COMPAT_VERSION, Spec, command
 
 
-@command("COMMAND", -1)
+@command("COMMAND", -1, "loading stale")
 async def command_(ctx, args):
     if len(args) == 1:
         return resp.array([_command_info(name, spec) for name, spec in sorted(COMMANDS.items())])
@@ -30,21 +30,14 @@ async def command_(ctx, args):
                        f"Try COMMAND HELP.")
 
 
-# (first key, last key, step) as COMMAND reports them; -1 = up to the last argument
-_MULTI_KEY = {"DEL": (1, -1, 1), "UNLINK": (1, -1, 1), "EXISTS": (1, -1, 1),
-              "MGET": (1, -1, 1), "MSET": (1, -1, 2)}
-_NO_KEY = {"PING", "ECHO", "QUIT", "SELECT", "HELLO", "CLIENT", "COMMAND", "CONFIG",
-           "QKV.CONSISTENCY", "QKV.SESSION", "QKV.RECEIPT", "SCAN", "KEYS", "DBSIZE", "INFO"}
-
-
 def _command_info(name: str, spec: Spec) -> bytes:
-    first, last, step = _MULTI_KEY.get(name, (0, 0, 0) if name in _NO_KEY else (1, 1, 1))
+    first, last, step = spec.keys
     return resp.array([resp.bulk(name.lower().encode()), resp.integer(spec.arity),
-                       resp.array([]), resp.integer(first), resp.integer(last),
-                       resp.integer(step)])
+                       resp.array([resp.simple(f) for f in spec.flags]), resp.integer(first),
+                       resp.integer(last), resp.integer(step)])
 
 
-@command("CONFIG", -2)
+@command("CONFIG", -2, "admin noscript loading stale")
 async def config(ctx, args):
     """``CONFIG GET <pattern>...``: the few Redis parameters tools ask for, read-only.
     Settings live in the node's config file."""
@@ -66,7 +59,7 @@ async def config(ctx, args):
     return resp.mapping([(resp.bulk(k), resp.bulk(v)) for k, v in pairs], ctx.resp3)
 
 
-@command("INFO", -1)
+@command("INFO", -1, "loading stale")
 async def info(ctx, args):
     sections = {a.decode(errors="replace").lower() for a in args[1:]} or {"default"}
     node = ctx.node

@@ -25,7 +25,7 @@ async def scan_keys(ctx, position: int, count: int, pattern: bytes | None):
     return keys, position
 
 
-@command("SCAN", -2)
+@command("SCAN", -2, "readonly")
 async def scan(ctx, args):
     position = parse_cursor(args[1])
     count, pattern, i = 10, None, 2
@@ -57,7 +57,7 @@ async def all_keys(ctx, pattern: bytes | None):
         yield keys
 
 
-@command("KEYS", 2)
+@command("KEYS", 2, "readonly")
 async def keys_(ctx, args):
     """Every matching key: walks the whole keyspace (expensive, as in Redis)."""
     pattern = None if args[1] == b"*" else args[1]
@@ -67,7 +67,7 @@ async def keys_(ctx, args):
     return resp.bulk_array(found)
 
 
-@command("DBSIZE", 1)
+@command("DBSIZE", 1, "readonly fast")
 async def dbsize(ctx, args):
     """Live keys in the keyspace: an exact count by a full scan (expensive)."""
     total = 0

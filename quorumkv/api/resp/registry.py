@@ -32,27 +32,58 @@ NOT_INTEGER = "value is not an integer or out of range"
 
 @dataclass
 class Spec:
+    """A command: its handler(s), Redis arity, Redis flags (``COMMAND INFO`` shows
+    them) and key positions, and how it runs among the pipelined commands of its
+    connection.
+
+    ``keys`` is ``(first, last, step)`` as Redis reports it (``last`` -1: up to
+    the last argument; ``(0, 0, 0)``: no keys). A command with keys runs as soon
+    as no earlier command of the connection on one of its keys is still running,
+    so pipelined commands on different keys are coordinated concurrently and those
+    on one key apply in order. A command without keys runs ``alone`` (after every
+    earlier command has answered, and before any later one starts: it reads or
+    changes the connection's state or the whole keyspace) unless declared
+    ``alone=False`` (PING, ECHO, TIME: nothing to order)."""
+
     handler: Callable[["CommandContext", list], Awaitable[bytes]] | None  # None: `now` only
     arity: int
     now: Callable[["CommandContext", list, Callable[[bytes], None]], bool] | None = None
+    flags: tuple[str, ...] = ()
+    keys: tuple[int, int, int] = (0, 0, 0)
+    alone: bool = True
+
+    def key_args(self, args: list) -> list:
+        """The arguments of ``args`` that are keys (as ``COMMAND GETKEYS``)."""
+        first, last, step = self.keys
+        if not first or first >= len(args):
+            return []
+        end = len(args) if last < 0 else min(last + 1, len(args))
+        return args[first:end:step]
 
 
 COMMANDS: dict[str, Spec] = {}
 
+ONE_KEY = (1, 1, 1)
+ALL_KEYS = (1, -1, 1)
 
-def command(name: str, arity: int):
+
+def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] = (0, 0, 0),
+            alone: bool | None = None):
+    """Register ``fn`` as command ``name``; ``flags`` are Redis's, space-separated."""
     def register(fn):
-        COMMANDS[name] = Spec(fn, arity)
+        COMMANDS[name] = Spec(fn, arity, None, tuple(flags.split()), keys,
+                              not keys[0] if alone is None else alone)
         return fn
     return register
 
 
-def callback_form(name: str, arity: int | None = None):
+def callback_form(name: str, arity: int | None = None, flags: str = "",
+                  keys: tuple[int, int, int] = (0, 0, 0)):
     """Register ``fn`` as the callback form of command ``name`` (see above); with
     ``arity``, as a command that has only this form (it never declines)."""
     def register(fn):
         if arity is not None:
-            COMMANDS[name] = Spec(None, arity, fn)
+            COMMANDS[name] = Spec(None, arity, fn, tuple(flags.split()), keys, not keys[0])
         else:
             COMMANDS[name].now = fn
         return fn

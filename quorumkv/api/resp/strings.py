@@ -5,14 +5,15 @@ read-modify-write commands that only strong keyspaces will serve."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from ...core import resp
 from ...errors import ArityError, SyntaxError_, UnsupportedError
-from .registry import COMMANDS, KEYSPACE, Spec, callback_form, command, error_reply
+from .registry import ALL_KEYS, ONE_KEY, COMMANDS, KEYSPACE, Spec, callback_form, command, error_reply
 from .expiry import parse_expiry
 
 
-@callback_form("GET", 2)
+@callback_form("GET", 2, "readonly fast", ONE_KEY)
 def get_now(ctx, args, done) -> bool:
     def answered(version, error) -> None:
         if error is not None:
@@ -49,7 +50,7 @@ def _set_options(ctx, args) -> tuple[int, bool, bool, bool, bool]:
     return expiry, nx, xx, keep_ttl, want_old
 
 
-@command("SET", -3)
+@command("SET", -3, "write denyoom", ONE_KEY)
 async def set_(ctx, args):
     key, value = args[1], args[2]
     expiry, nx, xx, keep_ttl, want_old = _set_options(ctx, args)
@@ -83,21 +84,21 @@ def set_now(ctx, args, done) -> bool:
     return True
 
 
-@command("SETEX", 4)
+@command("SETEX", 4, "write denyoom", ONE_KEY)
 async def setex(ctx, args):
     expiry = parse_expiry(ctx, b"EX", args[2], "setex")
     await ctx.kv.put(KEYSPACE, args[1], args[3], ctx.level, expiry, session=ctx.session)
     return resp.OK
 
 
-@command("PSETEX", 4)
+@command("PSETEX", 4, "write denyoom", ONE_KEY)
 async def psetex(ctx, args):
     expiry = parse_expiry(ctx, b"PX", args[2], "psetex")
     await ctx.kv.put(KEYSPACE, args[1], args[3], ctx.level, expiry, session=ctx.session)
     return resp.OK
 
 
-@command("SETNX", 3)
+@command("SETNX", 3, "write denyoom fast", ONE_KEY)
 async def setnx(ctx, args):
     ctx.kv.check_value(args[2])
     if await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session) is not None:
@@ -106,7 +107,7 @@ async def setnx(ctx, args):
     return resp.integer(1)
 
 
-@command("GETDEL", 2)
+@command("GETDEL", 2, "write fast", ONE_KEY)
 async def getdel(ctx, args):
     current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
     if current is None:
@@ -115,7 +116,7 @@ async def getdel(ctx, args):
     return resp.bulk(current.value)
 
 
-@command("GETEX", -2)
+@command("GETEX", -2, "write fast", ONE_KEY)
 async def getex(ctx, args):
     key, expiry, persist = args[1], None, False
     if len(args) == 3 and args[2].upper() == b"PERSIST":
@@ -134,30 +135,30 @@ async def getex(ctx, args):
     return resp.bulk(current.value)
 
 
-@command("DEL", -2)
+@command("DEL", -2, "write", ALL_KEYS)
 async def del_(ctx, args):
     return resp.integer(await ctx.kv.delete_existing(KEYSPACE, args[1:], ctx.level,
                                                      session=ctx.session))
 
 
-COMMANDS["UNLINK"] = COMMANDS["DEL"]
+COMMANDS["UNLINK"] = dataclasses.replace(COMMANDS["DEL"], flags=("write", "fast"))
 
 
-@command("EXISTS", -2)
+@command("EXISTS", -2, "readonly fast", ALL_KEYS)
 async def exists(ctx, args):
     found = await asyncio.gather(*(ctx.kv.get_live(KEYSPACE, k, ctx.level, session=ctx.session)
                                    for k in args[1:]))
     return resp.integer(sum(v is not None for v in found))
 
 
-@command("MGET", -2)
+@command("MGET", -2, "readonly fast", ALL_KEYS)
 async def mget(ctx, args):
     values = await asyncio.gather(*(ctx.kv.get(KEYSPACE, k, ctx.level, session=ctx.session)
                                     for k in args[1:]))
     return resp.bulk_array(values, ctx.resp3)
 
 
-@command("MSET", -3)
+@command("MSET", -3, "write denyoom", (1, -1, 2))
 async def mset(ctx, args):
     if len(args) % 2 != 1:
         raise ArityError("mset")
@@ -170,7 +171,7 @@ async def mset(ctx, args):
     return resp.OK
 
 
-@command("TYPE", 2)
+@command("TYPE", 2, "readonly fast", ONE_KEY)
 async def type_(ctx, args):
     found = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
     return resp.simple("string" if found is not None else "none")
@@ -185,12 +186,14 @@ async def _needs_strong(ctx, args):
         f"it will be supported on strong (Raft) keyspaces")
 
 
-@command("GETSET", 3)
+@command("GETSET", 3, "write denyoom fast", ONE_KEY)
 async def getset(ctx, args):
     """Deprecated in Redis in favour of SET ... GET, and the same here."""
     return await set_(ctx, [b"SET", args[1], args[2], b"GET"])
 
 
 for _name, _arity in (("INCR", 2), ("DECR", 2), ("INCRBY", 3), ("DECRBY", 3),
-                      ("INCRBYFLOAT", 3), ("APPEND", 3), ("SETRANGE", 4), ("MSETNX", -3)):
-    COMMANDS[_name] = Spec(_needs_strong, _arity)
+                      ("INCRBYFLOAT", 3), ("APPEND", 3), ("SETRANGE", 4)):
+    COMMANDS[_name] = Spec(_needs_strong, _arity, None, ("write", "denyoom", "fast"), ONE_KEY,
+                           False)
+COMMANDS["MSETNX"] = Spec(_needs_strong, -3, None, ("write", "denyoom"), (1, -1, 2), False)
