@@ -12,6 +12,7 @@ the edges need: the RESP error prefix and the HTTP status. Lower-layer exception
     │   ├── SyntaxError_          bad option combination, not an integer, ...
     │   ├── LimitError            key or value over the configured limit
     │   ├── UnsupportedError      needs a capability this keyspace lacks
+    │   ├── ExecAbortError        EXEC of a refused transaction (EXECABORT)
     │   └── UnknownKeyspaceError
     └── UnavailableError          the cluster could not serve it (server side)
         └── ConsistencyError      too few replicas answered for the level
@@ -61,6 +62,11 @@ class LimitError(RequestError):
 
 class UnsupportedError(RequestError):
     http_status = 501
+
+
+class ExecAbortError(RequestError):
+    """EXEC of a transaction that was refused (Redis's EXECABORT)."""
+    resp_prefix = "EXECABORT"
 
 
 class UnknownKeyspaceError(RequestError):

@@ -17,6 +17,7 @@ from ..core.consistency import Level
 from ..core.version import Version
 from ..errors import LimitError
 from ..node.coordinator import settle
+from .windowed import windowed
 
 
 class KV:
@@ -96,7 +97,7 @@ class KV:
             await self.delete(keyspace, key, level, session)
             return int(existed)
 
-        return sum(await asyncio.gather(*(one(k) for k in keys)))
+        return sum(await windowed(keys, one))
 
     async def rewrite_expiry(self, keyspace: str, key: bytes, expiry_ms: int,
                              level: Level, session=None) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ...core import resp
 from ...core.glob import glob_match
 from ...core.rangemap import HASH_SPACE
@@ -55,6 +57,7 @@ async def all_keys(ctx, pattern: bytes | None):
     while position < HASH_SPACE:
         keys, position = await scan_keys(ctx, position, 1000, pattern)
         yield keys
+        await asyncio.sleep(0)  # pages read locally finish without yielding the loop
 
 
 @command("KEYS", 2, "readonly")

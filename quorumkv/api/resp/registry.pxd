@@ -2,4 +2,4 @@
 # become extension types, their attributes struct fields. Plain Python ignores this.
 
 cdef class CommandContext:
-    cdef public object node, kv, client_id, resp3, level, session, receipts_on, last_receipts, name, quit, peer
+    cdef public object node, kv, client_id, resp3, level, session, receipts_on, last_receipts, name, quit, multi_refused, peer

@@ -124,6 +124,7 @@ class CommandContext:
         self.last_receipts: list | None = None
         self.name = b""
         self.quit = False
+        self.multi_refused = False  # inside a refused MULTI (api/resp/transactions.py)
         self.peer = None
 
     def null(self) -> bytes:

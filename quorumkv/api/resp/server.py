@@ -1,9 +1,16 @@
 """The Redis protocol server: an asyncio adapter around the sans-IO parser.
 
-Commands of one connection run in order (a pipeline's replies come back in the
-order sent, and a GET after a SET on one connection sees the SET); different
-connections run concurrently. Replies produced while more pipelined commands are
-waiting are written together.
+Pipelined commands of one connection are coordinated concurrently, and their
+replies come back in the order sent. Commands on one key still apply in order (a
+GET after a SET of the same key on one connection sees the SET), and a command
+without keys that reads or changes the connection or the whole keyspace
+(``Spec.alone``: SELECT, HELLO, KEYS, FLUSHDB ...) runs with nothing else of its
+connection in flight. Different connections run concurrently. Replies produced
+while more pipelined commands are waiting are written together.
+
+No connection holds the event loop for long: each loop turn starts at most
+``MAX_STARTS_PER_TURN`` commands of one connection, at most ``MAX_IN_FLIGHT`` run
+at once, and reading pauses while ``MAX_QUEUED_COMMANDS`` are waiting.
 """
 
 from __future__ import annotations
@@ -16,11 +23,15 @@ import time
 
 from ...core import resp
 from ...core.resp import Oversized, OversizedArgs, ProtocolError, RequestParser
-from ...errors import ArityError, LimitError, QuorumKVError, UnknownCommandError
+from ...errors import (ArityError, LimitError, QuorumKVError, UnknownCommandError,
+                       UnsupportedError)
 from .registry import COMMANDS, CommandContext, error_reply
+from .transactions import REFUSED_IN_MULTI, TRANSACTION_ENDS
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_COMMANDS = 10_000      # pause reading a connection beyond this backlog
+MAX_IN_FLIGHT = 128               # commands of one connection coordinated at once
+MAX_STARTS_PER_TURN = 256         # then the connection yields to the others
 WRITE_COALESCE_BYTES = 64 * 1024
 MAX_CACHED_NAMES = 1024
 
@@ -38,6 +49,7 @@ class RespServer:
         self._by_name: dict[bytes, tuple] = {}
         self._dirty: list = []
         self._flush_scheduled = False
+        self.unknown_stats = node.metrics.requests.stats("resp", "UNKNOWN")
 
     def flush_soon(self, conn) -> None:
         self._dirty.append(conn)
@@ -87,14 +99,33 @@ async def start_resp(node) -> RespServer:
     return await RespServer(node).start()
 
 
-class RespConnection:
-    """One client connection (an asyncio protocol): a parser and a queue of
-    commands run in order.
+class Started:
+    """One started command of a connection: its place in the reply order, the
+    keys it holds, its reply once answered. ``answered`` is the ``done`` callback
+    the command's handler calls, exactly once."""
 
-    ``_drain`` runs queued commands until one has to wait for replicas; that
-    command's ``_answered`` appends its reply and drains again. Commands with a
-    callback form (GET, SET) run without a task; the others run as one task each.
-    Replies produced in one drain are written together.
+    def __init__(self, conn: "RespConnection", stats, keys, alone: bool) -> None:
+        self.conn = conn
+        self.stats = stats
+        self.started = time.perf_counter()
+        self.keys = keys          # list of key arguments, or None
+        self.alone = alone
+        self.reply = None
+        self.task = None
+
+    def answered(self, reply: bytes) -> None:
+        self.conn._answered(self, reply)
+
+
+class RespConnection:
+    """One client connection (an asyncio protocol): a parser, the queue of
+    commands not started yet and the started ones in reply order.
+
+    ``_drain`` starts queued commands while they may run (see the module
+    docstring); each started command's ``Started.answered`` stores its reply,
+    moves every reply that is next in order to the output, and drains again.
+    Commands with a callback form (GET, SET) run without a task; the others run
+    as one task each. Replies produced in one drain are written together.
 
     It does not subclass ``asyncio.Protocol`` (the loop needs only the methods) so
     that the compiled build can make it an extension type (server.pxd).
@@ -103,13 +134,14 @@ class RespConnection:
     def __init__(self, server: RespServer) -> None:
         self.server = server
         self.parser = RequestParser(server.max_arg)
-        self.queue: collections.deque = collections.deque()
+        self.queue: collections.deque = collections.deque()   # parsed, not started
+        self.in_flight: collections.deque = collections.deque()  # Started, reply order
+        self.busy_keys: dict = {}     # key -> started commands holding it
+        self.alone_running = False
         self.out: list[bytes] = []
         self.out_bytes = 0
-        self.waiting = False      # a command is running; the rest of the queue waits
         self.draining = False     # _drain is on the stack (answers may come synchronously)
-        self.current = None       # (stats, started) of the running command
-        self.task: asyncio.Task | None = None
+        self.drain_scheduled = False
         self.transport = None
         self.paused = False
         self.closing = False
@@ -133,8 +165,9 @@ class RespConnection:
         if self in self.server.connections:
             self.server.connections.discard(self)
             self.server.node.metrics.clients.dec()
-        if self.task and not self.task.done():
-            self.task.cancel()
+        for started in self.in_flight:
+            if started.task is not None and not started.task.done():
+                started.task.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -147,8 +180,7 @@ class RespConnection:
         if len(self.queue) > MAX_QUEUED_COMMANDS and not self.paused:
             self.paused = True
             self.transport.pause_reading()
-        if not self.waiting:
-            self._drain()
+        self._drain()
 
     def eof_received(self) -> None:
         return None  # the transport closes itself
@@ -167,23 +199,34 @@ class RespConnection:
     # ---- command loop ---------------------------------------------------------
 
     def _drain(self) -> None:
-        """Run queued commands until the queue is empty or one has to wait."""
+        """Start queued commands while they may run (module docstring)."""
         if self.draining:
             return
         self.draining = True
         queue = self.queue
+        ctx = self.ctx
         try:
-            while queue and not self.waiting and not self.closing and not self.ctx.quit:
-                item = queue.popleft()
+            starts = 0
+            while queue and not self.closing and not ctx.quit:
+                item = queue[0]
                 if isinstance(item, ProtocolError):
+                    if self.in_flight:
+                        break  # answered after the commands before it
+                    queue.popleft()
                     self.out.append(resp.error(f"ERR Protocol error: {item}"))
                     self._flush()
                     self.close()
                     return
-                self._start(item)
+                if not self._start_next(item):
+                    break
+                queue.popleft()
+                starts += 1
                 if self.out_bytes > WRITE_COALESCE_BYTES:
                     self._flush()
-            if self.ctx.quit and not self.waiting:  # QUIT answered: say OK and close
+                if starts >= MAX_STARTS_PER_TURN and queue:
+                    self._drain_next_turn()  # let the other connections in
+                    break
+            if ctx.quit and not self.in_flight:  # QUIT answered: say OK and close
                 self._flush()
                 self.close()
                 return
@@ -195,6 +238,15 @@ class RespConnection:
         finally:
             self.draining = False
 
+    def _drain_next_turn(self) -> None:
+        if not self.drain_scheduled:
+            self.drain_scheduled = True
+            asyncio.get_running_loop().call_soon(self._scheduled_drain)
+
+    def _scheduled_drain(self) -> None:
+        self.drain_scheduled = False
+        self._drain()
+
     def _flush(self) -> None:
         out = self.out
         if out and not self.closing:
@@ -202,21 +254,64 @@ class RespConnection:
         out.clear()
         self.out_bytes = 0
 
-    def _start(self, args: list) -> None:
-        """Start one command; its reply arrives through ``_answered``."""
+    def _start_next(self, args: list) -> bool:
+        """Start ``args`` if it may run now (False: it waits, and so does every
+        command after it)."""
         name = args[0]
+        if self.alone_running:
+            return False
         if isinstance(name, Oversized):
-            self.out.append(resp.error("ERR Protocol error: command name too large"))
-            return
+            self._start(args, None, None, self.server.unknown_stats, None, False)
+            return True
         command, spec, stats = self.server.lookup(name)
         ctx = self.ctx
+        if spec is None or (ctx.multi_refused and command not in TRANSACTION_ENDS):
+            # answered at once (an error), touches nothing
+            self._start(args, command, spec, stats, None, False)
+            return True
+        in_flight = self.in_flight
+        if spec.alone or ctx.receipts_on:
+            if in_flight:
+                return False
+            self._start(args, command, spec, stats, None, True)
+            return True
+        if len(in_flight) >= MAX_IN_FLIGHT:
+            return False
+        first = spec.keys[0]
+        if first == 0:
+            keys = None
+        elif spec.keys[1] == first:
+            keys = args[first:first + 1]
+        else:
+            keys = spec.key_args(args)
+        if keys:
+            busy = self.busy_keys
+            if busy:
+                for key in keys:
+                    if key in busy:
+                        return False
+            for key in keys:
+                busy[key] = busy.get(key, 0) + 1
+        self._start(args, command, spec, stats, keys, False)
+        return True
+
+    def _start(self, args: list, command, spec, stats, keys, alone: bool) -> None:
+        """Start one command; its reply arrives through ``Started.answered``."""
+        ctx = self.ctx
+        started = Started(self, stats, keys, alone)
+        self.in_flight.append(started)
+        if alone:
+            self.alone_running = True
         if ctx.receipts_on and command != "QKV.RECEIPT":
             ctx.last_receipts = ctx.session.receipts = []  # this command's receipts
-        self.current = (stats, time.perf_counter())
-        self.waiting = True
         try:
+            name = args[0]
+            if isinstance(name, Oversized):
+                raise ProtocolError("command name too large")
             if spec is None:
                 raise UnknownCommandError(name.decode("utf-8", "replace"), args[1:])
+            if ctx.multi_refused and command not in TRANSACTION_ENDS:
+                raise UnsupportedError(REFUSED_IN_MULTI)
             n = len(args)
             if (spec.arity > 0 and n != spec.arity) or (spec.arity < 0 and n < -spec.arity):
                 raise ArityError(command)
@@ -224,22 +319,25 @@ class RespConnection:
                 size = max(a.length for a in args if isinstance(a, Oversized))
                 raise LimitError(f"argument too large: {size} bytes, limit is "
                                  f"{self.server.max_arg} bytes")
-            if spec.now is None or not spec.now(self.ctx, args, self._answered):
-                self.task = asyncio.ensure_future(self._run_async(command, spec, args))
+            if spec.now is None or not spec.now(ctx, args, started.answered):
+                started.task = asyncio.ensure_future(
+                    self._run_async(started, command, spec, args))
+        except ProtocolError as exc:
+            started.answered(resp.error(f"ERR Protocol error: {exc}"))
         except Exception as exc:
-            if self.waiting:  # raised before the command was answered: answer it
-                self._answered(self._error(command, exc))
+            if started.reply is None:  # raised before the command was answered: answer it
+                started.answered(self._error(command, exc))
             else:
                 log.error("command %s failed after answering", command, exc_info=exc)
 
-    async def _run_async(self, command: str, spec, args: list) -> None:
+    async def _run_async(self, started: Started, command: str, spec, args: list) -> None:
         try:
             reply = await spec.handler(self.ctx, args)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             reply = self._error(command, exc)
-        self._answered(reply)
+        started.answered(reply)
 
     @staticmethod
     def _error(command: str, exc: Exception) -> bytes:
@@ -247,14 +345,29 @@ class RespConnection:
             log.error("command %s failed", command, exc_info=exc)
         return error_reply(exc)
 
-    def _answered(self, reply: bytes) -> None:
-        """The running command's reply: may be called from inside ``_start`` or
-        later (replica answers, deadline), exactly once per command."""
-        stats, started = self.current
-        stats.record("error" if reply[:1] == b"-" else "ok", time.perf_counter() - started)
-        self.waiting = False
-        self.out.append(reply)
-        self.out_bytes += len(reply)
+    def _answered(self, started: Started, reply: bytes) -> None:
+        """A started command's reply: may come from inside ``_start`` or later
+        (replica answers, deadline), exactly once per command."""
+        started.stats.record("error" if reply[:1] == b"-" else "ok",
+                             time.perf_counter() - started.started)
+        started.reply = reply
+        keys = started.keys
+        if keys:
+            busy = self.busy_keys
+            for key in keys:
+                left = busy[key] - 1
+                if left:
+                    busy[key] = left
+                else:
+                    del busy[key]
+        if started.alone:
+            self.alone_running = False
+        in_flight = self.in_flight
+        out = self.out
+        while in_flight and in_flight[0].reply is not None:
+            done = in_flight.popleft().reply
+            out.append(done)
+            self.out_bytes += len(done)
         if not self.draining:
             try:
                 self._drain()

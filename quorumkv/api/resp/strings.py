@@ -4,12 +4,12 @@ read-modify-write commands that only strong keyspaces will serve."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 from ...core import resp
 from ...errors import ArityError, SyntaxError_, UnsupportedError
 from .registry import ALL_KEYS, ONE_KEY, COMMANDS, KEYSPACE, Spec, callback_form, command, error_reply
+from ..windowed import windowed
 from .expiry import parse_expiry
 
 
@@ -146,15 +146,15 @@ COMMANDS["UNLINK"] = dataclasses.replace(COMMANDS["DEL"], flags=("write", "fast"
 
 @command("EXISTS", -2, "readonly fast", ALL_KEYS)
 async def exists(ctx, args):
-    found = await asyncio.gather(*(ctx.kv.get_live(KEYSPACE, k, ctx.level, session=ctx.session)
-                                   for k in args[1:]))
+    found = await windowed(args[1:], lambda k: ctx.kv.get_live(KEYSPACE, k, ctx.level,
+                                                                session=ctx.session))
     return resp.integer(sum(v is not None for v in found))
 
 
 @command("MGET", -2, "readonly fast", ALL_KEYS)
 async def mget(ctx, args):
-    values = await asyncio.gather(*(ctx.kv.get(KEYSPACE, k, ctx.level, session=ctx.session)
-                                    for k in args[1:]))
+    values = await windowed(args[1:], lambda k: ctx.kv.get(KEYSPACE, k, ctx.level,
+                                                            session=ctx.session))
     return resp.bulk_array(values, ctx.resp3)
 
 
@@ -166,8 +166,8 @@ async def mset(ctx, args):
     for key, value in pairs:
         ctx.kv.check_key(key)
         ctx.kv.check_value(value)
-    await asyncio.gather(*(ctx.kv.put(KEYSPACE, k, v, ctx.level, session=ctx.session)
-                           for k, v in pairs))
+    await windowed(pairs, lambda kv: ctx.kv.put(KEYSPACE, kv[0], kv[1], ctx.level,
+                                                session=ctx.session))
     return resp.OK
 
 
