@@ -388,3 +388,17 @@ def test_randomkey(tmp_path):
         assert client.randomkey() is None
     finally:
         c.close()
+
+
+def test_redis_cli_bigkeys_and_memkeys_report_true_sizes(cluster, redis_cli):
+    """redis-cli --bigkeys sizes strings with STRLEN, --memkeys with MEMORY USAGE."""
+    client = cluster.redis("n1")
+    client.set("cli:biggest", b"z" * 100_000)  # larger than any other value of this module
+    port = str(cluster.address("n1").resp_port)
+    for option, size in (("--bigkeys", 100_000),
+                         ("--memkeys", client.memory_usage("cli:biggest"))):
+        out = subprocess.run([redis_cli, "-p", port, option], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert f"Biggest string found '\"cli:biggest\"' has {size} bytes" in out.stdout, \
+            out.stdout[-2000:]
