@@ -2,22 +2,27 @@
 
 Enforces the key and value limits and the meaning of TTLs and deletes on top of the
 coordinator: a version that is a tombstone or has expired reads as absent.
-Read-modify-write operations (SET NX/XX/GET, GETDEL, EXPIRE, ...) read at the
-request's level and then write; in an eventual keyspace they are not atomic
-against concurrent writers of the same key (last write wins). Atomic
+Read-modify-write operations (SET NX/XX/GET, GETDEL, EXPIRE, COPY, RENAME, ...)
+read at the request's level and then write; in an eventual keyspace they are not
+atomic against concurrent writers of the same keys (last write wins). Atomic
 read-modify-write is what strong keyspaces are for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Awaitable
 
 from ..core.consistency import Level
+from ..core.rangemap import HASH_SPACE
 from ..core.version import Version
 from ..errors import LimitError
 from ..node.coordinator import settle
+from ..storage.engine import KEYSPACE_ID_BYTES
 from .windowed import windowed
+
+ROCKSDB_KEY_SUFFIX_BYTES = 8  # RocksDB appends a 7-byte sequence number and a type byte
 
 
 class KV:
@@ -110,3 +115,74 @@ class KV:
             return True
         await self.put(keyspace, key, current.value, level, expiry_ms, session)
         return True
+
+    # ---- several keys: a read, then writes (not atomic in an eventual keyspace) ----
+
+    async def copy(self, keyspace: str, src: bytes, dst: bytes, level: Level,
+                   replace: bool = False, session=None) -> bool:
+        """Redis COPY: ``dst`` gets ``src``'s value and expiry. False if ``src`` is
+        absent, or ``dst`` exists and not ``replace``. A writer of ``src`` or ``dst``
+        between the reads and the write interleaves: last write wins."""
+        self.check_key(src)
+        self.check_key(dst)
+        reads = [self.get_live(keyspace, src, level, session)]
+        if not replace:
+            reads.append(self.get_live(keyspace, dst, level, session))
+        found = await asyncio.gather(*reads)
+        current = found[0]
+        if current is None or (not replace and found[1] is not None):
+            return False
+        await self.put(keyspace, dst, current.value, level, current.expiry_ms, session)
+        return True
+
+    async def rename(self, keyspace: str, src: bytes, dst: bytes, level: Level,
+                     nx: bool = False, session=None) -> bool | None:
+        """Redis RENAME (RENAMENX with ``nx``): None if ``src`` is absent, False if
+        ``nx`` and ``dst`` exists, else True once ``dst`` holds ``src``'s value and
+        expiry and ``src`` is deleted.
+
+        ``dst`` is written before ``src`` is deleted, so a failure in between leaves
+        both keys, never neither. Not atomic: a write to ``src`` after the read is
+        lost to the delete, and one to ``dst`` races the rename (last write wins)."""
+        self.check_key(src)
+        self.check_key(dst)
+        reads = [self.get_live(keyspace, src, level, session)]
+        if nx and dst != src:
+            reads.append(self.get_live(keyspace, dst, level, session))
+        found = await asyncio.gather(*reads)
+        current = found[0]
+        if current is None:
+            return None
+        if dst == src:
+            return not nx
+        if nx and found[1] is not None:
+            return False
+        await self.put(keyspace, dst, current.value, level, current.expiry_ms, session)
+        await self.delete(keyspace, src, level, session)
+        return True
+
+    async def random_key(self, keyspace: str, level: Level, sample: int = 16) -> bytes | None:
+        """A live key picked at random, None if the keyspace is empty.
+
+        Scans from a random position of the hash space (wrapping around once) to the
+        first page that holds a live key, and picks one of that page's keys (up to
+        ``sample``). Not uniform: a key after a long empty stretch of the hash space
+        is picked more often than one in a crowd."""
+        start = random.randrange(HASH_SPACE)
+        position, wrapped = start, False
+        while not (wrapped and position >= start):
+            page = await self.coordinator.scan_page(keyspace, position, sample, level)
+            if page.keys:
+                return random.choice(page.keys)
+            position = page.next_position
+            if position >= HASH_SPACE:
+                position, wrapped = 0, True
+        return None
+
+    def stored_bytes(self, keyspace: str, key: bytes, version: Version) -> int:
+        """What one replica stores for ``key``: the storage key (keyspace id and
+        placement key), RocksDB's sequence number and type, and the encoded version
+        (timestamp, coordinator id, flags, expiry, value), before compression."""
+        placement = self.coordinator.ranges.keyspaces[keyspace].placement_key(key)
+        return (KEYSPACE_ID_BYTES + len(placement) + ROCKSDB_KEY_SUFFIX_BYTES
+                + len(version.encode()))

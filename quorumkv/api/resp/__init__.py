@@ -3,7 +3,14 @@
 Importing the package registers every command family in ``registry.COMMANDS``.
 """
 
-from . import connection, expiry, introspection, iteration, strings, transactions  # noqa: F401
+# the command families register themselves on import (one per line: easy merges)
+from . import connection  # noqa: F401
+from . import expiry  # noqa: F401
+from . import introspection  # noqa: F401
+from . import iteration  # noqa: F401
+from . import keyspace  # noqa: F401
+from . import strings  # noqa: F401
+from . import transactions  # noqa: F401
 from .registry import COMMANDS, CommandContext
 from .server import RespConnection, RespServer, start_resp
 
