@@ -22,6 +22,7 @@ from typing import Awaitable, Callable
 from ...core import resp
 from ...core.consistency import Level
 from ...core.session import Session
+from ...core.strings import is_canonical_int64
 from ...errors import QuorumKVError, SyntaxError_
 
 
@@ -100,14 +101,12 @@ INT64_MAX = 2**63 - 1
 
 
 def to_int(raw: bytes) -> int:
-    """A Redis integer argument: a signed 64-bit integer, like Redis's string2ll."""
-    try:
-        n = int(raw)
-    except ValueError:
-        raise SyntaxError_(NOT_INTEGER) from None
-    if not -INT64_MAX - 1 <= n <= INT64_MAX:
+    """A Redis integer argument: a signed 64-bit integer written as Redis's
+    string2ll accepts it (no ``+``, spaces, leading zeros or ``-0``, which
+    Python's ``int`` would take)."""
+    if not is_canonical_int64(raw):
         raise SyntaxError_(NOT_INTEGER)
-    return n
+    return int(raw)
 
 
 class CommandContext:
