@@ -69,9 +69,11 @@ def node_start(config_path, node_id, data_dir, fsync, log_level) -> None:
     """Start one node in the foreground; SIGINT/SIGTERM stops it cleanly."""
     overrides = {"id": node_id, "data_dir": data_dir, "fsync": fsync,
                  "log_level": log_level.lower() if log_level else None}
+    from ..node import identity
     try:
         cfg = cfgmod.load(config_path, overrides=overrides)
         cfgmod.check_startable(cfg)
+        identity.check(cfg)  # this cluster's data? (recorded at start, in Node.start)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     logging.basicConfig(
@@ -101,6 +103,10 @@ async def run_node(cfg) -> int:
     node = Node(cfg, clock_ms=lambda: wall_clock_ms() + offset_ms) if offset_ms else Node(cfg)
     try:
         await node.start()
+    except ConfigError as exc:  # found between the check in node_start and here
+        log.error("node %s cannot start: %s", cfg.node.id, exc)
+        await node.stop()
+        return EXIT_CONFIG
     except Exception:
         log.exception("node %s failed to start", cfg.node.id)
         await node.stop()
