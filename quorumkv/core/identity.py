@@ -146,10 +146,10 @@ class StartDecision:
 
 
 def decide_start(stored: Identity | None, configured: Identity, data_dir: str,
-                 has_data: bool) -> StartDecision:
+                 has_data: bool, advice: str = "") -> StartDecision:
     """May a node configured as ``configured`` start over ``data_dir``, which holds
     ``stored`` (None: no identity recorded; ``has_data``: but a database is there,
-    written before identities existed)?"""
+    written before identities existed)? ``advice`` ends a refusal (what to do)."""
     if stored is None:
         if has_data:
             return StartDecision(ADOPT, configured, (
@@ -159,7 +159,9 @@ def decide_start(stored: Identity | None, configured: Identity, data_dir: str,
                 f"was written with"))
         return StartDecision(NEW, configured, f"new data directory {data_dir}: "
                                               f"{configured.describe()}")
-    refusal = _start_refusal(stored, configured, data_dir)
+    refusal = _start_refusal(stored, configured, data_dir, advice or (
+        "start it with the cluster file it was written with, or give this node an "
+        "empty data directory"))
     if refusal:
         return StartDecision(REFUSE, stored, refusal)
     if configured.cluster_id and not stored.cluster_id:
@@ -169,9 +171,8 @@ def decide_start(stored: Identity | None, configured: Identity, data_dir: str,
     return StartDecision(OK, stored, f"data directory {data_dir}: {stored.describe()}")
 
 
-def _start_refusal(stored: Identity, configured: Identity, data_dir: str) -> str:
-    what_to_do = ("start it with the cluster file it was written with, or give this "
-                  "node an empty data directory")
+def _start_refusal(stored: Identity, configured: Identity, data_dir: str,
+                   what_to_do: str) -> str:
     if stored.node_id != configured.node_id:
         return (f"data directory {data_dir} belongs to node {stored.node_id}, not "
                 f"{configured.node_id}: {what_to_do}")

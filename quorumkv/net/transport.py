@@ -17,7 +17,8 @@ with its own, accepting or refusing (``check_hello``: core/identity.py); both si
 check, log a refusal, and close. Only an accepted connection carries requests, and
 the check is per connection: an inbound connection's message handler is swapped
 for the request handler once its Hello is accepted. A refused peer is tried again
-after a backoff that doubles up to ``REFUSED_BACKOFF_MAX_S``.
+after a backoff that doubles up to ``REFUSED_BACKOFF_MAX_S``, or as soon as its own
+Hello is accepted (it was restarted with the right settings).
 """
 
 from __future__ import annotations
@@ -359,6 +360,9 @@ class PeerTransport:
             proto.transport.close()  # after what is buffered: the refusal goes out
             return
         proto._on_messages = self._on_requests
+        link = self._links.get(hello.node_id)
+        if link is not None and link.refusal:  # it was fixed: no need to wait out
+            link._retry_after = 0.0            # the backoff before trying it again
         if len(items) > 1:
             self._on_requests(proto, items[1:])
 

@@ -53,11 +53,12 @@ def read(data_dir: str) -> Identity | None:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def check(config: Config) -> StartDecision:
-    """May this node start over its data directory? Reads only; ConfigError if not."""
+def check(config: Config, advice: str = "") -> StartDecision:
+    """May this node start over its data directory? Reads only; ConfigError if not
+    (ending with ``advice``, if given, on what to do)."""
     data_dir = config.data_dir
     has_data = os.path.exists(os.path.join(data_dir, ROCKSDB_MARKER))
-    decision = decide_start(read(data_dir), configured(config), data_dir, has_data)
+    decision = decide_start(read(data_dir), configured(config), data_dir, has_data, advice)
     if decision.action == REFUSE:
         raise ConfigError(decision.message)
     return decision
