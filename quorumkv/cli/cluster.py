@@ -186,9 +186,17 @@ class LocalCluster:
             os.makedirs(self.data_dir, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create {self.data_dir}: {exc.strerror}") from None
+        address = control_address(self.data_dir)
+        if not address.startswith("\0") and os.path.exists(address):
+            try:  # a socket file left by a supervisor that was killed?
+                control_request(self.data_dir, "status -")
+            except SupervisorUnreachable:
+                os.remove(address)
+            except OSError:
+                pass
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.bind(control_address(self.data_dir))
+            sock.bind(address)
         except OSError as exc:
             sock.close()
             raise ConfigError(f"another 'quorumkv cluster up' is running with data "

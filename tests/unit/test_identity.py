@@ -3,18 +3,22 @@ the identity file in a data directory (core/identity.py, node/identity.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from dataclasses import replace
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from quorumkv.config import ClusterSection, Config, NodeSection, local_cluster_nodes
 from quorumkv.core import identity as ci
+from quorumkv.core import messages as m
 from quorumkv.core.identity import Identity, Layout
 from quorumkv.errors import ConfigError
+from quorumkv.net import transport as t
 from quorumkv.node import identity as ni
 
 THREE = [("n1", "127.0.0.1", 9079), ("n2", "127.0.0.1", 9080), ("n3", "127.0.0.1", 9081)]
@@ -221,3 +225,93 @@ def test_client_ports_are_not_part_of_the_layout(tmp_path):
         replace(n, resp_port=n.resp_port + 100, http_port=n.http_port + 100)
         for n in cfg.cluster.nodes)))
     assert ni.configured(moved) == ni.configured(cfg)
+
+
+# ---- the inbound side of the handshake (net/transport.py), over a fake wire ------------
+
+
+class Wire:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name):
+        return ("127.0.0.1", 40000) if name == "peername" else None
+
+
+def inbound(mine: Identity):
+    """An inbound connection of a transport of ``mine``; what it served and sent."""
+    served = []
+
+    def handler(items, send_later):
+        served.extend(items)
+        return [(req_id, m.Pong(mine.node_id)) for req_id, _ in items]
+
+    tr = t.PeerTransport("127.0.0.1", 0, {}, handler, hello=m.Hello(*hello_of(mine)),
+                         check_hello=lambda h: ci.peer_refusal(
+                             mine, h.node_id, h.cluster_id, h.layout_fingerprint, h.layout))
+    proto = tr._make_inbound()
+    wire = Wire()
+    proto.connection_made(wire)
+    return proto, wire, served
+
+
+def frame(*bodies) -> bytes:
+    payload = msgpack.packb([msgpack.unpackb(m.encode(r, x), raw=False) for r, x in bodies],
+                            use_bin_type=True)
+    return t.HEADER.pack(len(payload)) + payload
+
+
+def sent(wire: Wire) -> list:
+    out, pos = [], 0
+    while pos < len(wire.data):
+        (length,) = t.HEADER.unpack_from(wire.data, pos)
+        out += [m.decode_body(b) for b in msgpack.unpackb(wire.data[pos + 4:pos + 4 + length],
+                                                          raw=False)]
+        pos += 4 + length
+    return out
+
+
+def test_an_accepted_hello_switches_the_connection_to_serving_requests():
+    async def scenario():
+        proto, wire, served = inbound(ident(node_id="n1"))
+        proto.data_received(frame((1, m.Hello(*hello_of(ident(node_id="n2")))), (2, m.Ping())))
+        proto.data_received(frame((3, m.Ping())))
+        await asyncio.sleep(0)
+        return wire, served
+
+    wire, served = asyncio.run(scenario())
+    assert served == [(2, m.Ping()), (3, m.Ping())]
+    replies = sent(wire)
+    assert replies[0] == (-1, m.HelloReply(*hello_of(ident(node_id="n1")), ""))
+    assert replies[1:] == [(-2, m.Pong("n1")), (-3, m.Pong("n1"))]
+    assert not wire.closed
+
+
+@pytest.mark.parametrize("first, refusal", [
+    ("ping", "it sent Ping before any handshake"),
+    ("other-layout", "(n1 -> n2: ranges 16 -> 32)"),
+    ("other-cluster", "node n2 belongs to cluster c2, node n1 to cluster c1"),
+])
+def test_a_refused_connection_serves_nothing_and_is_closed(first, refusal):
+    opening = {"ping": m.Ping(),
+               "other-layout": m.Hello(*hello_of(ident(node_id="n2", ranges=32))),
+               "other-cluster": m.Hello(*hello_of(ident("c2", node_id="n2")))}[first]
+
+    async def scenario():
+        proto, wire, served = inbound(ident(node_id="n1"))
+        proto.data_received(frame((1, opening), (2, m.Get("default", b"k"))))
+        await asyncio.sleep(0)
+        return wire, served
+
+    wire, served = asyncio.run(scenario())
+    assert served == []
+    (reply,) = sent(wire)
+    assert reply[0] == -1 and type(reply[1]) is m.HelloReply and refusal in reply[1].refusal
+    assert wire.closed
