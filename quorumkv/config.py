@@ -7,12 +7,14 @@ addresses (the static bootstrap list) and ``node.id`` (or ``--id`` /
 
 Everything is checked before the node starts anything: unknown sections or keys,
 wrong types, out-of-range numbers, duplicate ids or addresses, a data directory
-that cannot be written, ports already in use.
+that cannot be written, ports already in use. (Whether the data directory belongs
+to this cluster and layout is node/identity.py's check.)
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -21,6 +23,7 @@ from .errors import ConfigError
 
 LEVELS = ("ONE", "TWO", "QUORUM", "ALL")  # a keyspace default must serve reads too
 REQUEST_LEVELS = ("ANY",) + LEVELS       # ANY: writes only
+CLUSTER_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class NodeSection:
 
 @dataclass(frozen=True)
 class ClusterSection:
+    id: str = ""  # "" = none: only the layout is checked (core/identity.py)
     ranges: int = 16
     replication_factor: int = 3
     default_consistency: str = "QUORUM"
@@ -134,6 +138,20 @@ def load(path: str | None = None, env: dict | None = None, overrides: dict | Non
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return _from_raw(raw, env, overrides)
+
+
+def loads(text: str, env: dict | None = None, overrides: dict | None = None) -> Config:
+    """As :func:`load`, from the text of a file not written yet (``cluster up``
+    checks its nodes' configurations before it writes their file)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config is not valid TOML: {exc}") from None
+    return _from_raw(raw, env, overrides)
+
+
+def _from_raw(raw: dict, env: dict | None, overrides: dict | None) -> Config:
     for section in raw:
         if section not in ("node", "cluster"):
             raise ConfigError(f"unknown config section '[{section}]' (known: node, cluster)")
@@ -179,6 +197,8 @@ def validate(config: Config) -> None:
     config.me  # raises if this node is missing
     if n.fsync not in ("always", "batch", "periodic"):
         raise ConfigError(f"node.fsync must be always, batch or periodic, not '{n.fsync}'")
+    if c.id and not CLUSTER_ID.fullmatch(c.id):
+        raise ConfigError(f"cluster.id {c.id!r} must be 1 to 64 letters, digits, '_' or '-'")
     if c.default_consistency.upper() not in LEVELS:
         raise ConfigError(f"cluster.default_consistency must be one of {', '.join(LEVELS)}")
     checks = [
@@ -254,13 +274,37 @@ def to_toml(config: Config) -> str:
             lines.append(f"{f.name} = {_toml_value(getattr(config.node, f.name))}")
     lines.append("\n[cluster]")
     for f in fields(ClusterSection):
-        if f.name != "nodes":
+        if f.name != "nodes" and not (f.name == "id" and not config.cluster.id):
             lines.append(f"{f.name} = {_toml_value(getattr(config.cluster, f.name))}")
     for n in config.cluster.nodes:
         lines.append("\n[[cluster.nodes]]")
         for f in fields(NodeAddress):
             lines.append(f"{f.name} = {_toml_value(getattr(n, f.name))}")
     return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Replace ``path`` with ``text`` all at once: a crash leaves the old file or the
+    new one, never a mix (temporary file, fsync, rename, fsync of the directory)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _toml_value(v) -> str:

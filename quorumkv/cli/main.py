@@ -2,6 +2,7 @@
 
     quorumkv node start --config cluster.toml --id n1     one node, in the foreground
     quorumkv cluster up --nodes 3                          a local cluster, in the foreground
+    quorumkv cluster restart-node n3                       start again a node of it that died
     quorumkv set KEY VALUE / get KEY / del KEY...          talk to any node
     quorumkv status                                        the cluster as one node sees it
     quorumkv bench                                         load and latency
@@ -69,9 +70,11 @@ def node_start(config_path, node_id, data_dir, fsync, log_level) -> None:
     """Start one node in the foreground; SIGINT/SIGTERM stops it cleanly."""
     overrides = {"id": node_id, "data_dir": data_dir, "fsync": fsync,
                  "log_level": log_level.lower() if log_level else None}
+    from ..node import identity
     try:
         cfg = cfgmod.load(config_path, overrides=overrides)
         cfgmod.check_startable(cfg)
+        identity.check(cfg)  # this cluster's data? (recorded at start, in Node.start)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     logging.basicConfig(
@@ -101,6 +104,10 @@ async def run_node(cfg) -> int:
     node = Node(cfg, clock_ms=lambda: wall_clock_ms() + offset_ms) if offset_ms else Node(cfg)
     try:
         await node.start()
+    except ConfigError as exc:  # found between the check in node_start and here
+        log.error("node %s cannot start: %s", cfg.node.id, exc)
+        await node.stop()
+        return EXIT_CONFIG
     except Exception:
         log.exception("node %s failed to start", cfg.node.id)
         await node.stop()
@@ -153,6 +160,22 @@ def cluster_up(count, host_per_node, data_dir, resp_base, http_base, peer_base, 
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     sys.exit(local.run())
+
+
+@cluster.command("restart-node")
+@click.argument("node_id")
+@click.option("--data-dir", default="./data", show_default=True,
+              help="The data directory of the running 'cluster up'.")
+@click.option("--ready-timeout-s", type=float, default=30.0, show_default=True,
+              help="How long the node gets to accept Redis connections.")
+def cluster_restart_node(node_id, data_dir, ready_timeout_s) -> None:
+    """Start again NODE_ID of the running 'cluster up' after it exited: the
+    supervisor spawns it as before, logging to the same file; Ctrl-C of
+    'cluster up' stops it with the others."""
+    from .cluster import restart_node
+    code, message = restart_node(os.path.abspath(data_dir), node_id, ready_timeout_s)
+    click.echo(message, err=code != 0)
+    sys.exit(code)
 
 
 # ---- key-value commands --------------------------------------------------------

@@ -142,9 +142,32 @@ class FetchReply(NamedTuple):
     items: tuple  # ((pkey, Version), ...)
 
 
+class Hello(NamedTuple):
+    """The first message on every peer connection, from the side that opened it:
+    who connects, and the cluster and layout it runs under (core/identity.py).
+    Nothing else is served on a connection before its Hello is accepted. (Tags 64
+    and up are the connection's own messages, apart from the data messages.)"""
+    TAG = 64
+    node_id: str
+    cluster_id: str  # "" = none
+    layout_fingerprint: str
+    layout: str  # the layout's canonical JSON, to say what differs on a refusal
+
+
+class HelloReply(NamedTuple):
+    """The answer to a Hello: the answering node's own identity, and ``refusal``
+    empty when it accepts, or why not (then it closes the connection)."""
+    TAG = 65
+    node_id: str
+    cluster_id: str
+    layout_fingerprint: str
+    layout: str
+    refusal: str
+
+
 MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply,
                  Ping, Pong, TreeRequest, TreeReply, DigestRequest, DigestReply,
-                 FetchRequest, FetchReply, PutAcks)
+                 FetchRequest, FetchReply, PutAcks, Hello, HelloReply)
 
 
 class DecodeError(Exception):

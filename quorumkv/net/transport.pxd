@@ -3,9 +3,11 @@
 
 cdef class _PeerLink:
     cdef public object proto, pending, _connecting, _retry_after, owner, peer_id, host, port
+    cdef public object refusal, _refused_backoff
 
 cdef class PeerTransport:
     cdef public object handler, connect_timeout_s, _links, _ids, _server, _inbound, bind_host, port
+    cdef public object hello, check_hello
 
 cdef class FrameProtocol:
     cdef public object _on_messages, _on_lost, _buf, _out, _out_bytes, _flush_scheduled, transport, closed

@@ -10,6 +10,15 @@ A frame is a 4-byte big-endian length and a msgpack array of message bodies (see
 core.messages): every message sent to one connection in one loop turn travels in
 one frame, so a busy connection pays the framing and one msgpack decode per turn
 rather than per message.
+
+Every connection opens with a handshake: the connecting side sends a ``Hello``
+(its node id, cluster id and layout), the other side answers a ``HelloReply``
+with its own, accepting or refusing (``check_hello``: core/identity.py); both sides
+check, log a refusal, and close. Only an accepted connection carries requests, and
+the check is per connection: an inbound connection's message handler is swapped
+for the request handler once its Hello is accepted. A refused peer is tried again
+after a backoff that doubles up to ``REFUSED_BACKOFF_MAX_S``, or as soon as its own
+Hello is accepted (it was restarted with the right settings).
 """
 
 from __future__ import annotations
@@ -30,10 +39,17 @@ HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 BATCH_BYTES = 1024 * 1024  # a frame is sent as soon as its messages reach this size
 RECONNECT_BACKOFF_S = 0.2
+HANDSHAKE_TIMEOUT_S = 2.0
+REFUSED_BACKOFF_S = 1.0      # after a refused handshake, doubled on each refusal
+REFUSED_BACKOFF_MAX_S = 30.0
 
 
 class PeerUnavailable(Exception):
     """The peer cannot be reached now (connect failed, connection lost)."""
+
+
+class PeerRefused(PeerUnavailable):
+    """The handshake failed: the peer belongs to another cluster or layout."""
 
 
 class FrameProtocol:
@@ -187,6 +203,8 @@ class _PeerLink:
         self.pending: dict[int, Callable] = {}
         self._connecting: asyncio.Future | None = None
         self._retry_after = 0.0
+        self.refusal = ""  # why the last handshake was refused ("" if it was not)
+        self._refused_backoff = REFUSED_BACKOFF_S
 
     @property
     def connected(self) -> bool:
@@ -203,7 +221,58 @@ class _PeerLink:
             self._retry_after = loop.time() + RECONNECT_BACKOFF_S
             raise PeerUnavailable(f"cannot connect to {self.peer_id} "
                                   f"at {self.host}:{self.port}: {exc}") from None
+        if self.owner.hello is not None:
+            try:
+                await self._handshake(proto)
+            except PeerUnavailable:
+                proto.transport.close()
+                raise
         self.proto = proto
+
+    async def _handshake(self, proto: FrameProtocol) -> None:
+        """Our Hello, their HelloReply; raises PeerRefused if either side refuses."""
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+
+        def on_done(reply, error) -> None:
+            if not answer.done():
+                answer.set_exception(error) if error else answer.set_result(reply)
+
+        req_id = next(self.owner._ids)
+        self.pending[req_id] = on_done
+        proto.send(req_id, self.owner.hello)
+        try:
+            reply = await asyncio.wait_for(answer, HANDSHAKE_TIMEOUT_S)
+        except (PeerUnavailable, asyncio.TimeoutError) as exc:
+            self._retry_after = loop.time() + RECONNECT_BACKOFF_S
+            raise PeerUnavailable(f"no handshake with {self.peer_id} at "
+                                  f"{self.host}:{self.port}: "
+                                  f"{exc or 'no answer'}") from None
+        finally:
+            self.pending.pop(req_id, None)
+        if type(reply) is not m.HelloReply:
+            reason, by = f"it answered {type(reply).__name__} to our handshake", "we"
+        elif reply.refusal:
+            reason, by = reply.refusal, "it"
+        else:
+            reason, by = self.owner.check_hello(reply), "we"
+        if reason:
+            self._refused(loop, reason, by)
+        if self.refusal:
+            log.info("peer %s at %s:%d accepted the handshake again", self.peer_id,
+                        self.host, self.port)
+        self.refusal, self._refused_backoff = "", REFUSED_BACKOFF_S
+
+    def _refused(self, loop, reason: str, by: str) -> None:
+        """Log, back off (doubling), raise PeerRefused."""
+        backoff = self._refused_backoff
+        self._retry_after = loop.time() + backoff
+        self._refused_backoff = min(2 * backoff, REFUSED_BACKOFF_MAX_S)
+        self.refusal = reason
+        whose = "refused our handshake" if by == "it" else "answered; refusing it"
+        log.error("peer %s at %s:%d %s: %s; trying again in %g s", self.peer_id,
+                  self.host, self.port, whose, reason, backoff)
+        raise PeerRefused(f"{self.peer_id} refused: {reason}")
 
     async def ensure_connected(self) -> None:
         if self.connected:
@@ -211,6 +280,8 @@ class _PeerLink:
         loop = asyncio.get_running_loop()
         if self._connecting is None:
             if loop.time() < self._retry_after:
+                if self.refusal:
+                    raise PeerRefused(f"{self.peer_id} refused: {self.refusal}")
                 raise PeerUnavailable(f"{self.peer_id} unreachable (retrying shortly)")
             self._connecting = asyncio.ensure_future(self._connect())
         connecting = self._connecting
@@ -242,13 +313,20 @@ class PeerTransport:
     ``handler(messages, send_later)`` gets ``[(req_id, message), ...]`` from one
     read and returns ``[(req_id, reply), ...]`` to send now; replies that must
     wait (for durable storage) it passes to ``send_later`` when ready.
+
+    ``hello`` (an ``m.Hello``) opens every connection this node makes, and
+    ``check_hello(hello_or_reply)`` says why a peer's is refused ("" accepts it);
+    without them connections carry no handshake.
     """
 
     def __init__(self, bind_host: str, port: int, peers: dict[str, tuple[str, int]],
-                 handler, connect_timeout_s: float = 1.0) -> None:
+                 handler, connect_timeout_s: float = 1.0, hello=None,
+                 check_hello: Callable[[object], str] | None = None) -> None:
         self.bind_host, self.port = bind_host, port
         self.handler = handler
         self.connect_timeout_s = connect_timeout_s
+        self.hello = hello
+        self.check_hello = check_hello
         self._links = {pid: _PeerLink(self, pid, h, p) for pid, (h, p) in peers.items()}
         self._ids = itertools.count(1)
         self._server: asyncio.AbstractServer | None = None
@@ -260,9 +338,33 @@ class PeerTransport:
                                                 reuse_address=True)
 
     def _make_inbound(self) -> FrameProtocol:
-        proto = FrameProtocol(self._on_requests, lambda p, e: self._inbound.discard(p))
+        first = self._on_requests if self.hello is None else self._on_hello
+        proto = FrameProtocol(first, lambda p, e: self._inbound.discard(p))
         self._inbound.add(proto)
         return proto
+
+    def _on_hello(self, proto: FrameProtocol, items: list) -> None:
+        """The first messages of an inbound connection: a Hello, then perhaps
+        requests. Accepted: the connection serves requests from here on."""
+        req_id, hello = items[0]
+        if type(hello) is m.Hello:
+            who, reason = hello.node_id, self.check_hello(hello)
+        else:
+            who, reason = "?", f"it sent {type(hello).__name__} before any handshake"
+        proto.send(-req_id, m.HelloReply(*self.hello, reason))
+        if reason:
+            peer = proto.transport.get_extra_info("peername")
+            log.error("refused a peer connection from node %s at %s: %s", who,
+                      "%s:%s" % peer[:2] if peer else "?", reason)
+            proto._flush()
+            proto.transport.close()  # after what is buffered: the refusal goes out
+            return
+        proto._on_messages = self._on_requests
+        link = self._links.get(hello.node_id)
+        if link is not None and link.refusal:  # it was fixed: no need to wait out
+            link._retry_after = 0.0            # the backoff before trying it again
+        if len(items) > 1:
+            self._on_requests(proto, items[1:])
 
     def _on_requests(self, proto: FrameProtocol, items: list) -> None:
         replies = self.handler(items, lambda later: self._reply(proto, later))

@@ -1,8 +1,9 @@
 """One QuorumKV node process: storage, peers, coordinator and client APIs.
 
-``Node.start()`` opens storage and every listener; ``Node.stop()`` closes them in
-reverse order and syncs storage, so Ctrl-C or SIGTERM never loses an acknowledged
-write.
+``Node.start()`` checks that the data directory belongs to this cluster and layout
+(node/identity.py; it raises ConfigError if not), opens storage and every listener;
+``Node.stop()`` closes them in reverse order and syncs storage, so Ctrl-C or SIGTERM
+never loses an acknowledged write.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..core import messages as m
 from ..core.consistency import Level
 from ..core.failure import FailureDetector, Liveness
 from ..core.hlc import HLC
+from ..core.identity import Identity, peer_refusal
 from ..core.rangemap import Keyspace, RangeMap, bootstrap_ranges
 from ..net import PeerTransport
 from ..storage import Durability, Storage
@@ -25,6 +27,7 @@ from .coordinator import Coordinator
 from .heartbeat import Heartbeats
 from .antientropy import AntiEntropy
 from .clock import wall_clock_ms
+from . import identity
 from .hints import HintedHandoff
 from .tombstones import TombstoneGC
 from .metrics import Metrics
@@ -46,6 +49,7 @@ class Node:
         self.hlc = HLC()
         self.ranges = build_range_map(config)
         self.default_level = Level.parse(config.cluster.default_consistency)
+        self.identity: Identity | None = None
         self.storage: Storage | None = None
         self.transport: PeerTransport | None = None
         self.coordinator: Coordinator | None = None
@@ -59,13 +63,15 @@ class Node:
     async def start(self) -> None:
         cfg = self.config
         tune_gc()
+        self.identity = identity.establish(cfg)  # before the database is created
         self.storage = Storage(cfg.data_dir, Durability(cfg.node.fsync),
                                cfg.node.periodic_sync_ms,
                                row_cache_bytes=cfg.node.row_cache_bytes)
         replica = Replica(self.node_id, self.ranges, self.storage, self.hlc, self.clock_ms,
                           self.metrics, cfg.node.max_clock_skew_ms)
         peers = {n.id: (n.host, n.peer_port) for n in cfg.cluster.nodes if n.id != self.node_id}
-        self.transport = PeerTransport(self.me.host, self.me.peer_port, peers, replica.handle)
+        self.transport = PeerTransport(self.me.host, self.me.peer_port, peers, replica.handle,
+                                       hello=self.hello(), check_hello=self.check_hello)
         await self.transport.start()
         detector = FailureDetector(cfg.node.heartbeat_interval_ms, cfg.node.phi_suspect,
                                    cfg.node.phi_down)
@@ -108,6 +114,17 @@ class Node:
         log.info("hot path: %d of %d modules compiled%s", len(compiled["compiled"]),
                  compiled["total"], f" (edited since the build, as Python: "
                  f"{', '.join(compiled['stale'])})" if compiled["stale"] else "")
+
+    def hello(self) -> m.Hello:
+        """What this node's peer connections open with (net/transport.py)."""
+        ident = self.identity
+        return m.Hello(self.node_id, ident.cluster_id, ident.layout.fingerprint,
+                       ident.layout.canonical())
+
+    def check_hello(self, hello) -> str:
+        """Why a peer's Hello or HelloReply is refused ("" accepts it)."""
+        return peer_refusal(self.identity, hello.node_id, hello.cluster_id,
+                            hello.layout_fingerprint, hello.layout)
 
     async def stop(self) -> None:
         for server in reversed(self._servers):

@@ -434,6 +434,69 @@ def test_cluster_up_with_a_busy_port_exits_2_and_starts_nothing(tmp_path):
             launcher.cleanup()
 
 
+def test_cluster_restart_node_restarts_a_killed_node_that_stops_with_the_cluster(tmp_path):
+    base = consecutive_free_ports(9)
+    data_dir = tmp_path / "data"
+    config_path = str(data_dir / "cluster.toml")
+    launcher = Launcher(tmp_path, "up", [
+        "--nodes", "3", "--resp-base", str(base), "--http-base", str(base + 3),
+        "--peer-base", str(base + 6), "--data-dir", str(data_dir)])
+    restarted_pid = None
+    try:
+        launcher.wait_banner(config_path)
+        assert (f"A node that died starts again with: quorumkv cluster restart-node nK "
+                f"--data-dir {data_dir}") in launcher.stdout
+        r1 = redis.Redis(port=base + 1, socket_timeout=10)
+        assert r1.set("before:kill", "v1") is True
+        r1.close()
+        old_pid = launcher.seen_pids["n3"]
+        os.kill(old_pid, signal.SIGKILL)
+        deadline = time.monotonic() + CLI_TIMEOUT_S
+        while "error: node n3 exited unexpectedly with code -9" not in launcher.stderr:
+            assert time.monotonic() < deadline, launcher.stderr
+            time.sleep(0.05)
+        assert (f"start it again with: quorumkv cluster restart-node n3 --data-dir "
+                f"{data_dir}") in launcher.stderr
+
+        out = qkv("cluster", "restart-node", "n3", "--data-dir", str(data_dir))
+        assert out.returncode == 0, (out.stdout, out.stderr)
+        restarted_pid = node_pids(config_path)["n3"]
+        launcher.seen_pids["n3-restarted"] = restarted_pid
+        assert restarted_pid != old_pid and alive(restarted_pid)
+        assert out.stdout.startswith(f"node n3 restarted (pid {restarted_pid}): Redis on "
+                                     f"127.0.0.1:{base + 3}, log {data_dir / 'n3.log'}")
+        assert f"node n3 restarted (pid {restarted_pid})" in launcher.stdout
+        r3 = redis.Redis(port=base + 3, socket_timeout=10)
+        try:
+            assert r3.get("before:kill") == b"v1"  # it serves reads
+        finally:
+            r3.close()
+        log = read(data_dir / "n3.log")  # the same log file, both runs in it
+        assert " starting n3\n" in log and " restarting n3\n" in log
+        assert log.index(" starting n3") < log.index(" restarting n3")
+
+        running = qkv("cluster", "restart-node", "n3", "--data-dir", str(data_dir))
+        assert running.returncode == 1
+        assert f"error: node n3 is running (pid {restarted_pid})" in running.stderr
+        unknown = qkv("cluster", "restart-node", "n7", "--data-dir", str(data_dir))
+        assert unknown.returncode == 2
+        assert "error: no node n7 in this cluster (nodes: n1, n2, n3)" in unknown.stderr
+
+        launcher.proc.send_signal(signal.SIGINT)  # Ctrl-C of make run
+        assert launcher.proc.wait(CLUSTER_UP_STOP_S) == 0, launcher.stderr
+        deadline = time.monotonic() + 5
+        while alive(restarted_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(restarted_pid), "the restarted node outlived cluster up"
+        assert node_pids(config_path) == {}
+    finally:
+        launcher.cleanup()
+    gone = qkv("cluster", "restart-node", "n3", "--data-dir", str(data_dir))
+    assert gone.returncode == 3
+    assert gone.stderr.startswith("error: no 'quorumkv cluster up' is running with data "
+                                  f"directory {data_dir}")
+
+
 # ---- the Python client ---------------------------------------------------------------
 
 

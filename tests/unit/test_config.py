@@ -420,3 +420,52 @@ def test_check_startable_fails_on_a_read_only_data_dir(tmp_path):
             check_startable(startable_config(str(ro)))
     finally:
         ro.chmod(0o700)
+
+
+# ---- the cluster id, loads, write_atomic ----------------------------------------------
+
+
+def test_cluster_id_round_trips_and_is_left_out_when_empty(write):
+    config = sample_config()
+    with_id = Config(config.node, ClusterSection(id="0f3a9c", nodes=config.cluster.nodes))
+    assert 'id = "0f3a9c"' in to_toml(with_id).split("[cluster]")[1]
+    assert load(write(to_toml(with_id)), env={}, overrides={"id": "n2"}) == with_id
+    without = Config(config.node, ClusterSection(nodes=config.cluster.nodes))
+    assert "id = " not in to_toml(without).split("[cluster]")[1].split("[[")[0]
+
+
+@pytest.mark.parametrize("value", ['""', '"abc-DEF_09"', '"' + "a" * 64 + '"'])
+def test_good_cluster_ids(write, value):
+    text = f'[node]\nid = "n1"\n[cluster]\nid = {value}\n' + NODES
+    assert load_text(write, text).cluster.id == value.strip('"')
+
+
+@pytest.mark.parametrize("value", ['"has space"', '"a/b"', '"' + "a" * 65 + '"', "7"])
+def test_bad_cluster_ids(write, value):
+    text = f'[node]\nid = "n1"\n[cluster]\nid = {value}\n' + NODES
+    assert "cluster.id" in config_error(write, text)
+
+
+def test_loads_checks_like_load(write):
+    assert cfgmod.loads(GOOD, env={}) == load_text(write, GOOD)
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        cfgmod.loads("[node", env={})
+    with pytest.raises(ConfigError, match="cluster.ranges = 0 is out of range"):
+        cfgmod.loads(GOOD.replace("ranges = 8", "ranges = 0"), env={})
+
+
+def test_write_atomic_replaces_the_whole_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "cluster.toml"
+    path.write_text("old\n")
+    cfgmod.write_atomic(str(path), "new\n")
+    assert path.read_text() == "new\n"
+    assert os.listdir(tmp_path) == ["cluster.toml"]
+
+
+def test_write_atomic_that_fails_keeps_the_old_file(tmp_path):
+    path = tmp_path / "cluster.toml"
+    path.write_text("old\n")
+    with pytest.raises(TypeError):
+        cfgmod.write_atomic(str(path), None)  # fails while writing the temporary
+    assert path.read_text() == "old\n"
+    assert os.listdir(tmp_path) == ["cluster.toml"]

@@ -62,6 +62,10 @@ STRATEGIES = {
         st.tuples(st.binary(max_size=20), versions)).map(tuple)),
     m.Pong: st.builds(m.Pong, node_id=texts),
     m.ErrorReply: st.builds(m.ErrorReply, message=texts),
+    m.Hello: st.builds(m.Hello, node_id=texts, cluster_id=texts, layout_fingerprint=texts,
+                       layout=texts),
+    m.HelloReply: st.builds(m.HelloReply, node_id=texts, cluster_id=texts,
+                            layout_fingerprint=texts, layout=texts, refusal=texts),
 }
 
 
