@@ -3,7 +3,8 @@
 Importing the package registers every command family in ``registry.COMMANDS``.
 """
 
-from . import connection, expiry, introspection, iteration, strings  # noqa: F401  (register)
+from . import (admin, clients, connection, expiry, info, introspection,  # noqa: F401  (register)
+               iteration, settings, strings)
 from .registry import COMMANDS, CommandContext
 from .server import RespConnection, RespServer, start_resp
 

@@ -17,6 +17,7 @@ import time
 from ...core import resp
 from ...core.resp import Oversized, OversizedArgs, ProtocolError, RequestParser
 from ...errors import ArityError, LimitError, QuorumKVError, UnknownCommandError
+from .admin import ServerHooks  # hook: SLOWLOG, MONITOR, CLIENT, INFO stats
 from .registry import COMMANDS, CommandContext, error_reply
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class RespServer:
         self._by_name: dict[bytes, tuple] = {}
         self._dirty: list = []
         self._flush_scheduled = False
+        self.hooks = ServerHooks(self)  # hook:
 
     def flush_soon(self, conn) -> None:
         self._dirty.append(conn)
@@ -123,22 +125,26 @@ class RespConnection:
             transport.write(resp.error("ERR max number of clients reached"))
             transport.close()
             self.closing = True
+            self.server.hooks.rejected()  # hook:
             return
         self.server.connections.add(self)
         self.server.node.metrics.clients.inc()
         self.ctx.peer = transport.get_extra_info("peername")
+        self.server.hooks.opened(self.ctx, self, transport)  # hook:
 
     def connection_lost(self, exc) -> None:
         self.closing = True
         if self in self.server.connections:
             self.server.connections.discard(self)
             self.server.node.metrics.clients.dec()
+        self.server.hooks.closed(self.ctx)  # hook:
         if self.task and not self.task.done():
             self.task.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        self.server.hooks.net_in += len(data)  # hook:
         self.parser.feed(data)
         try:
             self.queue.extend(self.parser.commands())
@@ -163,6 +169,12 @@ class RespConnection:
         self.closing = True
         if self.transport:
             self.transport.close()
+
+    def push(self, data: bytes) -> None:
+        """hook: write ``data`` (a MONITOR line) after the replies produced so far."""
+        if not self.closing:
+            self.out.append(data)
+            self._flush()
 
     # ---- command loop ---------------------------------------------------------
 
@@ -210,9 +222,10 @@ class RespConnection:
             return
         command, spec, stats = self.server.lookup(name)
         ctx = self.ctx
+        self.server.hooks.started(ctx, command, spec, args)  # hook:
         if ctx.receipts_on and command != "QKV.RECEIPT":
             ctx.last_receipts = ctx.session.receipts = []  # this command's receipts
-        self.current = (stats, time.perf_counter())
+        self.current = (stats, time.perf_counter(), args)  # hook: args
         self.waiting = True
         try:
             if spec is None:
@@ -250,11 +263,14 @@ class RespConnection:
     def _answered(self, reply: bytes) -> None:
         """The running command's reply: may be called from inside ``_start`` or
         later (replica answers, deadline), exactly once per command."""
-        stats, started = self.current
-        stats.record("error" if reply[:1] == b"-" else "ok", time.perf_counter() - started)
+        stats, started, args = self.current
+        now = time.perf_counter()
+        stats.record("error" if reply[:1] == b"-" else "ok", now - started)
         self.waiting = False
-        self.out.append(reply)
-        self.out_bytes += len(reply)
+        reply = self.server.hooks.answered(self.ctx, args, started, now, reply)  # hook:
+        if reply is not None:  # hook: None under CLIENT REPLY OFF / SKIP
+            self.out.append(reply)
+            self.out_bytes += len(reply)
         if not self.draining:
             try:
                 self._drain()
