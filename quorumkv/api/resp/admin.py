@@ -20,7 +20,7 @@ from .subcommands import container, subcommand_of
 
 SLOWLOG_MAX_ARGC = 32        # as Redis's SLOWLOG_ENTRY_MAX_ARGC
 SLOWLOG_MAX_STRING = 128     # as Redis's SLOWLOG_ENTRY_MAX_STRING
-MONITOR_MAX_BACKLOG_BYTES = 4 * 1024 * 1024  # a monitor this far behind is dropped
+MONITOR_MAX_BACKLOG_BYTES = 1024 * 1024  # a monitor this far behind is dropped
 OPS_BUCKET_S = 0.1           # instantaneous_ops_per_sec: 100 ms buckets ...
 OPS_WINDOW = 16              # ... averaged over the last 1.6 s, as Redis samples
 REDACTED = b"(redacted)"
@@ -99,8 +99,8 @@ class ServerHooks:
         ctx.last_s = time.monotonic()
         full, _ = subcommand_of(command, args)
         ctx.last_cmd = full or command.lower()
-        ctx.arg_bytes = sum(len(a) for a in args)
-        if self.monitors and spec is not None:
+        ctx.arg_bytes = sum(map(arg_size, args))
+        if self.monitors and spec is not None and type(args) is list:  # not OversizedArgs
             self._feed_monitors(ctx, command, spec, args)
 
     def answered(self, ctx, args: list, started: float, now: float, reply: bytes):
@@ -128,12 +128,14 @@ class ServerHooks:
         self._ops_tick = tick
 
     def ops_per_sec(self) -> int:
-        """Commands answered per second over the last complete buckets."""
-        now_tick = int(time.perf_counter() / OPS_BUCKET_S)
+        """Commands answered per second over the window: the complete buckets and
+        the part of the current one that has passed."""
+        now = time.perf_counter()
+        now_tick = int(now / OPS_BUCKET_S)
         if now_tick != self._ops_tick:
             self._advance_ops(now_tick)
-        done = sum(self._ops) - self._ops[now_tick % OPS_WINDOW]  # the current one is partial
-        return round(done / ((OPS_WINDOW - 1) * OPS_BUCKET_S))
+        window_s = (OPS_WINDOW - 1) * OPS_BUCKET_S + (now - now_tick * OPS_BUCKET_S)
+        return round(sum(self._ops) / window_s)
 
     # ---- slow log -------------------------------------------------------------------
 
@@ -169,6 +171,11 @@ class ServerHooks:
 
 # ---- formats (pure) ----------------------------------------------------------------------
 
+def arg_size(arg) -> int:
+    """Bytes of an argument, also of one skipped as over the limit (core.resp.Oversized)."""
+    return len(arg) if isinstance(arg, bytes) else arg.length
+
+
 def addr(peer) -> str:
     return f"{peer[0]}:{peer[1]}" if peer else "?:0"
 
@@ -188,6 +195,7 @@ def redact(command: str, args: list) -> list:
 
 def slowlog_args(args: list) -> list[bytes]:
     """At most 32 arguments of at most 128 bytes each, noted as Redis notes them."""
+    args = [a if isinstance(a, bytes) else b"" for a in args]  # Oversized: not kept
     command = args[0].decode("utf-8", "replace").upper()
     args = redact(command, args)
     shown = args if len(args) <= SLOWLOG_MAX_ARGC else args[:SLOWLOG_MAX_ARGC - 1]

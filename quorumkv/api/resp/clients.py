@@ -197,7 +197,9 @@ def _kill_filter(args: list) -> dict:
                 raise SyntaxError_(f"Unknown client type '{text}'")
             match["type"] = lambda c, normal=value.lower() == b"normal": normal
         elif option == b"USER":
-            match["user"] = lambda c, u=text: u == "default"
+            if text != "default":  # the only user there is
+                raise SyntaxError_(f"No such user '{text}'")
+            match["user"] = lambda c: True
         elif option == b"SKIPME" and value.lower() in (b"yes", b"no"):
             match["skipme"] = value.lower() == b"yes"
         else:

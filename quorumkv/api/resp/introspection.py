@@ -183,7 +183,7 @@ async def command_docs_(ctx, args):
                          for n in names if n.upper() in COMMANDS], ctx.resp3)
 
 
-@COMMAND.sub("GETKEYS", -3, "loading stale", (
+@COMMAND.sub("GETKEYS", -4, "loading stale", (
         "GETKEYS <full-command>", "    Return the keys from a full Redis command."))
 async def command_getkeys(ctx, args):
     target = args[2:]

@@ -38,7 +38,9 @@ class Container:
         return register
 
     def find(self, args: list) -> tuple[str, Subcommand | None]:
-        name = args[1].decode("utf-8", "replace").upper() if len(args) > 1 else ""
+        if len(args) < 2 or not isinstance(args[1], bytes):  # none, or core.resp.Oversized
+            return "", None
+        name = args[1].decode("utf-8", "replace").upper()
         return name, self.subs.get(name)
 
     async def dispatch(self, ctx, args: list) -> bytes:
