@@ -16,7 +16,7 @@ import time
 from ...core import resp
 from ...errors import SyntaxError_
 from .registry import command, to_int
-from .subcommands import container, subcommand_of
+from .subcommands import CONTAINERS, container, subcommand_of
 
 SLOWLOG_MAX_ARGC = 32        # as Redis's SLOWLOG_ENTRY_MAX_ARGC
 SLOWLOG_MAX_STRING = 128     # as Redis's SLOWLOG_ENTRY_MAX_STRING
@@ -97,10 +97,13 @@ class ServerHooks:
 
     def started(self, ctx, command: str, spec, args: list) -> None:
         ctx.last_s = time.monotonic()
-        full, _ = subcommand_of(command, args)
-        ctx.last_cmd = full or command.lower()
-        ctx.arg_bytes = sum(map(arg_size, args))
-        if self.monitors and spec is not None and type(args) is list:  # not OversizedArgs
+        plain = type(args) is list  # not core.resp.OversizedArgs
+        if command in CONTAINERS:
+            ctx.last_cmd = subcommand_of(command, args)[0] or command
+        else:
+            ctx.last_cmd = command  # CLIENT LIST shows it in lower case
+        ctx.arg_bytes = sum(map(len, args)) if plain else sum(map(arg_size, args))
+        if self.monitors and spec is not None and plain:
             self._feed_monitors(ctx, command, spec, args)
 
     def answered(self, ctx, args: list, started: float, now: float, reply: bytes):

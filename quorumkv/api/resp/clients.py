@@ -130,7 +130,7 @@ def describe(c, now: float) -> str:
         ("flags", flags or "N"), ("db", 0), ("sub", 0), ("psub", 0), ("ssub", 0),
         ("multi", -1), ("qbuf", qbuf), ("qbuf-free", 0), ("argv-mem", c.arg_bytes),
         ("multi-mem", 0), ("rbs", 0), ("rbp", 0), ("obl", 0), ("oll", 0), ("omem", omem),
-        ("tot-mem", qbuf + omem + c.arg_bytes), ("events", events), ("cmd", c.last_cmd),
+        ("tot-mem", qbuf + omem + c.arg_bytes), ("events", events), ("cmd", c.last_cmd.lower()),
         ("user", "default"), ("redir", -1), ("resp", 3 if c.resp3 else 2),
         ("lib-name", c.lib_name.decode("utf-8", "replace")),
         ("lib-ver", c.lib_ver.decode("utf-8", "replace")),

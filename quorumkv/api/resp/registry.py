@@ -132,7 +132,7 @@ class CommandContext:
         self.laddr = None
         self.created_s = 0.0       # time.monotonic() at connect
         self.last_s = 0.0          # ... at the latest command
-        self.last_cmd = "NULL"     # as Redis's CLIENT LIST cmd= ("client|list")
+        self.last_cmd = "NULL"     # CLIENT LIST's cmd= ("GET", "client|list")
         self.arg_bytes = 0         # of the command running now (argv-mem)
         self.reply_off = False     # CLIENT REPLY OFF
         self.reply_skip = False    # CLIENT REPLY SKIP: drop this command's reply
