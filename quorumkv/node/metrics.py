@@ -47,6 +47,11 @@ class RequestMetrics:
             entry = self._stats[key] = RequestStats()
         return entry
 
+    def items(self, api: str):
+        """``(command, stats)`` of one api, for INFO commandstats."""
+        return [(command, entry) for (a, command), entry in sorted(self._stats.items())
+                if a == api]
+
     def describe(self):
         return []
 

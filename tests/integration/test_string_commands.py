@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from quorumkv.api.resp.keyspace import SUBCOMMANDS
 from quorumkv.api.resp.registry import COMMANDS
+from quorumkv.api.resp.subcommands import CONTAINERS
 from quorumkv.core.lcs import MAX_CELLS
 
 from .cluster import STOP_TIMEOUT_S, ProcessCluster, free_ports
@@ -337,9 +337,9 @@ def test_command_specs_carry_redis_arity_flags_and_key_positions(pair):
         # name, arity, flags, first key, last key, key step (Redis goes on with ACL
         # categories, tips, key specs and subcommands)
         assert _fields(mine, 6) == _fields(reference, 6), name
-    for container, subs in SUBCOMMANDS.items():
+    for container in ("OBJECT", "MEMORY"):
         assert COMMANDS[container].arity == -2 and COMMANDS[container].flags == ()
-        for sub, spec in subs.items():
+        for sub, spec in CONTAINERS[container].subs.items():
             full_name = f"{container.lower()}|{sub.lower()}"
             reference = theirs.call("COMMAND", "INFO", full_name)
             assert _fields(reference, 6) == _spec_fields(full_name, spec), full_name

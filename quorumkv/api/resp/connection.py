@@ -1,4 +1,5 @@
-"""Connection commands: PING, ECHO, QUIT, SELECT, HELLO, CLIENT and the QKV.* settings of a connection."""
+"""Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO and the QKV.* settings of a
+connection (CLIENT is in clients.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from ...core import resp
 from ...core.consistency import Level
 from ...errors import ArityError, SyntaxError_
+from .clients import NAME_ERROR, valid_name
 from .registry import REDIS_COMPAT_VERSION, command, to_int
 
 
@@ -17,12 +19,12 @@ async def ping(ctx, args):
     return resp.PONG if len(args) == 1 else resp.bulk(args[1])
 
 
-@command("ECHO", 2, "fast", alone=False)
+@command("ECHO", 2, "loading stale fast", alone=False)
 async def echo(ctx, args):
     return resp.bulk(args[1])
 
 
-@command("QUIT", -1, "allow_busy noscript loading stale fast no_auth")
+@command("QUIT", -1, "noscript loading stale fast no_auth allow_busy")
 async def quit_(ctx, args):
     ctx.quit = True
     return resp.OK
@@ -35,9 +37,27 @@ async def select(ctx, args):
     return resp.OK
 
 
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+NO_PASSWORD = ("AUTH <password> called without any password configured for the default "
+               "user. Are you sure your configuration is correct?")
+
+
+@command("AUTH", -2, "noscript loading stale fast no_auth allow_busy")
+async def auth(ctx, args):
+    """No authentication yet: as a Redis whose only user, ``default``, has no
+    password (nopass), any password logs in as ``default``, other users fail."""
+    if len(args) > 3:
+        raise SyntaxError_("syntax error")
+    if len(args) == 2:
+        raise SyntaxError_(NO_PASSWORD)
+    return resp.OK if args[1] == b"default" else resp.error(WRONGPASS)
+
+
 @command("HELLO", -1, "noscript loading stale fast no_auth allow_busy")
 async def hello(ctx, args):
-    i = 1
+    """``HELLO [2|3] [AUTH user pass] [SETNAME name]``: every option is checked
+    before anything changes, as in Redis."""
+    resp3, i, name = ctx.resp3, 1, None
     if len(args) > 1:
         try:
             version = int(args[1])
@@ -45,17 +65,24 @@ async def hello(ctx, args):
             raise SyntaxError_("Protocol version is not an integer or out of range") from None
         if version not in (2, 3):
             return resp.error("NOPROTO unsupported protocol version")
-        ctx.resp3 = version == 3
-        i = 2
+        resp3, i = version == 3, 2
     while i < len(args):
         option = args[i].upper()
         if option == b"AUTH" and i + 2 < len(args):
-            i += 3  # no authentication yet: accept any credentials
+            if args[i + 1] != b"default":
+                return resp.error(WRONGPASS)
+            i += 3
         elif option == b"SETNAME" and i + 1 < len(args):
-            ctx.name = args[i + 1]
+            if not valid_name(args[i + 1]):
+                raise SyntaxError_(NAME_ERROR)
+            name = args[i + 1]
             i += 2
         else:
-            raise SyntaxError_(f"syntax error in HELLO option '{option.decode()}'")
+            raise SyntaxError_(f"Syntax error in HELLO option "
+                               f"'{args[i].decode('utf-8', 'replace')}'")
+    ctx.resp3 = resp3
+    if name is not None:
+        ctx.name = name
     pairs = [
         (b"server", b"redis"), (b"version", REDIS_COMPAT_VERSION.encode()),
         (b"proto", 3 if ctx.resp3 else 2), (b"id", ctx.client_id),
@@ -71,33 +98,6 @@ async def hello(ctx, args):
             v = resp.bulk(value)
         encoded.append((resp.bulk(key), v))
     return resp.mapping(encoded, ctx.resp3)
-
-
-@command("CLIENT", -2, "admin noscript loading stale")
-async def client(ctx, args):
-    sub = args[1].upper()
-    if sub == b"SETNAME" and len(args) == 3:
-        if b" " in args[2]:
-            raise SyntaxError_("Client names cannot contain spaces, newlines or special "
-                               "characters.")
-        ctx.name = args[2]
-        return resp.OK
-    if sub == b"GETNAME" and len(args) == 2:
-        return resp.bulk(ctx.name) if ctx.name else ctx.null()
-    if sub == b"ID" and len(args) == 2:
-        return resp.integer(ctx.client_id)
-    if sub == b"SETINFO" and len(args) == 4:
-        return resp.OK
-    if sub == b"INFO" and len(args) == 2:
-        return resp.bulk(f"id={ctx.client_id} addr={_addr(ctx.peer)} "
-                         f"name={ctx.name.decode(errors='replace')} db=0 "
-                         f"resp={3 if ctx.resp3 else 2}\n".encode())
-    raise SyntaxError_(f"unknown subcommand or wrong number of arguments for "
-                       f"'{args[1].decode(errors='replace')}'. Try CLIENT HELP.")
-
-
-def _addr(peer) -> str:
-    return f"{peer[0]}:{peer[1]}" if peer else "?"
 
 
 @command("QKV.CONSISTENCY", -1, "loading stale fast")

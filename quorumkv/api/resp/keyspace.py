@@ -15,9 +15,10 @@ import asyncio
 from ...core import lcs as lcs_core
 from ...core import resp
 from ...core import strings
-from ...errors import ArityError, LimitError, SyntaxError_
+from ...errors import LimitError, SyntaxError_
 from ..windowed import windowed
-from .registry import ALL_KEYS, KEYSPACE, ONE_KEY, Spec, command, to_int
+from .registry import ALL_KEYS, KEYSPACE, ONE_KEY, command, to_int
+from .subcommands import container
 
 TWO_KEYS = (1, 2, 1)
 SUBCOMMAND_KEY = (2, 2, 1)  # OBJECT ENCODING <key>, MEMORY USAGE <key>
@@ -194,48 +195,23 @@ async def renamenx(ctx, args):
 
 # ---- OBJECT and MEMORY: containers of subcommands ------------------------------------
 
-SUBCOMMANDS: dict[str, dict[str, Spec]] = {"OBJECT": {}, "MEMORY": {}}
+OBJECT = container("OBJECT")
+MEMORY = container("MEMORY")
 
 
-def subcommand(container: str, name: str, arity: int, flags: str = "",
-               keys: tuple[int, int, int] = (0, 0, 0)):
-    """Register ``fn`` as ``<container> <name>`` with Redis's arity (counting the
-    container's name), flags and key positions."""
-    def register(fn):
-        SUBCOMMANDS[container][name] = Spec(fn, arity, None, tuple(flags.split()), keys)
-        return fn
-    return register
-
-
-async def _dispatch(ctx, args):
-    container = args[0].decode(errors="replace").upper()
-    name = args[1].decode(errors="replace")
-    spec = SUBCOMMANDS[container].get(name.upper())
-    if spec is None:
-        raise SyntaxError_(f"unknown subcommand '{name[:128]}'. Try {container} HELP.")
-    n = len(args)
-    if (spec.arity > 0 and n != spec.arity) or (spec.arity < 0 and n < -spec.arity):
-        raise ArityError(f"{container}|{name}")
-    return await spec.handler(ctx, args)
-
-
-command("OBJECT", -2)(_dispatch)
-command("MEMORY", -2)(_dispatch)
-
-
-def _help(container: str, lines: list[str]) -> bytes:
-    head = f"{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    return resp.array([resp.simple(line) for line in [head, *lines]])
-
-
-@subcommand("OBJECT", "ENCODING", 3, "readonly", SUBCOMMAND_KEY)
+@OBJECT.sub("ENCODING", 3, "readonly", keys=SUBCOMMAND_KEY, help=(
+    "ENCODING <key>",
+    "    Return the kind of internal representation Redis would use to store the",
+    "    value of a <key> (int, embstr or raw)."))
 async def object_encoding(ctx, args):
     current = await _live(ctx, args[2])
     return ctx.null() if current is None else resp.bulk(
         strings.encoding(current.value).encode())
 
 
-@subcommand("OBJECT", "FREQ", 3, "readonly", SUBCOMMAND_KEY)
+@OBJECT.sub("FREQ", 3, "readonly", keys=SUBCOMMAND_KEY, help=(
+    "FREQ <key>",
+    "    Not tracked: answers an error, as Redis without an LFU maxmemory policy."))
 async def object_freq(ctx, args):
     """As Redis without an LFU policy: the node evicts nothing, so counts nothing."""
     if await _live(ctx, args[2]) is None:
@@ -243,7 +219,9 @@ async def object_freq(ctx, args):
     raise SyntaxError_(LFU_NOT_SELECTED)
 
 
-@subcommand("OBJECT", "IDLETIME", 3, "readonly", SUBCOMMAND_KEY)
+@OBJECT.sub("IDLETIME", 3, "readonly", keys=SUBCOMMAND_KEY, help=(
+    "IDLETIME <key>",
+    "    Not tracked: answers an error (no access times are recorded)."))
 async def object_idletime(ctx, args):
     """An error rather than an invented figure: no access time is stored, and 0
     would tell a tool looking for cold keys that every key is hot."""
@@ -252,31 +230,19 @@ async def object_idletime(ctx, args):
     raise SyntaxError_(IDLETIME_NOT_TRACKED)
 
 
-@subcommand("OBJECT", "REFCOUNT", 3, "readonly", SUBCOMMAND_KEY)
+@OBJECT.sub("REFCOUNT", 3, "readonly", keys=SUBCOMMAND_KEY, help=(
+    "REFCOUNT <key>",
+    "    Return the number of references of the value of a <key> (always 1)."))
 async def object_refcount(ctx, args):
     """1: every value is its own copy (Redis answers 2147483647 for the small
     integers it shares)."""
     return ctx.null() if await _live(ctx, args[2]) is None else resp.integer(1)
 
 
-@subcommand("OBJECT", "HELP", 2, "loading stale")
-async def object_help(ctx, args):
-    return _help("OBJECT", [
-        "ENCODING <key>",
-        "    Return the kind of internal representation Redis would use to store the",
-        "    value of a <key> (int, embstr or raw).",
-        "FREQ <key>",
-        "    Not tracked: answers an error, as Redis without an LFU maxmemory policy.",
-        "IDLETIME <key>",
-        "    Not tracked: answers an error (no access times are recorded).",
-        "REFCOUNT <key>",
-        "    Return the number of references of the value of a <key> (always 1).",
-        "HELP",
-        "    Print this help.",
-    ])
-
-
-@subcommand("MEMORY", "USAGE", -3, "readonly", SUBCOMMAND_KEY)
+@MEMORY.sub("USAGE", -3, "readonly", keys=SUBCOMMAND_KEY, help=(
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return the bytes one replica stores for <key>: storage key, version",
+    "    header and value, before compression. SAMPLES is accepted and ignored."))
 async def memory_usage(ctx, args):
     """Bytes one replica stores for the key (see ``KV.stored_bytes``); ``SAMPLES``
     is checked as Redis does and means nothing for a string."""
@@ -294,12 +260,3 @@ async def memory_usage(ctx, args):
     return resp.integer(ctx.kv.stored_bytes(KEYSPACE, args[2], current))
 
 
-@subcommand("MEMORY", "HELP", 2, "loading stale")
-async def memory_help(ctx, args):
-    return _help("MEMORY", [
-        "USAGE <key> [SAMPLES <count>]",
-        "    Return the bytes one replica stores for <key>: storage key, version",
-        "    header and value, before compression. SAMPLES is accepted and ignored.",
-        "HELP",
-        "    Print this help.",
-    ])

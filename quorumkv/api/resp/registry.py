@@ -125,6 +125,22 @@ class CommandContext:
         self.quit = False
         self.multi_refused = False  # inside a refused MULTI (api/resp/transactions.py)
         self.peer = None
+        # set by the server's hooks (admin.ServerHooks) when the connection opens:
+        # what CLIENT, MONITOR and SLOWLOG need of this connection and its server
+        self.hooks = None          # admin.ServerHooks of the RESP server
+        self.conn = None           # the RespConnection (close, push, transport)
+        self.laddr = None
+        self.created_s = 0.0       # time.monotonic() at connect
+        self.last_s = 0.0          # ... at the latest command
+        self.last_cmd = "NULL"     # CLIENT LIST's cmd= ("GET", "client|list")
+        self.arg_bytes = 0         # of the command running now (argv-mem)
+        self.reply_off = False     # CLIENT REPLY OFF
+        self.reply_skip = False    # CLIENT REPLY SKIP: drop this command's reply
+        self.reply_skip_next = False
+        self.no_evict = False
+        self.monitor = False
+        self.lib_name = b""
+        self.lib_ver = b""
 
     def null(self) -> bytes:
         return resp.null(self.resp3)

@@ -2,10 +2,10 @@
 # become extension types, their attributes struct fields. Plain Python ignores this.
 
 cdef class RespServer:
-    cdef public object node, kv, ids, connections, server, max_arg, max_clients, _by_name, _dirty, _flush_scheduled, unknown_stats
+    cdef public object node, kv, ids, connections, server, max_arg, max_clients, _by_name, _dirty, _flush_scheduled, unknown_stats, hooks
 
 cdef class Started:
-    cdef public object conn, stats, started, keys, alone, reply, task
+    cdef public object conn, args, stats, started, keys, alone, reply, task
 
 cdef class RespConnection:
     cdef public object server, parser, queue, in_flight, busy_keys, alone_running, out, out_bytes, draining, drain_scheduled, transport, paused, closing, ctx

@@ -25,6 +25,7 @@ from ...core import resp
 from ...core.resp import Oversized, OversizedArgs, ProtocolError, RequestParser
 from ...errors import (ArityError, LimitError, QuorumKVError, UnknownCommandError,
                        UnsupportedError)
+from .admin import ServerHooks
 from .registry import COMMANDS, CommandContext, error_reply
 from .transactions import REFUSED_IN_MULTI, TRANSACTION_ENDS
 
@@ -50,6 +51,7 @@ class RespServer:
         self._dirty: list = []
         self._flush_scheduled = False
         self.unknown_stats = node.metrics.requests.stats("resp", "UNKNOWN")
+        self.hooks = ServerHooks(self)  # what SLOWLOG, MONITOR, CLIENT and INFO read
 
     def flush_soon(self, conn) -> None:
         self._dirty.append(conn)
@@ -104,8 +106,9 @@ class Started:
     keys it holds, its reply once answered. ``answered`` is the ``done`` callback
     the command's handler calls, exactly once."""
 
-    def __init__(self, conn: "RespConnection", stats, keys, alone: bool) -> None:
+    def __init__(self, conn: "RespConnection", stats, keys, alone: bool, args: list) -> None:
         self.conn = conn
+        self.args = args
         self.stats = stats
         self.started = time.perf_counter()
         self.keys = keys          # list of key arguments, or None
@@ -155,16 +158,19 @@ class RespConnection:
             transport.write(resp.error("ERR max number of clients reached"))
             transport.close()
             self.closing = True
+            self.server.hooks.rejected()
             return
         self.server.connections.add(self)
         self.server.node.metrics.clients.inc()
         self.ctx.peer = transport.get_extra_info("peername")
+        self.server.hooks.opened(self.ctx, self, transport)
 
     def connection_lost(self, exc) -> None:
         self.closing = True
         if self in self.server.connections:
             self.server.connections.discard(self)
             self.server.node.metrics.clients.dec()
+        self.server.hooks.closed(self.ctx)
         for started in self.in_flight:
             if started.task is not None and not started.task.done():
                 started.task.cancel()
@@ -172,6 +178,7 @@ class RespConnection:
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        self.server.hooks.net_in += len(data)
         self.parser.feed(data)
         try:
             self.queue.extend(self.parser.commands())
@@ -195,6 +202,12 @@ class RespConnection:
         self.closing = True
         if self.transport:
             self.transport.close()
+
+    def push(self, data: bytes) -> None:
+        """Write ``data`` (a MONITOR line) after the replies released so far."""
+        if not self.closing:
+            self.out.append(data)
+            self._flush()
 
     # ---- command loop ---------------------------------------------------------
 
@@ -261,7 +274,7 @@ class RespConnection:
         if self.alone_running:
             return False
         if isinstance(name, Oversized):
-            self._start(args, None, None, self.server.unknown_stats, None, False)
+            self._start(args, "UNKNOWN", None, self.server.unknown_stats, None, False)
             return True
         command, spec, stats = self.server.lookup(name)
         ctx = self.ctx
@@ -298,8 +311,9 @@ class RespConnection:
     def _start(self, args: list, command, spec, stats, keys, alone: bool) -> None:
         """Start one command; its reply arrives through ``Started.answered``."""
         ctx = self.ctx
-        started = Started(self, stats, keys, alone)
+        started = Started(self, stats, keys, alone, args)
         self.in_flight.append(started)
+        self.server.hooks.started(ctx, command, spec, args)
         if alone:
             self.alone_running = True
         if ctx.receipts_on and command != "QKV.RECEIPT":
@@ -364,10 +378,16 @@ class RespConnection:
             self.alone_running = False
         in_flight = self.in_flight
         out = self.out
+        hooks = self.server.hooks
+        ctx = self.ctx
+        now = time.perf_counter()
         while in_flight and in_flight[0].reply is not None:
-            done = in_flight.popleft().reply
-            out.append(done)
-            self.out_bytes += len(done)
+            done = in_flight.popleft()
+            # in the connection's order; None: CLIENT REPLY OFF or SKIP
+            released = hooks.answered(ctx, done.args, done.started, now, done.reply)
+            if released is not None:
+                out.append(released)
+                self.out_bytes += len(released)
         if not self.draining:
             try:
                 self._drain()

@@ -193,7 +193,8 @@ async def getset(ctx, args):
 
 
 for _name, _arity in (("INCR", 2), ("DECR", 2), ("INCRBY", 3), ("DECRBY", 3),
-                      ("INCRBYFLOAT", 3), ("APPEND", 3), ("SETRANGE", 4)):
+                      ("INCRBYFLOAT", 3), ("APPEND", 3)):
     COMMANDS[_name] = Spec(_needs_strong, _arity, None, ("write", "denyoom", "fast"), ONE_KEY,
                            False)
+COMMANDS["SETRANGE"] = Spec(_needs_strong, 4, None, ("write", "denyoom"), ONE_KEY, False)
 COMMANDS["MSETNX"] = Spec(_needs_strong, -3, None, ("write", "denyoom"), (1, -1, 2), False)
