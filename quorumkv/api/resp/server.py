@@ -38,6 +38,7 @@ class RespServer:
         self._by_name: dict[bytes, tuple] = {}
         self._dirty: list = []
         self._flush_scheduled = False
+        self.debug = log.isEnabledFor(logging.DEBUG)  # once: free per command when off
 
     def flush_soon(self, conn) -> None:
         self._dirty.append(conn)
@@ -210,6 +211,8 @@ class RespConnection:
             return
         command, spec, stats = self.server.lookup(name)
         ctx = self.ctx
+        if self.server.debug:
+            log.debug("client %d: %s, %d arguments", ctx.client_id, command, len(args) - 1)
         if ctx.receipts_on and command != "QKV.RECEIPT":
             ctx.last_receipts = ctx.session.receipts = []  # this command's receipts
         self.current = (stats, time.perf_counter())
