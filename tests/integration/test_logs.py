@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from .cluster import ProcessCluster
 
 LOG_WAIT_S = 10.0
@@ -170,3 +172,26 @@ def test_at_info_the_request_path_is_not_logged(cluster):
         log = full_log(cluster, node_id)
         assert "configuration:" in log
         assert " DEBUG " not in log, node_id
+
+
+def test_an_uncompiled_node_says_how_to_compile_in_its_log_and_info(tmp_path):
+    c = ProcessCluster(tmp_path, nodes=1)
+    try:  # an empty build directory: what a plain pip install runs with
+        c.start(env={"n1": {"QUORUMKV_ACCEL_DIR": str(tmp_path / "no-build"),
+                            "QUORUMKV_PURE": ""}})
+        wait_log(c, "n1", r"INFO +quorumkv\.node\.node: hot path: 0 of \d+ modules compiled; "
+                          r"plain Python; python -m quorumkv\.build_accel compiles the hot path")
+        server = c.redis("n1").info("server")
+        assert server["compiled_modules"].startswith("0/")
+        assert server["compiled_hint"].startswith(
+            "plain Python; python -m quorumkv.build_accel compiles the hot path (needs Cython")
+    finally:
+        c.close()
+
+
+def test_a_compiled_node_has_no_hint(cluster):
+    server = cluster.redis("n1").info("server")
+    done, total = server["compiled_modules"].split("/")
+    if done != total:
+        pytest.skip("not every hot module is compiled here")
+    assert "compiled_hint" not in server

@@ -72,7 +72,10 @@ async def info(ctx, args):
                 f"quorumkv_version:{__version__}", f"node_id:{node.node_id}",
                 "redis_mode:cluster-proxy", f"tcp_port:{me.resp_port}",
                 f"uptime_in_seconds:{int(time.time() - node.started_at)}",
-                f"compiled_modules:{len(accel.status()['compiled'])}/{len(accel.MODULES)}", ""]
+                f"compiled_modules:{len(accel.status()['compiled'])}/{len(accel.MODULES)}"]
+        hint = accel.build_hint()
+        out += [f"compiled_hint:{hint}"] if hint else []
+        out.append("")
     if wanted("clients"):
         out += ["# Clients", f"connected_clients:{int(node.metrics.clients._value.get())}", ""]
     if wanted("replication") or wanted("cluster"):
