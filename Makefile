@@ -30,12 +30,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 # every time (about a second when nothing changed: only changed modules are
-# recompiled); ACCEL_REQUIRED=1 (CI) makes a failed build fail the target
+# recompiled); a line per module on the terminal, Cython's and the compiler's
+# output in the log; ACCEL_REQUIRED=1 (CI) makes a failed build fail the target
 ACCEL_REQUIRED ?=
+ACCEL_LOG := $(VENV)/accel-build.log
 accel: | $(VENV)/.installed
-	@$(BIN)/python -m quorumkv.build_accel > $(VENV)/accel-build.log 2>&1 \
-	  && tail -n 1 $(VENV)/accel-build.log \
-	  || { echo "note: compiling the hot path failed (see $(VENV)/accel-build.log); plain Python it is"; \
+	@rm -f $(ACCEL_LOG)
+	@$(BIN)/python -m quorumkv.build_accel --log $(ACCEL_LOG) \
+	  || { echo "note: compiling the hot path failed (see $(ACCEL_LOG)); plain Python it is"; \
 	       test -z "$(ACCEL_REQUIRED)"; }
 
 install: $(VENV)/.installed

@@ -3,7 +3,9 @@
 QuorumKV is plain Python. ``python -m quorumkv.build_accel`` (run by ``make run``
 and ``make test``) compiles the modules every request goes through with Cython,
 unchanged (annotations are not used as C types, so the compiled module behaves
-as the source does), into ``build/accel/`` next to the package. A module may have
+as the source does), into :data:`BUILD_DIR` (see :func:`default_build_dir`:
+``build/accel/`` in a source checkout, a per-user cache directory for an
+installed package, or ``QUORUMKV_ACCEL_DIR``). A module may have
 a ``.pxd`` beside it that declares some of its classes as extension types (their
 attributes become struct fields instead of dict entries); plain Python ignores
 it. Together, 20-30 % fewer instructions per request (docs/benchmarks.md).
@@ -25,7 +27,28 @@ import os
 import sys
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-BUILD_DIR = os.path.join(os.path.dirname(PACKAGE_DIR), "build", "accel")
+
+
+def default_build_dir(package_dir: str = PACKAGE_DIR, environ=os.environ) -> str:
+    """Where the compiled modules go: ``QUORUMKV_ACCEL_DIR`` if set; in a source
+    checkout (an editable install: ``pyproject.toml`` beside the package)
+    ``build/accel`` there, as ``make`` expects; for an installed package (whose
+    parent is ``site-packages``, shared by every package) a cache directory of the
+    user's, ``$XDG_CACHE_HOME/quorumkv/accel/<tag>`` (``~/.cache`` by default), one
+    per installed copy, version and Python."""
+    override = environ.get("QUORUMKV_ACCEL_DIR")
+    if override:
+        return os.path.abspath(override)
+    root = os.path.dirname(package_dir)
+    if os.path.exists(os.path.join(root, "pyproject.toml")):
+        return os.path.join(root, "build", "accel")
+    from . import __version__
+    cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    tag = hashlib.sha256(f"{package_dir}\0{__version__}\0{sys.version}".encode()).hexdigest()
+    return os.path.join(cache, "quorumkv", "accel", f"{__version__}-{tag[:12]}")
+
+
+BUILD_DIR = default_build_dir()
 MANIFEST = os.path.join(BUILD_DIR, "manifest.json")
 # the modules a GET or SET runs through (node 1 and the replicas)
 MODULES = (
@@ -117,6 +140,23 @@ def install() -> None:
     if entries:
         _finder = CompiledFinder(entries)
         sys.meta_path.insert(0, _finder)
+
+
+def build_hint(state: dict | None = None) -> str:
+    """What to do about hot modules that run as plain Python, for the node log and
+    ``INFO server`` (``compiled_hint``); empty when all are compiled. No commas or
+    equals signs: Redis clients split INFO values on them."""
+    state = state if state is not None else status()
+    if len(state["compiled"]) == state["total"]:
+        return ""
+    if pure_requested():
+        return "QUORUMKV_PURE is set: compiled modules are off"
+    if state["stale"]:
+        return ("sources edited since the build run as Python; "
+                "python -m quorumkv.build_accel rebuilds them")
+    return ("plain Python; python -m quorumkv.build_accel compiles the hot path (needs "
+            "Cython from pip install 'quorumkv[accel]' and a C compiler with the Python "
+            "headers) for 20-30 % fewer instructions per request")
 
 
 def status() -> dict:

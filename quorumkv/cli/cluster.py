@@ -24,6 +24,7 @@ import ctypes
 import hashlib
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -72,6 +73,19 @@ def accepts_connections(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def quorumkv_command() -> str:
+    """How to run ``quorumkv`` from this shell: the bare name if ``PATH`` finds this
+    installation's script, else its path (``.venv/bin/quorumkv`` after ``make run``)."""
+    script = os.path.join(os.path.dirname(sys.executable), "quorumkv")
+    found = shutil.which("quorumkv")
+    if found and os.path.realpath(found) == os.path.realpath(script):
+        return "quorumkv"
+    if not os.path.exists(script):
+        return f"{sys.executable} -m quorumkv"
+    relative = os.path.relpath(script)
+    return relative if not relative.startswith("..") else script
 
 
 def say(text: str = "", err: bool = False) -> None:
@@ -381,10 +395,10 @@ class LocalCluster:
         say("Try it (write on one node, read on another):")
         say(f"  redis-cli {cli(first)} SET user:42 alice")
         say(f"  redis-cli {cli(other)} GET user:42")
-        say(f"  curl -X PUT http://{first.host}:{first.http_port}/v1/kv/default/user:42 "
-            f"--data alice")
+        say(f"  curl -X PUT --data-binary alice "
+            f"http://{first.host}:{first.http_port}/v1/kv/default/user:42")
         say(f"  curl http://{other.host}:{other.http_port}/v1/kv/default/user:42")
-        say(f"  quorumkv status --http http://{first.host}:{first.http_port}")
+        say(f"  {quorumkv_command()} status --http http://{first.host}:{first.http_port}")
         say()
         say(f"A node that died starts again with: "
             f"{restart_command('nK', self.data_dir)}")

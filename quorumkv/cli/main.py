@@ -251,24 +251,31 @@ def del_cmd(keys, **opts) -> None:
 
 
 @main.command("status")
-@click.option("--http", "base", default="http://127.0.0.1:8079", show_default=True,
-              help="Any node's HTTP address.")
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
-@click.option("--timeout", type=float, default=5.0, show_default=True)
-def status_cmd(base, as_json, timeout) -> None:
-    """The cluster as one node sees it: nodes, ranges, keys, bytes."""
-    from .status import format_status
-    url = base.rstrip("/") + "/v1/cluster"
+@click.option("--http", "bases", multiple=True, metavar="URL[,URL...]",
+              default=("http://127.0.0.1:8079",), show_default=True,
+              help="Node HTTP addresses, tried in order until one answers (comma-separated "
+                   "or repeated).")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON of the node "
+                                                     "that answered.")
+@click.option("--timeout", type=float, default=5.0, show_default=True,
+              help="Seconds per node asked.")
+def status_cmd(bases, as_json, timeout) -> None:
+    """The cluster as one node sees it: nodes, ranges, estimated keys and bytes, the
+    hint backlog per node (summed over every node that answers)."""
+    from .status import Unreachable, base_urls, first_answer, format_status, hint_backlog
+    urls = base_urls(bases)
+    if not urls:
+        fail("--http names no address", EXIT_CONFIG)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as reply:
-            body = reply.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        fail(f"cannot read {url}: {getattr(exc, 'reason', exc)}", EXIT_UNREACHABLE)
-    try:
-        status = json.loads(body)
-    except ValueError:
-        fail(f"{url} did not return JSON", EXIT_UNREACHABLE)
-    click.echo(json.dumps(status, indent=2) if as_json else format_status(status))
+        base, status, skipped = first_answer(urls, timeout)
+    except Unreachable as exc:
+        fail(str(exc), EXIT_UNREACHABLE)
+    for error in skipped:
+        click.echo(f"warning: {error}; asked the next address", err=True)
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+        return
+    click.echo(format_status(status, *hint_backlog(status, timeout)))
 
 
 @main.command("repair")

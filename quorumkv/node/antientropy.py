@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from ..core import messages as m
@@ -77,6 +78,13 @@ class RepairStats:
         self.bytes_exchanged += other.bytes_exchanged
         self.errors += other.errors
 
+    def summary(self) -> str:
+        """One line for the log, with the same figures as ``quorumkv repair``."""
+        return (f"ranges compared {self.ranges_compared}, differing "
+                f"{self.ranges_differing}; keys streamed "
+                f"{self.keys_fetched + self.keys_pushed} (fetched {self.keys_fetched}, "
+                f"pushed {self.keys_pushed}); {self.bytes_exchanged} bytes exchanged")
+
     def to_json(self) -> dict:
         return {"ranges_compared": self.ranges_compared,
                 "ranges_differing": self.ranges_differing,
@@ -109,17 +117,23 @@ class AntiEntropy:
                 and (range_id is None or r.range_id == range_id)]
 
     async def run(self) -> None:
-        """Background repair: one range every interval, round robin."""
+        """Background repair: one range every interval, round robin; one log line
+        per pass over every range (and one per range that differed)."""
         while True:
-            for rng in self.my_ranges():
+            started = time.monotonic()
+            ranges = self.my_ranges()
+            passed = RepairStats()
+            for rng in ranges:
                 await asyncio.sleep(self.interval_s)
                 for peer in rng.replicas:
                     if peer != self.node_id and not self.is_down(peer):
                         try:
-                            await self.repair_range(rng, peer)
+                            passed.add(await self.repair_range(rng, peer))
                         except Exception as exc:
                             log.warning("anti-entropy of range %d with %s failed: %s",
                                         rng.range_id, peer, exc)
+            log.info("anti-entropy pass over %d ranges in %.0f s: %s", len(ranges),
+                     time.monotonic() - started, passed.summary())
 
     async def repair(self, keyspace: str | None = None, range_id: int | None = None,
                      progress=None) -> RepairStats:
@@ -127,6 +141,9 @@ class AntiEntropy:
         ``progress(done, total, stats)`` after each range."""
         todo = self.my_ranges(keyspace, range_id)
         total = RepairStats()
+        started = time.monotonic()
+        log.info("repair of %d ranges requested (keyspace %s, range %s)", len(todo),
+                 keyspace or "any", range_id or "any")
         for done, rng in enumerate(todo, 1):
             for peer in rng.replicas:
                 if peer == self.node_id:
@@ -140,6 +157,10 @@ class AntiEntropy:
                     total.errors.append(f"range {rng.range_id} with {peer}: {exc}")
             if progress is not None:
                 await progress(done, len(todo), total)
+        log.log(logging.WARNING if total.errors else logging.INFO,
+                "repair of %d ranges done in %.1f s: %s%s", len(todo),
+                time.monotonic() - started, total.summary(),
+                f"; errors: {'; '.join(total.errors)}" if total.errors else "")
         return total
 
     async def _ask(self, peer: str, message, stats: RepairStats):
@@ -163,6 +184,7 @@ class AntiEntropy:
         theirs = await self._ask(peer, m.TreeRequest(ks.name, rng.start, rng.end, self.depth,
                                                      root), stats)
         if theirs.root == root:
+            log.debug("anti-entropy of range %d with %s: trees equal", rng.range_id, peer)
             return stats
         stats.ranges_differing = 1
         buckets = tuple(mine.differing_buckets(theirs.leaves))
@@ -189,6 +211,8 @@ class AntiEntropy:
                                            return_exceptions=True)
             stats.keys_pushed += sum(1 for r in replies if isinstance(r, m.PutAck))
         self.metrics.anti_entropy_keys.inc(stats.keys_fetched + stats.keys_pushed)
+        log.info("anti-entropy of range %d with %s: trees differed; %d keys fetched, "
+                 "%d pushed", rng.range_id, peer, stats.keys_fetched, stats.keys_pushed)
         return stats
 
     async def _merge_here(self, ks, items) -> int:

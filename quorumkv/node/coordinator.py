@@ -18,6 +18,10 @@ The hot path is callbacks end to end: ``start_write``/``start_read`` call
 ``on_done`` once the request is decided (possibly before they return), with no
 task, coroutine or future per request; ``write``/``read`` wrap them for async
 callers. Timers are one deadline sweep per time slot.
+
+``--log-level debug`` logs each request's path (replicas asked, hints, the
+decision, read repairs). The level is read once, at construction: with debug off
+a request pays one attribute test, and no message is formatted.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class Coordinator:
         self.metrics = metrics
         self.is_down = is_down or (lambda node: False)  # the failure detector's verdict
         self.hints = hints  # HintedHandoff, or None: no hints
+        self.debug = log.isEnabledFor(logging.DEBUG)  # once: free on the hot path when off
         self.loop = asyncio.get_running_loop()
         self.deadlines = Deadlines(timeout_s, self.loop, _Run.expire)
         self.speculation = (Deadlines(speculative_retry_s, self.loop, _Run.speculate, 0.01)
@@ -119,6 +124,9 @@ class Coordinator:
                 down.append(node)
             else:
                 run.send(node, message, _on_put_reply)
+        if self.debug:
+            log.debug("write %r at %s: replicas %s, down (hinted): %s", key, level.name,
+                      ",".join(replicas), ",".join(down) or "none")
         if local:  # after the sends: the replicas work while this node writes
             self._write_local(run, ks.keyspace_id, pkey, version)
         for node in down:
@@ -136,7 +144,12 @@ class Coordinator:
         if self.hints is not None and self.hints.store(node, ks.name, ks.keyspace_id, key,
                                                        pkey, version, stored):
             run.hinted.append(node)
+            if self.debug:
+                log.debug("write %r: hint kept for %s", key, node)
         else:  # no hints here, or the bound for that target is reached
+            if self.debug:
+                log.debug("write %r: no hint kept for %s (bound reached or no hints)",
+                          key, node)
             run.decide(run.tracker.on_failure(node))
 
     async def write(self, keyspace: str, key: bytes, version: Version, level: Level,
@@ -181,6 +194,9 @@ class Coordinator:
         run.spare_request = (message, _on_get_reply)
         if run.spares and self.speculation is not None:
             run.speculation = self.speculation.add(run)
+        if self.debug:
+            log.debug("read %r at %s: asking %s of %s", key, level.name,
+                      ",".join(targets[:tracker.required]), ",".join(replicas))
         # the nearest replica sends the data, the others digests (no value)
         digest = new_tuple(m.Get, (keyspace, key, True))
         for i, node in enumerate(targets[:tracker.required]):
@@ -206,6 +222,10 @@ class Coordinator:
             self.loop.create_task(self._fetch_newest(run, decision))
             return
         if not decision.ok:
+            if self.debug:
+                log.debug("read %r: %s not met (%d of %d answered%s)", run.repair_target[1],
+                          decision.level.name, decision.answered, decision.total,
+                          ", timed out" if decision.timed_out else "")
             if run.session is not None and run.session.receipts is not None:
                 run.session.receipts.append(_receipt(run, decision, "read"))
             run.on_done(None, self._failed(decision))
@@ -271,6 +291,12 @@ class Coordinator:
             if ahead_by_ms(tracker.newest.ts, now) <= self.max_skew_ms:  # else local data
                 self.hlc.observe(tracker.newest.ts, now)               # from a bad clock
         pending = self.repair(run)
+        if self.debug:
+            newest = tracker.newest
+            log.debug("read %r: %s reached from %s; newest %s; %d read repairs",
+                      run.repair_target[1], decision.level.name, ",".join(sorted(tracker.seen)),
+                      "none" if newest is None else f"ts {newest.ts} from {newest.node_id}",
+                      len(pending))
         if run.session is not None and run.session.receipts is not None:
             run.session.receipts.append(_receipt(run, decision, "read"))
         if pending and decision.level is not Level.ONE:
@@ -308,6 +334,9 @@ class Coordinator:
             return []
         ks, key, pkey = run.repair_target
         self.metrics.read_repairs.inc(len(stale))
+        if self.debug:
+            log.debug("read repair of %r: ts %d to %s", key, tracker.newest.ts,
+                      ",".join(stale))
         message = m.Put(ks.name, key, tracker.newest)
         pending = []
         for node in stale:
@@ -347,6 +376,11 @@ class Coordinator:
 # ---- decided: (run, decision) -> None, then the caller's on_done ---------------------
 
 def _write_decided(run: "_Run", decision) -> None:
+    if run.coordinator.debug:
+        log.debug("write %r: %s %s (acks from %s; hinted %s)", run.write[1],
+                  decision.level.name, "reached" if decision.ok else "not met",
+                  ",".join(sorted(run.tracker.answered)) or "none",
+                  ",".join(run.hinted) or "none")
     session = run.session
     if session is not None:
         if decision.ok:  # held by the replicas that acknowledged it (not by hints)
@@ -481,6 +515,8 @@ class _Run:
         retry), so one silent replica costs latency, not a failed read."""
         if self._ask_spare():
             self.coordinator.metrics.speculative_retries.inc()
+            if self.coordinator.debug:
+                log.debug("read %r: slow replicas, speculative retry", self.repair_target[1])
 
     def _ask_spare(self) -> bool:
         """Ask the next replica not asked yet, if the request is still undecided."""

@@ -93,6 +93,8 @@ class Heartbeats:
             else:
                 self._down.discard(peer)
             if self._seen.get(peer, Liveness.UP) is not state:
-                log.warning("peer %s is %s (phi %.1f)", peer, state.value,
-                            self.detector.phi(peer, now))
+                # down is worth a warning; up (again) and suspect are news, not trouble
+                log.log(logging.WARNING if state is Liveness.DOWN else logging.INFO,
+                        "peer %s is %s (phi %.1f)", peer, state.value,
+                        self.detector.phi(peer, now))
             self._seen[peer] = state

@@ -11,12 +11,17 @@ Delivery: every ``DELIVERY_INTERVAL_S`` each target that the failure detector
 sees up gets its oldest hints as ordinary ``Put`` requests, at most
 ``node.hint_delivery_rate`` per second; a hint is deleted once its ``Put`` is
 acknowledged, and kept for the next round otherwise.
+
+The log says when a target starts getting hints, when its backlog is delivered,
+and in between sums up every ``LOG_EVERY_S`` (stored, delivered, pending per
+target): a few lines per outage, never one per hint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from ..core import hints as h
 from ..core import messages as m
@@ -24,6 +29,51 @@ from ..core.version import Version
 
 log = logging.getLogger(__name__)
 DELIVERY_INTERVAL_S = 0.25
+LOG_EVERY_S = 10.0
+
+
+class HintLog:
+    """Hint counts per target since they were last logged. Each kind of line
+    (start, delivered, summary) is written at most once per ``LOG_EVERY_S`` per
+    target; what a skipped line would have said goes into the next summary."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.clock = clock
+        self.stored: dict[str, int] = {}
+        self.delivered: dict[str, int] = {}
+        self._last: dict[tuple[str, str], float] = {}
+        self._summarised = clock()
+
+    def _may(self, kind: str, target: str) -> bool:
+        now = self.clock()
+        last = self._last.get((kind, target))
+        if last is not None and now - last < LOG_EVERY_S:
+            return False
+        self._last[(kind, target)] = now
+        return True
+
+    def on_stored(self, target: str, pending: int) -> None:
+        self.stored[target] = self.stored.get(target, 0) + 1
+        if pending == 1 and self._may("start", target):
+            log.info("storing hints for %s: it missed a write (down, unreachable or "
+                     "too slow); they are delivered once it is up", target)
+
+    def on_delivered(self, target: str, count: int, pending: int) -> None:
+        self.delivered[target] = self.delivered.get(target, 0) + count
+        if pending == 0 and self._may("done", target):
+            log.info("hints for %s delivered: %d since the last report, none pending",
+                     target, self.delivered.pop(target, 0))
+            self.stored.pop(target, None)
+
+    def summarise(self, pending: dict[str, int]) -> None:
+        """Every ``LOG_EVERY_S``: one line per target with hint activity since."""
+        if self.clock() - self._summarised < LOG_EVERY_S:
+            return
+        self._summarised = self.clock()
+        for target in sorted(set(self.stored) | set(self.delivered)):
+            log.info("hints for %s: %d stored, %d delivered in the last %.0f s; %d pending",
+                     target, self.stored.pop(target, 0), self.delivered.pop(target, 0),
+                     LOG_EVERY_S, pending.get(target, 0))
 
 
 class HintedHandoff:
@@ -38,7 +88,11 @@ class HintedHandoff:
         self.pending: dict[str, int] = self._count_stored()
         for target, n in self.pending.items():
             metrics.hints_pending.labels(target).set(n)
+        if self.pending:  # kept from the last run: delivered once the targets are up
+            log.info("hints recounted from storage: %s", ", ".join(
+                f"{n} for {target}" for target, n in sorted(self.pending.items())))
         self._dropped_logged: set[str] = set()
+        self.activity = HintLog()
 
     def _count_stored(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -64,6 +118,7 @@ class HintedHandoff:
         self.pending[target] = n + 1
         self.metrics.hints_stored.labels(target).inc()
         self.metrics.hints_pending.labels(target).set(n + 1)
+        self.activity.on_stored(target, n + 1)
         record = (h.hint_key(target, version, keyspace_id, pkey),
                   h.encode_hint(keyspace, key, version))
         self.storage.write_raw_soon([record], on_durable)
@@ -73,6 +128,7 @@ class HintedHandoff:
         batch = max(1, int(self.rate_per_s * DELIVERY_INTERVAL_S))
         while True:
             await asyncio.sleep(DELIVERY_INTERVAL_S)
+            self.activity.summarise(self.pending)
             for target, n in list(self.pending.items()):
                 if n > 0 and not self.is_down(target):
                     try:
@@ -122,4 +178,5 @@ class HintedHandoff:
             self.metrics.hints_delivered.labels(target).inc(len(acked))
             self.metrics.hints_pending.labels(target).set(left_now)
             self._dropped_logged.discard(target)
+            self.activity.on_delivered(target, len(acked), left_now)
         return len(acked)

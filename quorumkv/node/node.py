@@ -9,8 +9,10 @@ never loses an acknowledged write.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
+import os
 import time
 
 from .. import accel
@@ -36,6 +38,10 @@ from .replica import Replica
 log = logging.getLogger(__name__)
 DEFAULT_KEYSPACE_ID = 1
 STATUS_TIMEOUT_S = 0.5
+# in the data directory while the node runs: still there at start means the last
+# run did not stop cleanly (crash, SIGKILL, power loss)
+RUNNING_MARKER = "qkv-running"
+SECRET_WORDS = ("password", "secret", "token")  # settings never written to the log
 
 
 class Node:
@@ -63,10 +69,13 @@ class Node:
     async def start(self) -> None:
         cfg = self.config
         tune_gc()
+        log.info("node %s configuration:\n%s", self.node_id, describe_config(cfg))
         self.identity = identity.establish(cfg)  # before the database is created
+        previous = previous_run(cfg.data_dir)  # before RocksDB creates its files
         self.storage = Storage(cfg.data_dir, Durability(cfg.node.fsync),
                                cfg.node.periodic_sync_ms,
                                row_cache_bytes=cfg.node.row_cache_bytes)
+        log_storage_opened(self.storage, previous)
         replica = Replica(self.node_id, self.ranges, self.storage, self.hlc, self.clock_ms,
                           self.metrics, cfg.node.max_clock_skew_ms)
         peers = {n.id: (n.host, n.peer_port) for n in cfg.cluster.nodes if n.id != self.node_id}
@@ -111,9 +120,11 @@ class Node:
                  self.me.resp_port, self.me.host, self.me.http_port, self.me.host,
                  self.me.peer_port)
         compiled = accel.status()
-        log.info("hot path: %d of %d modules compiled%s", len(compiled["compiled"]),
+        hint = accel.build_hint(compiled)
+        log.info("hot path: %d of %d modules compiled%s%s", len(compiled["compiled"]),
                  compiled["total"], f" (edited since the build, as Python: "
-                 f"{', '.join(compiled['stale'])})" if compiled["stale"] else "")
+                 f"{', '.join(compiled['stale'])})" if compiled["stale"] else "",
+                 f"; {hint}" if hint else "")
 
     def hello(self) -> m.Hello:
         """What this node's peer connections open with (net/transport.py)."""
@@ -135,6 +146,7 @@ class Node:
             await self.transport.close()
         if self.storage:
             self.storage.close()
+            mark_running(self.config.data_dir, False)
         log.info("node %s stopped", self.node_id)
 
     # ---- cluster view ------------------------------------------------------------
@@ -205,3 +217,51 @@ def build_range_map(config: Config) -> RangeMap:
     ranges = RangeMap()
     ranges.add_keyspace(ks, bootstrap_ranges(ks, node_ids, config.cluster.ranges))
     return ranges
+
+
+def describe_config(config: Config) -> str:
+    """The effective configuration, one setting a line, for the start-up log
+    (settings named like secrets are masked)."""
+    def shown(section: str, obj) -> list[str]:
+        return [f"  {section}.{f.name} = "
+                f"{'***' if any(w in f.name for w in SECRET_WORDS) else getattr(obj, f.name)!r}"
+                for f in dataclasses.fields(obj) if f.name != "nodes"]
+    lines = shown("node", config.node) + [f"  (data directory {config.data_dir})"]
+    lines += shown("cluster", config.cluster)
+    lines += [f"  cluster.nodes: {n.id} {n.host} resp {n.resp_port} http {n.http_port} "
+              f"peer {n.peer_port}" for n in config.cluster.nodes]
+    return "\n".join(lines)
+
+
+def previous_run(data_dir: str) -> str:
+    """"new", "clean" or "unclean": how the data directory was left."""
+    if not os.path.exists(os.path.join(data_dir, "CURRENT")):  # RocksDB's own file
+        return "new"
+    return "unclean" if os.path.exists(os.path.join(data_dir, RUNNING_MARKER)) else "clean"
+
+
+def mark_running(data_dir: str, running: bool) -> None:
+    path = os.path.join(data_dir, RUNNING_MARKER)
+    try:
+        if running:
+            with open(path, "w") as f:
+                f.write(f"{os.getpid()}\n")
+        elif os.path.exists(path):
+            os.remove(path)
+    except OSError as exc:  # only the next start's log line depends on it
+        log.warning("cannot %s %s: %s", "write" if running else "remove", path, exc)
+
+
+def log_storage_opened(storage: Storage, previous: str) -> None:
+    if previous == "new":
+        log.info("storage: new data directory %s", storage.path)
+    elif previous == "clean":
+        log.info("storage: reopened %s (the last run stopped cleanly); watermark ts %d",
+                 storage.path, storage.watermark)
+    else:
+        log.warning("storage: reopened %s after an unclean stop (crash, kill or power "
+                    "loss): RocksDB replayed its write-ahead log (what fsync = %s made "
+                    "durable is kept); watermark ts %d; hints and anti-entropy bring "
+                    "what this node missed", storage.path, storage.durability.value,
+                    storage.watermark)
+    mark_running(storage.path, True)

@@ -33,6 +33,7 @@ class Replica:
         self.hlc = hlc
         self.clock_ms = clock_ms
         self.metrics = metrics
+        self.debug = log.isEnabledFor(logging.DEBUG)  # once: free per batch when off
 
     def handle(self, items: list, send_later):
         """``[(req_id, message)]`` in, the replies that are ready now out. Write
@@ -81,6 +82,8 @@ class Replica:
             except Exception as exc:  # one bad request must not sink the batch
                 log.exception("peer request failed")
                 replies.append((req_id, m.ErrorReply(f"{type(exc).__name__}: {exc}")))
+        if self.debug:
+            log_requests(items)
         if not puts:
             return replies
         self.hlc.observe(newest_ts, now)  # orders this node's next writes after them
@@ -115,6 +118,17 @@ class Replica:
         ks = self.ranges.keyspaces[message.keyspace]
         return scan_range(self.storage, ks.keyspace_id, message.start, message.end,
                           message.limit)
+
+
+def log_requests(items: list) -> None:
+    """One debug line per incoming batch, by message type (heartbeats left out)."""
+    kinds: dict[str, int] = {}
+    for _, message in items:
+        if type(message) is not m.Ping:
+            name = type(message).__name__
+            kinds[name] = kinds.get(name, 0) + 1
+    if kinds:
+        log.debug("peer requests: %s", ", ".join(f"{n} {k}" for k, n in kinds.items()))
 
 
 def scan_range(storage: Storage, keyspace_id: int, start: bytes, end: bytes,

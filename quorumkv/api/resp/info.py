@@ -54,7 +54,8 @@ def _server(ctx) -> list[str]:
             f"tcp_port:{me.resp_port}", f"server_time_usec:{time.time_ns() // 1000}",
             f"uptime_in_seconds:{uptime}", f"uptime_in_days:{uptime // 86400}",
             f"executable:{sys.executable}",
-            f"compiled_modules:{len(accel.status()['compiled'])}/{len(accel.MODULES)}"]
+            f"compiled_modules:{len(accel.status()['compiled'])}/{len(accel.MODULES)}",
+            *([f"compiled_hint:{hint}"] if (hint := accel.build_hint()) else [])]
 
 
 def _clients(ctx) -> list[str]:

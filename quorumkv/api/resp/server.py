@@ -52,6 +52,7 @@ class RespServer:
         self._flush_scheduled = False
         self.unknown_stats = node.metrics.requests.stats("resp", "UNKNOWN")
         self.hooks = ServerHooks(self)  # what SLOWLOG, MONITOR, CLIENT and INFO read
+        self.debug = log.isEnabledFor(logging.DEBUG)  # once: free per command when off
 
     def flush_soon(self, conn) -> None:
         self._dirty.append(conn)
@@ -316,6 +317,8 @@ class RespConnection:
         self.server.hooks.started(ctx, command, spec, args)
         if alone:
             self.alone_running = True
+        if self.server.debug:
+            log.debug("client %d: %s, %d arguments", ctx.client_id, command, len(args) - 1)
         if ctx.receipts_on and command != "QKV.RECEIPT":
             ctx.last_receipts = ctx.session.receipts = []  # this command's receipts
         try:
