@@ -3,7 +3,7 @@
 Importing the package registers every command family in ``registry.COMMANDS``.
 """
 
-from . import connection, expiry, introspection, iteration, strings  # noqa: F401  (register)
+from . import connection, expiry, flush, introspection, iteration, strings  # noqa: F401  (register)
 from .registry import COMMANDS, CommandContext
 from .server import RespConnection, RespServer, start_resp
 
