@@ -69,6 +69,7 @@ class Coordinator:
         # keyspace id -> T: the storage's own dict (empty unless a FLUSHDB happened)
         self.truncated = storage.truncated
         self.truncations = Truncations(storage, ranges, hlc, clock_ms, max_skew_ms)
+        self._told: dict[tuple[str, int], float] = {}  # (node, ks id) -> loop time told
 
     def _keyspace(self, name: str):
         try:
@@ -188,7 +189,8 @@ class Coordinator:
         ks = self._keyspace(keyspace)
         nodes = self.keyspace_nodes(keyspace)
         ts = self.hlc.now(self.clock_ms())
-        run = _Run(self, WriteQuorum(level, nodes, ks.hints_count), _write_decided, on_done)
+        run = _Run(self, WriteQuorum(level, tuple(nodes), ks.hints_count), _write_decided,
+                   on_done)
         run.write = (ks, None, None, ts)  # key None: hint() owes a truncation
         message = m.Truncate(ks.name, ts, sync)
         down = []
@@ -227,9 +229,17 @@ class Coordinator:
         ts = self.truncated.get(ks.keyspace_id)
         if ts is None or version.ts > ts:
             return version
-        if node != self.node_id:
-            self.transport.send_request(node, m.Truncate(ks.name, ts), _ignore_reply)
+        self._tell_truncation(ks, node, ts)
         return None
+
+    def _tell_truncation(self, ks, node: str, ts: int) -> None:
+        """Send a replica that answered with flushed data the truncation, at most
+        once a second (hints and anti-entropy bring it too, should this be lost)."""
+        now = self.loop.time()
+        if node == self.node_id or now - self._told.get((node, ks.keyspace_id), -1.0) < 1.0:
+            return
+        self._told[(node, ks.keyspace_id)] = now
+        self.transport.send_request(node, m.Truncate(ks.name, ts), _ignore_reply)
 
     # ---- reads -----------------------------------------------------------------
 

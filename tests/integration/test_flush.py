@@ -169,7 +169,9 @@ def test_read_repair_does_not_spread_old_data_and_teaches_the_flush(missed_flush
     assert metric(c, "n3", "qkv_read_repairs_total") > repairs
     assert at_one(c, "n2").get(OLD[0]) is None
     assert at_one(c, "n2").dbsize() == 0
-    # through n2: n3's answer is hidden, and n3 is told of the truncation
+    # through n2: n3's answers are hidden, and n3 is told of the truncation
+    assert c.redis("n2").dbsize() == 0  # a QUORUM scan of n2 and n3
+    assert c.redis("n2").keys("old:*") == []
     assert c.redis("n2").get(OLD[1]) is None
     wait_for(lambda: present(at_one(c, "n3"), OLD) == [], "n3 never learned the flush")
     assert c.redis("n3").set("after", "kept")  # later than the flush on either clock
