@@ -263,10 +263,13 @@ class Storage:
         watermark = top = self.watermark
         cache = self.cache
         truncated = self.truncated
+        dropped = False
         for keyspace_id, pkey, version in entries:
             ts = version.ts
             if truncated and ts <= truncated.get(keyspace_id, -1):
-                continue  # older than its keyspace's truncation: a late write, repair, hint
+                dropped = True  # older than its keyspace's truncation: a late write,
+                continue        # a repair, a hint
+
             skey = storage_key(keyspace_id, pkey)
             current = pending.get(skey)
             if current is None and ts <= watermark:  # may lose: read what is there
@@ -276,7 +279,9 @@ class Storage:
                 if ts > top:
                     top = ts
         if not pending and not raw and not drop:
-            return False
+            # acknowledge a dropped write only once the truncation that drops it is
+            # durable (a WAL sync covers every earlier write)
+            return dropped and self.durability is BATCH
         put, encode = batch.put, Version.encode
         for skey, version in pending.items():
             put(skey, encode(version))
