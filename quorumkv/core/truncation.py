@@ -83,9 +83,3 @@ def encode_owed(keyspace: str, ts: int) -> bytes:
 def decode_owed(raw: bytes) -> tuple[str, int]:
     keyspace, ts = msgpack.unpackb(raw, raw=False)
     return keyspace, ts
-
-
-def hidden(truncated: dict, keyspace_id: int, ts: int) -> bool:
-    """Whether a version stamped ``ts`` of that keyspace is gone under the
-    truncations in ``truncated`` (keyspace id -> T)."""
-    return ts <= truncated.get(keyspace_id, -1)
