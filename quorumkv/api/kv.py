@@ -104,6 +104,15 @@ class KV:
 
         return sum(await windowed(keys, one))
 
+    def keyspaces(self) -> list[str]:
+        return list(self.coordinator.ranges.keyspaces)
+
+    async def truncate(self, keyspace: str, level: Level, sync: bool) -> int:
+        """Empty ``keyspace`` (FLUSHDB) on every node, acknowledged at ``level``;
+        with ``sync``, once those nodes have also deleted the data. The timestamp
+        of the truncation: writes stamped later survive it."""
+        return await self.coordinator.truncate(keyspace, level, sync)
+
     async def rewrite_expiry(self, keyspace: str, key: bytes, expiry_ms: int,
                              level: Level, session=None) -> bool:
         """Give a live key a new absolute expiry (0 = persist); False if absent."""

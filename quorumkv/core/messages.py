@@ -100,19 +100,23 @@ class Pong(NamedTuple):
 
 class TreeRequest(NamedTuple):
     """The replica's Merkle tree of one range (anti-entropy, core/merkle.py); the
-    asker's root comes along, and equal roots are answered without the leaves."""
+    asker's root comes along, and equal roots are answered without the leaves.
+    Both sides' truncations of the keyspace travel with it (``truncated``: T, or 0
+    for none), and each side takes the later one before comparing."""
     TAG = 12
     keyspace: str
     start: bytes
     end: bytes
     depth: int
     root: bytes
+    truncated: int = 0
 
 
 class TreeReply(NamedTuple):
     TAG = 13
     root: bytes
     leaves: bytes  # 8 bytes per leaf; empty when the roots are equal
+    truncated: int = 0  # the replica's truncation of the keyspace (after the asker's)
 
 
 class DigestRequest(NamedTuple):
@@ -142,6 +146,26 @@ class FetchReply(NamedTuple):
     items: tuple  # ((pkey, Version), ...)
 
 
+class Truncate(NamedTuple):
+    """Truncate ``keyspace`` at HLC timestamp ``ts`` (FLUSHDB, core/truncation.py):
+    every version stamped ``ts`` or earlier is gone. Answered with ``PutAck`` once
+    the truncation is durable and, with ``sync``, the old versions deleted."""
+    TAG = 19
+    keyspace: str
+    ts: int
+    sync: bool = False
+
+
+class TruncationsRequest(NamedTuple):
+    """The replica's truncations (a node asks its peers when it starts)."""
+    TAG = 20
+
+
+class TruncationsReply(NamedTuple):
+    TAG = 21
+    items: tuple  # ((keyspace, ts), ...)
+
+
 class Hello(NamedTuple):
     """The first message on every peer connection, from the side that opened it:
     who connects, and the cluster and layout it runs under (core/identity.py).
@@ -167,7 +191,8 @@ class HelloReply(NamedTuple):
 
 MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply,
                  Ping, Pong, TreeRequest, TreeReply, DigestRequest, DigestReply,
-                 FetchRequest, FetchReply, PutAcks, Hello, HelloReply)
+                 FetchRequest, FetchReply, PutAcks, Truncate, TruncationsRequest,
+                 TruncationsReply, Hello, HelloReply)
 
 
 class DecodeError(Exception):
@@ -200,7 +225,7 @@ def encode(req_id: int, message) -> bytes:
     if cls is ScanReply:
         return _packb([req_id, cls.TAG, list(message.items), message.truncated,
                        message.last_pkey])
-    if cls is FetchReply or cls is DigestReply:
+    if cls is FetchReply or cls is DigestReply or cls is TruncationsReply:
         return _packb([req_id, cls.TAG, list(message.items)])
     return _packb([req_id, cls.TAG, *message])
 
@@ -281,6 +306,18 @@ def _decode_fetch_reply(values) -> FetchReply:
     return FetchReply(tuple(_scan_item(item) for item in items))
 
 
+def _truncation_item(item) -> tuple:
+    keyspace, ts = item
+    if type(keyspace) is not str or type(ts) is not int:
+        raise TypeError("truncation item is not (str, int)")
+    return keyspace, ts
+
+
+def _decode_truncations_reply(values) -> TruncationsReply:
+    (items,) = values
+    return TruncationsReply(tuple(_truncation_item(item) for item in items))
+
+
 def _plain_decoder(cls):
     return lambda values: _checked(cls(*values))
 
@@ -295,7 +332,8 @@ _DECODERS.update({Put.TAG: _decode_put, PutAck.TAG: _decode_put_ack,
                   DigestRequest.TAG: _decode_digest_request,
                   DigestReply.TAG: _decode_digest_reply,
                   FetchRequest.TAG: _decode_fetch_request,
-                  FetchReply.TAG: _decode_fetch_reply})
+                  FetchReply.TAG: _decode_fetch_reply,
+                  TruncationsReply.TAG: _decode_truncations_reply})
 
 
 def decode_body(body: list) -> tuple[int, object]:

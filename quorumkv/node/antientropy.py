@@ -11,6 +11,11 @@ For one range and one peer replica (``repair_range``):
    ordinary ``Put`` requests (merged there). LWW decides on both sides, so the
    exchange only ever moves a replica forward.
 
+The keyspace's truncation (FLUSHDB) travels with step 1 both ways, and each side
+takes the later one before it compares digests: a replica that missed a FLUSHDB
+learns it here, and no version older than the truncation is ever streamed in
+either direction (storage drops such writes and hides such entries).
+
 ``AntiEntropy.run`` does this in the background for every range this node
 replicates, against every live peer replica, one range every
 ``node.anti_entropy_interval_ms`` (0: off); ``quorumkv repair`` runs it on demand
@@ -30,6 +35,7 @@ from ..core.hlc import ahead_by_ms
 from ..core.merkle import DEFAULT_DEPTH, MerkleTree, entry_hash, keys_to_exchange
 from ..core.rangemap import HASH_BYTES
 from ..core.version import Version
+from .truncation import Truncations
 
 log = logging.getLogger(__name__)
 CHUNK = 2000          # entries hashed between two yields to the event loop
@@ -108,6 +114,7 @@ class AntiEntropy:
         self.max_skew_ms = max_skew_ms
         self.interval_s = interval_s
         self.depth = depth
+        self.truncations = Truncations(storage, ranges, hlc, clock_ms, max_skew_ms)
         self._lock = asyncio.Lock()  # one exchange at a time from this node
 
     def my_ranges(self, keyspace: str | None = None, range_id: int | None = None) -> list:
@@ -181,8 +188,11 @@ class AntiEntropy:
         ks = self.ranges.keyspaces[rng.keyspace]
         mine = await build_tree(self.storage, ks.keyspace_id, rng.start, rng.end, self.depth)
         root = mine.root()
+        truncated = self.storage.truncated.get(ks.keyspace_id, 0)
         theirs = await self._ask(peer, m.TreeRequest(ks.name, rng.start, rng.end, self.depth,
-                                                     root), stats)
+                                                     root, truncated), stats)
+        if theirs.truncated > truncated:  # they hold a later FLUSHDB: take it first
+            await self._take_truncation(ks.name, theirs.truncated, peer)
         if theirs.root == root:
             log.debug("anti-entropy of range %d with %s: trees equal", rng.range_id, peer)
             return stats
@@ -215,6 +225,14 @@ class AntiEntropy:
                  "%d pushed", rng.range_id, peer, stats.keys_fetched, stats.keys_pushed)
         return stats
 
+    async def _take_truncation(self, keyspace: str, ts: int, peer: str) -> None:
+        try:
+            if await self.truncations.apply(keyspace, ts):
+                log.info("learned from %s (anti-entropy) the truncation of %s at %d",
+                         peer, keyspace, ts)
+        except Exception as exc:  # refused for skew: its versions stay as they are
+            log.warning("truncation of %s from %s not taken: %s", keyspace, peer, exc)
+
     async def _merge_here(self, ks, items) -> int:
         entries = []
         now = self.clock_ms()
@@ -233,14 +251,22 @@ class AntiEntropy:
         return len(entries)
 
 
-async def answer(storage, ranges, message):
-    """A replica's answer to an anti-entropy request."""
+async def answer(storage, ranges, message, truncations: Truncations | None = None):
+    """A replica's answer to an anti-entropy request (``truncations``: to take the
+    asker's later truncation of the keyspace before building the tree)."""
     ks = ranges.keyspaces[message.keyspace]
     if isinstance(message, m.TreeRequest):
+        if truncations is not None and message.truncated > storage.truncated.get(
+                ks.keyspace_id, 0):
+            try:
+                await truncations.apply(ks.name, message.truncated)
+            except Exception as exc:
+                log.warning("truncation of %s not taken: %s", ks.name, exc)
         tree = await build_tree(storage, ks.keyspace_id, message.start, message.end,
                                 message.depth)
         root = tree.root()
-        return m.TreeReply(root, b"" if root == message.root else tree.leaf_bytes())
+        return m.TreeReply(root, b"" if root == message.root else tree.leaf_bytes(),
+                           storage.truncated.get(ks.keyspace_id, 0))
     if isinstance(message, m.DigestRequest):
         digests = await bucket_digests(storage, ks.keyspace_id, message.start, message.end,
                                        message.depth, message.buckets)

@@ -14,6 +14,11 @@ version (or the deadline passes), so a following read at the same level cannot
 see the older value again. Replicas whose answers arrive after the decision
 (after a speculative retry) are repaired in the background.
 
+A truncation (FLUSHDB, ``start_truncate``) is sent to every node of the keyspace
+and acknowledged like a write; a node that misses it is owed it as a hint. Once
+this node holds a truncation, it hides what replicas answer that is at or below
+it, and tells such a replica of the truncation (a read repair of the FLUSHDB).
+
 The hot path is callbacks end to end: ``start_write``/``start_read`` call
 ``on_done`` once the request is decided (possibly before they return), with no
 task, coroutine or future per request; ``write``/``read`` wrap them for async
@@ -40,6 +45,7 @@ from ..errors import ConsistencyError, SessionError, UnknownKeyspaceError
 from ..storage import Storage
 from .deadlines import Deadlines
 from .replica import scan_range
+from .truncation import Truncations
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,10 @@ class Coordinator:
         self.deadlines = Deadlines(timeout_s, self.loop, _Run.expire)
         self.speculation = (Deadlines(speculative_retry_s, self.loop, _Run.speculate, 0.01)
                             if speculative_retry_s > 0 else None)
+        # keyspace id -> T: the storage's own dict (empty unless a FLUSHDB happened)
+        self.truncated = storage.truncated
+        self.truncations = Truncations(storage, ranges, hlc, clock_ms, max_skew_ms)
+        self._told: dict[tuple[str, int], float] = {}  # (node, ks id) -> loop time told
 
     def _keyspace(self, name: str):
         try:
@@ -141,8 +151,13 @@ class Coordinator:
             run.decide(run.tracker.on_hint(node) if error is None
                        else run.tracker.on_failure(node))
 
-        if self.hints is not None and self.hints.store(node, ks.name, ks.keyspace_id, key,
-                                                       pkey, version, stored):
+        if key is None:  # a truncation (start_truncate): owed to the node, never dropped
+            stored_ok = self.hints is not None and self.hints.store_truncation(
+                node, ks.name, ks.keyspace_id, version, stored)
+        else:
+            stored_ok = self.hints is not None and self.hints.store(
+                node, ks.name, ks.keyspace_id, key, pkey, version, stored)
+        if stored_ok:
             run.hinted.append(node)
             if self.debug:
                 log.debug("write %r: hint kept for %s", key, node)
@@ -171,6 +186,73 @@ class Coordinator:
                 run.decide(run.tracker.on_ack(node))
 
         self.storage.write_soon([(keyspace_id, pkey, version)], written, cache=True)
+
+    # ---- truncations (FLUSHDB) -------------------------------------------------------
+
+    def keyspace_nodes(self, keyspace: str) -> list[str]:
+        """Every node that replicates a range of ``keyspace``."""
+        return sorted({n for r in self.ranges.all_ranges() if r.keyspace == keyspace
+                       for n in r.replicas})
+
+    def start_truncate(self, keyspace: str, level: Level, sync: bool, on_done) -> int:
+        """Truncate ``keyspace`` at a new HLC timestamp T on every node of it, counted
+        like a write at ``level`` over those nodes; ``on_done(error)`` once decided.
+        Nodes that are down or do not answer in time are owed the truncation (a
+        hint). Returns T."""
+        ks = self._keyspace(keyspace)
+        nodes = self.keyspace_nodes(keyspace)
+        ts = self.hlc.now(self.clock_ms())
+        run = _Run(self, WriteQuorum(level, tuple(nodes), ks.hints_count), _write_decided,
+                   on_done)
+        run.write = (ks, None, None, ts)  # key None: hint() owes a truncation
+        message = m.Truncate(ks.name, ts, sync)
+        down = []
+        for node in nodes:
+            if node == self.node_id:
+                self.loop.create_task(self._truncate_local(run, ks.name, ts, sync))
+            elif self.is_down(node):
+                down.append(node)
+            else:
+                run.send(node, message, _on_put_reply)
+        for node in down:
+            self.hint(run, node)
+        log.info("truncating keyspace %s at %d on %s", ks.name, ts, ", ".join(nodes))
+        return ts
+
+    async def truncate(self, keyspace: str, level: Level, sync: bool) -> int:
+        done = self.loop.create_future()
+        ts = self.start_truncate(keyspace, level, sync, lambda error: settle(done, None, error))
+        await done
+        return ts
+
+    async def _truncate_local(self, run: "_Run", keyspace: str, ts: int, sync: bool) -> None:
+        try:
+            await self.truncations.apply(keyspace, ts, sync)
+        except Exception as exc:
+            log.error("local truncation failed: %s", exc)
+            run.decide(run.tracker.on_failure(self.node_id))
+        else:
+            run.decide(run.tracker.on_ack(self.node_id))
+
+    def visible(self, ks, node: str, version: Version | None) -> Version | None:
+        """A replica's answer as this node sees it: None if a truncation held here
+        hides it; that replica then hears of the truncation (read repair)."""
+        if version is None:
+            return None
+        ts = self.truncated.get(ks.keyspace_id)
+        if ts is None or version.ts > ts:
+            return version
+        self._tell_truncation(ks, node, ts)
+        return None
+
+    def _tell_truncation(self, ks, node: str, ts: int) -> None:
+        """Send a replica that answered with flushed data the truncation, at most
+        once a second (hints and anti-entropy bring it too, should this be lost)."""
+        now = self.loop.time()
+        if node == self.node_id or now - self._told.get((node, ks.keyspace_id), -1.0) < 1.0:
+            return
+        self._told[(node, ks.keyspace_id)] = now
+        self.transport.send_request(node, m.Truncate(ks.name, ts), _ignore_reply)
 
     # ---- reads -----------------------------------------------------------------
 
@@ -232,8 +314,7 @@ class Coordinator:
             return
         session = run.session
         if session is not None and session.enforced and not session.satisfied(
-                tracker.newest.ts if tracker.newest else 0, len(tracker.seen),
-                len(tracker.replicas)):
+                self._newest_ts(run), len(tracker.seen), len(tracker.replicas)):
             # possibly behind what this session wrote or read (core.session)
             if run.spares:
                 self.loop.create_task(self._read_rest_for_session(run, decision))
@@ -241,6 +322,15 @@ class Coordinator:
                 run.on_done(None, SessionError(len(tracker.seen), len(tracker.replicas)))
             return
         self._finish_read(run, decision)
+
+    def _newest_ts(self, run: "_Run") -> int:
+        """The newest timestamp a read saw, for its session: a truncation held here
+        counts, since whatever the session saw at or before it is gone."""
+        newest = run.tracker.newest
+        ts = newest.ts if newest is not None else 0
+        if self.truncated:
+            return max(ts, self.truncated.get(run.repair_target[0].keyspace_id, 0))
+        return ts
 
     async def _fetch_newest(self, run: "_Run", decision) -> None:
         """The value of the newest write, from a replica whose digest named it."""
@@ -255,7 +345,9 @@ class Coordinator:
             except asyncio.TimeoutError:
                 reply = None
             if self.usable(reply, node) and reply.version is not None:
-                tracker.on_answer(node, reply.version)
+                tracker.on_answer(node, self.visible(run.repair_target[0], node,
+                                                     reply.version)
+                                  if self.truncated else reply.version)
                 if not tracker.needs_data:
                     self._after_read(run, decision)
                     return
@@ -272,9 +364,11 @@ class Coordinator:
         for node, answer in asked:
             reply = answer.result() if answer.done() else None
             if self.usable(reply, node):
-                tracker.on_answer(node, reply.version)
-        if not run.session.satisfied(tracker.newest.ts if tracker.newest else 0,
-                                     len(tracker.seen), len(tracker.replicas)):
+                tracker.on_answer(node, self.visible(run.repair_target[0], node,
+                                                     reply.version)
+                                  if self.truncated else reply.version)
+        if not run.session.satisfied(self._newest_ts(run), len(tracker.seen),
+                                     len(tracker.replicas)):
             # a replica that did not answer may hold what this session wrote
             run.on_done(None, SessionError(len(tracker.seen), len(tracker.replicas)))
             return
@@ -370,7 +464,12 @@ class Coordinator:
         decision = await done
         if not decision.ok:
             raise self._failed(decision)
-        return merge_pages(list(run.replies.values()), rng.end, self.clock_ms())
+        replies = run.replies
+        if self.truncated and ks.keyspace_id in self.truncated:
+            replies = {node: reply._replace(items=tuple(
+                (key, v) for key, v in reply.items if self.visible(ks, node, v) is not None))
+                for node, reply in replies.items()}
+        return merge_pages(list(replies.values()), rng.end, self.clock_ms())
 
 
 # ---- decided: (run, decision) -> None, then the caller's on_done ---------------------
@@ -450,14 +549,22 @@ def _on_digest_reply(run: "_Run", node: str, reply) -> None:
     _on_get_reply(run, node, reply, digest=True)
 
 
+def _ignore_reply(reply, error) -> None:
+    return None
+
+
 def _on_get_reply(run: "_Run", node: str, reply, digest: bool = False) -> None:
     tracker: ReadQuorum = run.tracker
-    if not run.coordinator.usable(reply, node):  # as if it had failed
+    coordinator = run.coordinator
+    if not coordinator.usable(reply, node):  # as if it had failed
         run._ask_spare()
         run.decide(tracker.on_failure(node))
         return
+    version = reply.version
+    if coordinator.truncated:  # flushed: what the replica has may be gone
+        version = coordinator.visible(run.repair_target[0], node, version)
     was_decided = tracker.decision is not None
-    run.decide(tracker.on_answer(node, reply.version, digest))
+    run.decide(tracker.on_answer(node, version, digest))
     if was_decided:  # a late answer: repair in the background
         run.coordinator.repair(run)
 

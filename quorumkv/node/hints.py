@@ -15,6 +15,11 @@ acknowledged, and kept for the next round otherwise.
 The log says when a target starts getting hints, when its backlog is delivered,
 and in between sums up every ``LOG_EVERY_S`` (stored, delivered, pending per
 target): a few lines per outage, never one per hint.
+
+A truncation (FLUSHDB) that a node did not acknowledge is owed to it the same way
+(core/truncation.py has the record): one per target and keyspace, the latest
+one, never dropped over the bound, delivered as a ``Truncate`` before the
+target's write hints, and counted in its pending hints.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import time
 
 from ..core import hints as h
 from ..core import messages as m
+from ..core import truncation as tr
 from ..core.version import Version
 
 log = logging.getLogger(__name__)
@@ -85,6 +91,8 @@ class HintedHandoff:
         self.metrics = metrics
         self.max_per_target = max_per_target
         self.rate_per_s = rate_per_s
+        # target -> {keyspace id: (keyspace name, T)}: truncations owed to it
+        self.owed: dict[str, dict[int, tuple[str, int]]] = self._load_owed()
         self.pending: dict[str, int] = self._count_stored()
         for target, n in self.pending.items():
             metrics.hints_pending.labels(target).set(n)
@@ -100,7 +108,35 @@ class HintedHandoff:
         for key, _ in self.storage.scan_raw(prefix, 1 << 62):
             target = h.hint_target(key)
             counts[target] = counts.get(target, 0) + 1
+        for target, owed in self.owed.items():
+            counts[target] = counts.get(target, 0) + len(owed)
         return counts
+
+    def _load_owed(self) -> dict:
+        owed: dict[str, dict[int, tuple[str, int]]] = {}
+        for key, raw in self.storage.scan_raw(tr.all_owed_prefix(), 1 << 62):
+            target, keyspace_id = tr.parse_owed_key(key)
+            owed.setdefault(target, {})[keyspace_id] = tr.decode_owed(raw)
+        return owed
+
+    def store_truncation(self, target: str, keyspace: str, keyspace_id: int, ts: int,
+                         on_durable) -> bool:
+        """Owe ``target`` the truncation of a keyspace at ``ts`` (kept whatever the
+        bound: it replaces any older one owed); ``on_durable(error)`` once stored."""
+        owed = self.owed.setdefault(target, {})
+        held = owed.get(keyspace_id)
+        if held is not None and held[1] >= ts:
+            self.storage.write_soon((), on_durable)  # already owed: durable
+            return True
+        if held is None:
+            n = self.pending.get(target, 0) + 1
+            self.pending[target] = n
+            self.metrics.hints_pending.labels(target).set(n)
+        owed[keyspace_id] = (keyspace, ts)
+        self.metrics.hints_stored.labels(target).inc()
+        self.storage.write_raw_soon([(tr.owed_key(target, keyspace_id),
+                                      tr.encode_owed(keyspace, ts))], on_durable)
+        return True
 
     def store(self, target: str, keyspace: str, keyspace_id: int, key: bytes, pkey: bytes,
               version: Version, on_durable) -> bool:
@@ -137,13 +173,15 @@ class HintedHandoff:
                         log.exception("hint delivery to %s failed", target)
 
     async def deliver(self, target: str, limit: int) -> int:
-        """Send up to ``limit`` of ``target``'s oldest hints; delete the acknowledged
-        ones. Returns how many were delivered."""
+        """Send the truncations owed to ``target``, then up to ``limit`` of its
+        oldest hints; delete the acknowledged ones. Returns how many were delivered."""
+        delivered = await self._deliver_truncations(target)
         records = self.storage.scan_raw(h.hint_prefix(target), limit)
         if not records:
-            self.pending[target] = 0
-            self.metrics.hints_pending.labels(target).set(0)
-            return 0
+            left_now = len(self.owed.get(target, ()))
+            self.pending[target] = left_now
+            self.metrics.hints_pending.labels(target).set(left_now)
+            return delivered
         loop = asyncio.get_running_loop()
         acked: list[bytes] = []
         waiting = loop.create_future()
@@ -179,4 +217,34 @@ class HintedHandoff:
             self.metrics.hints_pending.labels(target).set(left_now)
             self._dropped_logged.discard(target)
             self.activity.on_delivered(target, len(acked), left_now)
-        return len(acked)
+        return delivered + len(acked)
+
+    async def _deliver_truncations(self, target: str) -> int:
+        owed = self.owed.get(target)
+        if not owed:
+            return 0
+        loop = asyncio.get_running_loop()
+        done = []
+        for keyspace_id, (keyspace, ts) in list(owed.items()):
+            try:
+                reply = await asyncio.wait_for(
+                    self.transport.request(target, m.Truncate(keyspace, ts)), 5.0)
+            except Exception:  # unreachable or slow: kept for the next round
+                return 0
+            if isinstance(reply, m.PutAck):
+                done.append((keyspace_id, (keyspace, ts)))
+        # not one that a later FLUSHDB replaced meanwhile
+        done = [k for k, held in done if owed.get(k) == held]
+        for keyspace_id in done:
+            del owed[keyspace_id]
+        if done:
+            deleted = loop.create_future()
+            self.storage.write_raw_soon([(tr.owed_key(target, k), None) for k in done],
+                                        lambda error: deleted.set_result(error))
+            await deleted
+            left_now = max(0, self.pending.get(target, 0) - len(done))
+            self.pending[target] = left_now
+            self.metrics.hints_delivered.labels(target).inc(len(done))
+            self.metrics.hints_pending.labels(target).set(left_now)
+            log.info("delivered %d owed truncations to %s", len(done), target)
+        return len(done)

@@ -32,6 +32,7 @@ from .clock import wall_clock_ms
 from . import identity
 from .hints import HintedHandoff
 from .tombstones import TombstoneGC
+from .truncation import Truncations
 from .metrics import Metrics
 from .replica import Replica
 
@@ -110,6 +111,11 @@ class Node:
                                        max_skew_ms=cfg.node.max_clock_skew_ms)
         if self.storage.durability is Durability.PERIODIC:
             self._tasks.append(asyncio.ensure_future(self.storage.run_periodic_sync()))
+        # a FLUSHDB this node missed while down: learnt before it serves clients
+        truncations = Truncations(self.storage, self.ranges, self.hlc, self.clock_ms,
+                                  cfg.node.max_clock_skew_ms)
+        await truncations.learn_from_peers(self.transport, list(peers))
+        self._tasks.append(asyncio.ensure_future(truncations.resume_sweeps()))
         from ..api.http import start_http
         from ..api.kv import KV
         from ..api.resp import start_resp

@@ -16,6 +16,7 @@ from ..core.scan import strip_hash
 from ..core.version import Version, new_tuple
 from ..storage import Storage
 from . import antientropy
+from .truncation import Truncations
 
 log = logging.getLogger(__name__)
 ANTI_ENTROPY_REQUESTS = (m.TreeRequest, m.DigestRequest, m.FetchRequest)
@@ -34,6 +35,7 @@ class Replica:
         self.clock_ms = clock_ms
         self.metrics = metrics
         self.debug = log.isEnabledFor(logging.DEBUG)  # once: free per batch when off
+        self.truncations = Truncations(storage, ranges, hlc, clock_ms, max_skew_ms)
 
     def handle(self, items: list, send_later):
         """``[(req_id, message)]`` in, the replies that are ready now out. Write
@@ -77,6 +79,10 @@ class Replica:
                     keys, size = self.storage.stats()
                     replies.append((req_id, m.StatsReply(self.node_id, keys, size,
                                                          self.hlc.last)))
+                elif cls is m.Truncate:  # answered once durable (and swept, if sync)
+                    asyncio.ensure_future(self._truncate(req_id, message, send_later))
+                elif cls is m.TruncationsRequest:
+                    replies.append((req_id, m.TruncationsReply(self.truncations.table())))
                 else:
                     replies.append((req_id, m.ErrorReply(f"unexpected {type(message).__name__}")))
             except Exception as exc:  # one bad request must not sink the batch
@@ -98,9 +104,19 @@ class Replica:
         self.storage.write_soon(puts, durable)
         return replies
 
+    async def _truncate(self, req_id: int, message: m.Truncate, send_later) -> None:
+        try:
+            await self.truncations.apply(message.keyspace, message.ts, message.sync)
+            reply = PUT_ACK
+        except Exception as exc:
+            log.warning("truncation of %s refused: %s", message.keyspace, exc)
+            reply = m.ErrorReply(f"{type(exc).__name__}: {exc}")
+        send_later([(req_id, reply)])
+
     async def _anti_entropy(self, req_id: int, message, send_later) -> None:
         try:
-            reply = await antientropy.answer(self.storage, self.ranges, message)
+            reply = await antientropy.answer(self.storage, self.ranges, message,
+                                             self.truncations)
         except Exception as exc:
             log.exception("anti-entropy request failed")
             reply = m.ErrorReply(f"{type(exc).__name__}: {exc}")

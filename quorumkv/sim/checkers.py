@@ -7,7 +7,12 @@
 (c) read-your-writes: a session's successful read of a key returns a version at
     least as new as the session's last acknowledged write of that key;
 (d) a QUORUM (or ALL) read that started after a QUORUM (or ALL) write of the same
-    key was acknowledged sees that write or something newer.
+    key was acknowledged sees that write or something newer;
+(e) after a FLUSHDB: every node holds the same truncation, and no node returns a
+    version it hides. (b), (c) and (d) then leave out the writes it removed: those
+    stamped at or before it;
+(f) a read that started after a FLUSHDB was acknowledged at ALL (every node took
+    it) returns nothing stamped at or before it.
 """
 
 from __future__ import annotations
@@ -36,16 +41,43 @@ def final_versions(sim) -> tuple[dict, list]:
     return finals, violations
 
 
+def check_truncations(sim) -> tuple[int, list]:
+    """The truncation every node holds (0: none); violations of (e)."""
+    from .run import KEYS
+    held = {n: node.storage.truncated.get(1, 0) for n, node in sim.nodes.items()}
+    truncated = max(held.values())
+    violations = [f"(e) {n} holds truncation {t}, not {truncated}"
+                  for n, t in held.items() if t != truncated]
+    for n, node in sim.nodes.items():
+        for key in KEYS:
+            pkey = node.ranges.keyspaces["default"].placement_key(key)
+            version = node.storage.get(1, pkey)
+            if version is not None and version.ts <= truncated:
+                violations.append(f"(e) {n} returns {key.decode()} at ts {version.ts}, "
+                                  f"flushed at {truncated}")
+    return truncated, violations
+
+
 def check(sim) -> list[str]:
     finals, violations = final_versions(sim)
-    return violations + check_history(sim.result.ops,
-                                      {k: (v.ts if v else 0) for k, v in finals.items()})
+    truncated, flushed = check_truncations(sim)
+    return violations + flushed + check_history(
+        sim.result.ops, {k: (v.ts if v else 0) for k, v in finals.items()}, truncated)
 
 
-def check_history(ops, final_ts: dict) -> list[str]:
+def check_history(ops, final_ts: dict, truncated: int = 0) -> list[str]:
     """(b), (c) and (d) over a history of operations (``Op``: kind, key, level,
-    start, end, ok, ts, session) and each key's final version timestamp (0: none)."""
+    start, end, ok, ts, session) and each key's final version timestamp (0: none);
+    writes stamped at or before ``truncated`` were flushed."""
     violations = []
+    for flush in (o for o in ops if o.kind == "flush" and o.ok and o.level is Level.ALL):
+        for read in ops:
+            if read.kind == "read" and read.ok and read.start > flush.end \
+                    and 0 < read.ts <= flush.ts:
+                violations.append(f"(f) read of {read.key.decode()} at {read.start:.4f} "
+                                  f"returned ts {read.ts}, flushed at ALL at {flush.ts}")
+    ops = [o for o in ops if o.kind != "flush"
+           and (o.kind == "read" or not o.ok or o.ts > truncated)]
     for op in ops:
         if op.kind != "read" and op.ok:
             final = final_ts.get(op.key, 0)

@@ -28,7 +28,7 @@ CLIENT_WAIT_S = 2.0
 @dataclass
 class Op:
     client: int
-    kind: str          # write | delete | read
+    kind: str          # write | delete | read | flush (key b"", ts: the truncation's)
     key: bytes
     level: Level
     start: float
@@ -63,6 +63,10 @@ class Sim:
         self.faults = faults
         self.keep_trace = trace
         self.result = Result(seed)
+        # a FLUSHDB in about half the runs, from its own generator so that the runs
+        # without one do what they did before flushes were simulated
+        self.flush_rnd = random.Random(seed * 7919 + 1)
+        self.flushes = self.faults and self.flush_rnd.random() < 0.5
 
     def trace(self, text: str) -> None:
         if self.keep_trace:
@@ -105,6 +109,28 @@ class Sim:
             self.trace(f"client {cid} {kind} {key.decode()} {level.name} via {node.node_id}"
                        f" -> {'ok' if op.ok else 'failed' if op.ok is False else 'unknown'}"
                        f" ts={op.ts}")
+
+    async def flusher(self) -> None:
+        """One FLUSHDB, through a random live node, in the middle of the workload."""
+        rnd = self.flush_rnd
+        await asyncio.sleep(rnd.uniform(0.1, 0.6))
+        live = [n for n in self.nodes.values() if n.up]
+        if not live:
+            return
+        node = rnd.choice(live)
+        level, sync = rnd.choice(WRITE_LEVELS), rnd.random() < 0.5
+        op = Op(-1, "flush", b"", level, self.loop.time())
+        self.result.ops.append(op)
+        try:
+            op.ts = await asyncio.wait_for(node.coordinator.truncate("default", level, sync),
+                                           CLIENT_WAIT_S)
+            op.ok = True
+        except QuorumKVError:
+            op.ok = False
+        except asyncio.TimeoutError:
+            op.ok = None
+        op.end = self.loop.time()
+        self.trace(f"flush {level.name} via {node.node_id} -> {op.ok} ts={op.ts}")
 
     async def nemesis(self, until: asyncio.Future) -> None:
         rnd, net = self.rnd, self.network
@@ -149,7 +175,8 @@ class Sim:
         await asyncio.sleep(0.2)  # first heartbeats
         done = self.loop.create_future()
         nemesis = asyncio.ensure_future(self.nemesis(done)) if self.faults else None
-        await asyncio.gather(*(self.client(c) for c in range(self.clients)))
+        flusher = [self.flusher()] if self.flushes else []
+        await asyncio.gather(*(self.client(c) for c in range(self.clients)), *flusher)
         done.set_result(None)
         if nemesis is not None:
             await nemesis

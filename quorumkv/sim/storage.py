@@ -4,8 +4,9 @@ and made durable (then acknowledged) a moment later, like group commit."""
 
 from __future__ import annotations
 
+from ..core import truncation as tr
 from ..core.version import Version
-from ..storage.engine import KEYSPACE_ID_BYTES, storage_key
+from ..storage.engine import KEYSPACE_ID_BYTES, keyspace_span, storage_key
 
 SYNC_DELAY_S = 0.001
 
@@ -18,14 +19,22 @@ class SimStorage:
         self._soon: list = []
         self._soon_raw: list = []
         self._callbacks: list = []
+        self._drop: list = []
         self._scheduled = False
         self.epoch = 0  # bumped by a crash: syncs scheduled before it are lost
+        self.truncated: dict[int, int] = {}  # as the engine's (FLUSHDB)
+        self.unswept: dict[int, int] = {}
+        self.watermark = 0
+
+    def _hidden(self, keyspace_id: int, version: Version) -> bool:
+        return version.ts <= self.unswept.get(keyspace_id, -1)
 
     # ---- reads -------------------------------------------------------------------
 
     def get(self, keyspace_id: int, pkey: bytes) -> Version | None:
         raw = self.data.get(storage_key(keyspace_id, pkey))
-        return None if raw is None else Version.decode(raw)
+        version = None if raw is None else Version.decode(raw)
+        return None if version is None or self._hidden(keyspace_id, version) else version
 
     def get_many(self, keyspace_id: int, pkeys) -> list:
         return [self.get(keyspace_id, p) for p in pkeys]
@@ -36,11 +45,13 @@ class SimStorage:
     def _sorted(self, lo: bytes, hi: bytes | None):
         return [(k, self.data[k]) for k in sorted(self.data) if k >= lo and (hi is None or k < hi)]
 
-    def iter_range_raw(self, keyspace_id: int, start: bytes, end: bytes):
+    def iter_range_raw(self, keyspace_id: int, start: bytes, end: bytes,
+                       include_hidden: bool = False):
         prefix = keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
         hi = prefix + end if end else (keyspace_id + 1).to_bytes(KEYSPACE_ID_BYTES, "big")
         for k, raw in self._sorted(prefix + start, hi):
-            yield k[KEYSPACE_ID_BYTES:], raw
+            if include_hidden or not self._hidden(keyspace_id, Version.decode(raw)):
+                yield k[KEYSPACE_ID_BYTES:], raw
 
     def scan(self, keyspace_id: int, start: bytes, end: bytes, limit: int, group_prefix=0):
         items = [(p, Version.decode(raw)) for p, raw in self.iter_range_raw(keyspace_id,
@@ -67,13 +78,49 @@ class SimStorage:
         self._soon_raw.extend(records)
         self.write_soon((), on_durable)
 
+    def truncate(self, keyspace_id: int, ts: int, on_durable) -> bool:
+        """As the engine's: hide and drop versions at or below ``ts``."""
+        known = self.truncated.get(keyspace_id, -1)
+        key = tr.truncation_key(keyspace_id)
+        if ts <= known:
+            self.write_raw_soon([(key, tr.encode_truncation(
+                known, keyspace_id not in self.unswept))], on_durable)
+            return False
+        self.truncated[keyspace_id] = ts
+        self.unswept[keyspace_id] = ts
+        exact = self.watermark <= ts
+        if exact:
+            self._drop.append((keyspace_id, ts))
+        self.write_raw_soon([(key, tr.encode_truncation(ts, exact))], on_durable)
+        return not exact
+
+    def swept(self, keyspace_id: int, ts: int, on_durable) -> None:
+        if self.unswept.get(keyspace_id) != ts:
+            self.write_soon((), on_durable)
+            return
+
+        def done(error) -> None:
+            if error is None and self.unswept.get(keyspace_id) == ts:
+                del self.unswept[keyspace_id]
+            on_durable(error)
+
+        self.write_raw_soon([(tr.truncation_key(keyspace_id),
+                              tr.encode_truncation(ts, True))], done)
+
     def _flush(self) -> None:
-        entries, raw, callbacks = self._soon, self._soon_raw, self._callbacks
+        entries, raw, callbacks, drop = self._soon, self._soon_raw, self._callbacks, self._drop
         self._soon, self._soon_raw, self._callbacks, self._scheduled = [], [], [], False
+        self._drop = []
         batch: dict[bytes, bytes | None] = {}
+        for ks_id, _ in drop:
+            lo, hi = keyspace_span(ks_id)
+            batch.update((k, None) for k in self.data if lo <= k < hi)
         for skey, value in raw:
             batch[skey] = value
         for ks_id, pkey, version in entries:
+            if version.ts <= self.truncated.get(ks_id, -1):
+                continue
+            self.watermark = max(self.watermark, version.ts)
             skey = storage_key(ks_id, pkey)
             current = batch.get(skey, self.data.get(skey))
             if current is None or version > Version.decode(current):
@@ -83,6 +130,9 @@ class SimStorage:
                 self.data.pop(skey, None)
             else:
                 self.data[skey] = value
+        for ks_id, ts in drop:
+            if self.unswept.get(ks_id) == ts:
+                del self.unswept[ks_id]
         epoch = self.epoch
         self.sim.loop.call_later(SYNC_DELAY_S, self._synced, epoch, batch, callbacks)
 
@@ -101,3 +151,13 @@ class SimStorage:
         self.epoch += 1
         self.data = dict(self.durable)
         self._soon, self._soon_raw, self._callbacks, self._scheduled = [], [], [], False
+        self._drop = []
+        self.truncated.clear()  # in place, as the engine's: reloaded from what survived
+        self.unswept.clear()
+        for key, raw in self.scan_raw(tr.truncations_prefix(), 1 << 16):
+            ts, swept = tr.decode_truncation(raw)
+            self.truncated[tr.truncation_keyspace(key)] = ts
+            if not swept:
+                self.unswept[tr.truncation_keyspace(key)] = ts
+        self.watermark = max((Version.decode(v).ts for k, v in self.data.items()
+                              if not k.startswith(tr.SYSTEM_PREFIX)), default=0)

@@ -2,4 +2,4 @@
 # become extension types, their attributes struct fields. Plain Python ignores this.
 
 cdef class Storage:
-    cdef public object path, durability, periodic_sync_ms, _nosync, _sync, _sync_waiters, _sync_task, _periodic_task, _closed, _wal_lock, _soon, _soon_callbacks, _soon_raw, _soon_cache, _soon_scheduled, _loop, watermark, cache, _db
+    cdef public object path, durability, periodic_sync_ms, _nosync, _sync, _sync_waiters, _sync_task, _periodic_task, _closed, _wal_lock, _soon, _soon_callbacks, _soon_raw, _soon_cache, _soon_scheduled, _loop, watermark, cache, _db, truncated, unswept, _soon_drop

@@ -11,6 +11,13 @@ per write, except for the common case of a version newer than anything stored: t
 engine keeps the highest timestamp it ever wrote (the *watermark*, persisted in the
 same write batches as the data) and a version above it wins without a read.
 
+A keyspace can be truncated (FLUSHDB, core/truncation.py): its versions at or
+below the truncation's timestamp ``T`` are gone. Writes of such versions are
+dropped (``truncated``, checked per written version only for keyspaces that have a
+truncation). The stored ones are deleted at once with one range delete when no
+stored version is newer than ``T`` (the watermark says so), else by a sweep
+(node/truncation.py); until then reads hide them (``unswept``).
+
 Durability (``fsync`` setting):
 
 * ``always``   every write batch is synced before it is acknowledged;
@@ -32,6 +39,7 @@ import threading
 
 import rocksdict
 
+from ..core import truncation as tr
 from ..core.hints import SYSTEM_PREFIX
 from ..core.version import Version
 from .cache import MISSING, RowCache
@@ -57,6 +65,12 @@ class StorageError(Exception):
 
 def storage_key(keyspace_id: int, pkey: bytes) -> bytes:
     return keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big") + pkey
+
+
+def keyspace_span(keyspace_id: int) -> tuple[bytes, bytes]:
+    """``[start, end)`` of every storage key of a keyspace."""
+    return (keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big"),
+            (keyspace_id + 1).to_bytes(KEYSPACE_ID_BYTES, "big"))
 
 
 class Storage:
@@ -95,10 +109,16 @@ class Storage:
         self._soon_callbacks: list = []
         self._soon_raw: list = []
         self._soon_cache: list = []  # storage keys of _soon entries to cache if new
+        self._soon_drop: list = []  # (keyspace id, T): spans to delete before the rest
         self._soon_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         # no stored version has a timestamp above this (see the module docstring)
         self.watermark = self._load_watermark()
+        # keyspace id -> T of its truncation (FLUSHDB): versions at or below are gone.
+        # Mutated in place, never rebound: the coordinator holds the same dict.
+        self.truncated: dict[int, int] = {}
+        self.unswept: dict[int, int] = {}  # those whose old versions may still be stored
+        self._load_truncations()
         self.cache = RowCache(row_cache_bytes)  # write-through (storage/cache.py)
 
     def _load_watermark(self) -> int:
@@ -119,10 +139,22 @@ class Storage:
         self._db.put(WATERMARK_KEY, highest.to_bytes(8, "big"), self._sync)
         return highest
 
+    def _load_truncations(self) -> None:
+        for key, raw in self.scan_raw(tr.truncations_prefix(), 1 << 16):
+            keyspace_id = tr.truncation_keyspace(key)
+            ts, swept = tr.decode_truncation(raw)
+            self.truncated[keyspace_id] = ts
+            if not swept:
+                self.unswept[keyspace_id] = ts
+
     # ---- reads ---------------------------------------------------------------
 
     def get(self, keyspace_id: int, pkey: bytes) -> Version | None:
-        return self._read(storage_key(keyspace_id, pkey))
+        version = self._read(storage_key(keyspace_id, pkey))
+        unswept = self.unswept
+        if unswept and version is not None and version.ts <= unswept.get(keyspace_id, -1):
+            return None  # truncated, not deleted yet
+        return version
 
     def _read(self, skey: bytes, fill: bool = True) -> Version | None:
         """The stored version, through the row cache (filled on a miss if ``fill``)."""
@@ -145,6 +177,7 @@ class Storage:
         """
         prefix = keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
         stop = prefix + end if end else (keyspace_id + 1).to_bytes(KEYSPACE_ID_BYTES, "big")
+        hide = self.unswept.get(keyspace_id, -1)  # truncated, not deleted yet
         it = self._db.iter()
         it.seek(prefix + start)
         items: list[tuple[bytes, Version]] = []
@@ -159,24 +192,31 @@ class Storage:
                     group = items[-1][0][:group_prefix] if group_prefix else b""
                 if not group_prefix or pkey[:group_prefix] != group:
                     return items, True, items[-1][0]
-            items.append((pkey, Version.decode(it.value())))
+            version = Version.decode(it.value())
+            if version.ts > hide:
+                items.append((pkey, version))
             it.next()
         return items, False, items[-1][0] if items else b""
 
-    def iter_range_raw(self, keyspace_id: int, start: bytes, end: bytes):
+    def iter_range_raw(self, keyspace_id: int, start: bytes, end: bytes,
+                       include_hidden: bool = False):
         """``(pkey, stored bytes)`` of every entry in ``[start, end)``, from one
         RocksDB iterator: a consistent point-in-time view (an iterator reads from
         the implicit snapshot taken when it is created), even if the caller yields
-        to the event loop between items."""
+        to the event loop between items. Versions a truncation hides are left out
+        unless ``include_hidden`` (for the sweep that deletes them)."""
         prefix = keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
         stop = prefix + end if end else (keyspace_id + 1).to_bytes(KEYSPACE_ID_BYTES, "big")
+        hide = -1 if include_hidden else self.unswept.get(keyspace_id, -1)
         it = self._db.iter()
         it.seek(prefix + start)
         while it.valid():
             key = it.key()
             if key >= stop:
                 return
-            yield key[KEYSPACE_ID_BYTES:], it.value()
+            raw = it.value()
+            if hide < 0 or Version.decode(raw).ts > hide:
+                yield key[KEYSPACE_ID_BYTES:], raw
             it.next()
 
     def get_raw_many(self, skeys) -> list:
@@ -186,7 +226,9 @@ class Storage:
     def get_many(self, keyspace_id: int, pkeys) -> list:
         """Stored versions (or None) of ``pkeys``."""
         raws = self._db.get([storage_key(keyspace_id, p) for p in pkeys])
-        return [None if raw is None else Version.decode(raw) for raw in raws]
+        hide = self.unswept.get(keyspace_id, -1)  # truncated, not deleted yet
+        versions = [None if raw is None else Version.decode(raw) for raw in raws]
+        return [None if v is None or v.ts <= hide else v for v in versions]
 
     def stats(self) -> tuple[int, int]:
         """Estimated (keys, bytes) stored, from RocksDB's own counters."""
@@ -197,17 +239,21 @@ class Storage:
 
     # ---- writes --------------------------------------------------------------
 
-    def apply(self, entries, raw=(), cache_new=()) -> bool:
+    def apply(self, entries, raw=(), cache_new=(), drop=()) -> bool:
         """Merge ``(keyspace_id, pkey, Version)`` entries in one write batch, with
         ``raw`` system records ``(storage key, value or None to delete)``, a
         sequence (it is read twice: into the batch, then out of the row cache).
         The winners replace their row cache entries; those whose storage keys are
         in ``cache_new`` are cached even if they were not (storage/cache.py).
+        ``drop`` lists ``(keyspace id, T)`` of truncations whose keyspace span is
+        deleted first in the batch, so that the rest of the batch stays.
 
         Returns True when the batch still needs a WAL sync to be durable as the
         durability setting defines (``batch``), False when it already is.
         """
         batch = rocksdict.WriteBatch(raw_mode=True)
+        for keyspace_id, _ in drop:
+            batch.delete_range(*keyspace_span(keyspace_id))
         for skey, value in raw:
             if value is None:
                 batch.delete(skey)
@@ -216,18 +262,26 @@ class Storage:
         pending: dict[bytes, Version] = {}
         watermark = top = self.watermark
         cache = self.cache
+        truncated = self.truncated
+        dropped = False
         for keyspace_id, pkey, version in entries:
+            ts = version.ts
+            if truncated and ts <= truncated.get(keyspace_id, -1):
+                dropped = True  # older than its keyspace's truncation: a late write,
+                continue        # a repair, a hint
+
             skey = storage_key(keyspace_id, pkey)
             current = pending.get(skey)
-            ts = version.ts
             if current is None and ts <= watermark:  # may lose: read what is there
                 current = self._read(skey, False)  # a write does not fill the cache
             if current is None or version > current:
                 pending[skey] = version
                 if ts > top:
                     top = ts
-        if not pending and not raw:
-            return False
+        if not pending and not raw and not drop:
+            # acknowledge a dropped write only once the truncation that drops it is
+            # durable (a WAL sync covers every earlier write)
+            return dropped and self.durability is BATCH
         put, encode = batch.put, Version.encode
         for skey, version in pending.items():
             put(skey, encode(version))
@@ -238,6 +292,11 @@ class Storage:
         else:
             self._write(batch, self._nosync)
         self.watermark = top
+        if drop:
+            cache.clear()  # it may hold versions of the dropped spans
+            for keyspace_id, ts in drop:  # deleted: nothing left to hide
+                if self.unswept.get(keyspace_id) == ts:
+                    del self.unswept[keyspace_id]
         for skey, _ in raw:  # system records, and the tombstone GC's deletes
             cache.discard(skey)
         cache.put_many(pending.items(), set(cache_new) if cache_new else ())
@@ -266,6 +325,44 @@ class Storage:
         self._soon_raw.extend(records)
         self.write_soon((), on_durable)
 
+    def truncate(self, keyspace_id: int, ts: int, on_durable) -> bool:
+        """Truncate a keyspace at ``ts`` (FLUSHDB, core/truncation.py): from now on
+        its versions at or below ``ts`` read as absent and writes of such versions
+        are dropped. The record goes into this loop turn's batch (``on_durable``
+        as for :meth:`write_soon`). If no stored version is newer than ``ts`` the
+        keyspace's span is deleted in that same batch; otherwise returns True: the
+        caller sweeps the old versions away and then calls :meth:`swept`. An older
+        or equal ``ts`` than the one held changes nothing (the record is rewritten
+        so that ``on_durable`` still means durable)."""
+        known = self.truncated.get(keyspace_id, -1)
+        key = tr.truncation_key(keyspace_id)
+        if ts <= known:
+            self.write_raw_soon([(key, tr.encode_truncation(
+                known, keyspace_id not in self.unswept))], on_durable)
+            return False
+        self.truncated[keyspace_id] = ts
+        self.unswept[keyspace_id] = ts  # hidden from reads until deleted
+        exact = self.watermark <= ts  # a version queued this turn lands after the drop
+        if exact:
+            self._soon_drop.append((keyspace_id, ts))
+        self.write_raw_soon([(key, tr.encode_truncation(ts, exact))], on_durable)
+        return not exact
+
+    def swept(self, keyspace_id: int, ts: int, on_durable) -> None:
+        """The sweep of the truncation at ``ts`` has deleted every version it hides
+        (its deletes are queued or done): record it, and stop hiding once durable."""
+        if self.unswept.get(keyspace_id) != ts:  # a newer truncation took over
+            self.write_soon((), on_durable)
+            return
+
+        def done(error) -> None:
+            if error is None and self.unswept.get(keyspace_id) == ts:
+                del self.unswept[keyspace_id]
+            on_durable(error)
+
+        self.write_raw_soon([(tr.truncation_key(keyspace_id),
+                              tr.encode_truncation(ts, True))], done)
+
     def scan_raw(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` system records whose key starts with ``prefix``, in order."""
         it = self._db.iter()
@@ -281,11 +378,13 @@ class Storage:
 
     def _flush_soon(self) -> None:
         entries, callbacks, raw = self._soon, self._soon_callbacks, self._soon_raw
-        cache_new = self._soon_cache
+        cache_new, drop = self._soon_cache, self._soon_drop
         self._soon, self._soon_callbacks, self._soon_raw, self._soon_cache = [], [], [], []
+        if drop:
+            self._soon_drop = []
         self._soon_scheduled = False
         try:
-            needs_sync = self.apply(entries, raw, cache_new)
+            needs_sync = self.apply(entries, raw, cache_new, drop)
         except StorageError as exc:
             _notify(callbacks, exc)
             return

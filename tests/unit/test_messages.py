@@ -48,9 +48,9 @@ STRATEGIES = {
     m.Ping: st.just(m.Ping()),
     m.TreeRequest: st.builds(m.TreeRequest, keyspace=texts, start=st.binary(max_size=9),
                              end=st.binary(max_size=9), depth=st.integers(0, 20),
-                             root=st.binary(max_size=16)),
+                             root=st.binary(max_size=16), truncated=uints),
     m.TreeReply: st.builds(m.TreeReply, root=st.binary(max_size=16),
-                           leaves=st.binary(max_size=64)),
+                           leaves=st.binary(max_size=64), truncated=uints),
     m.DigestRequest: st.builds(m.DigestRequest, keyspace=texts, start=st.binary(max_size=9),
                                end=st.binary(max_size=9), depth=st.integers(0, 20),
                                buckets=st.lists(st.integers(0, 2**20)).map(tuple)),
@@ -61,6 +61,10 @@ STRATEGIES = {
     m.FetchReply: st.builds(m.FetchReply, items=st.lists(
         st.tuples(st.binary(max_size=20), versions)).map(tuple)),
     m.Pong: st.builds(m.Pong, node_id=texts),
+    m.Truncate: st.builds(m.Truncate, keyspace=texts, ts=uints, sync=st.booleans()),
+    m.TruncationsRequest: st.just(m.TruncationsRequest()),
+    m.TruncationsReply: st.builds(m.TruncationsReply, items=st.lists(
+        st.tuples(texts, uints), max_size=4).map(tuple)),
     m.ErrorReply: st.builds(m.ErrorReply, message=texts),
     m.Hello: st.builds(m.Hello, node_id=texts, cluster_id=texts, layout_fingerprint=texts,
                        layout=texts),
@@ -96,6 +100,12 @@ def test_a_body_is_req_id_tag_then_fields_in_order():
     body = msgpack.unpackb(m.encode(5, m.Put("ks", b"k", v)), raw=False)
     assert body == [5, m.Put.TAG, "ks", b"k", [7, "n1", False, 0, b"v"]]
     assert msgpack.unpackb(m.encode(-5, m.PutAck()), raw=False) == [-5, m.PutAck.TAG]
+    truncate = msgpack.unpackb(m.encode(6, m.Truncate("ks", 2**60, True)), raw=False)
+    assert truncate == [6, 19, "ks", 2**60, True]
+    reply = msgpack.unpackb(m.encode(-6, m.TruncationsReply((("ks", 9),))), raw=False)
+    assert reply == [-6, 21, [["ks", 9]]]
+    tree = msgpack.unpackb(m.encode(7, m.TreeRequest("ks", b"", b"", 10, b"r", 9)), raw=False)
+    assert tree == [7, m.TreeRequest.TAG, "ks", b"", b"", 10, b"r", 9]
 
 
 GARBAGE = [
@@ -114,6 +124,12 @@ GARBAGE = [
     pytest.param([1, m.GetReply.TAG], id="getreply-missing-version"),
     pytest.param([1, m.ScanReply.TAG, [[b"k"]], False, b""], id="scanreply-item-short"),
     pytest.param([1, m.ScanReply.TAG, 5, False, b""], id="scanreply-items-not-list"),
+    pytest.param([1, m.Truncate.TAG, "ks"], id="truncate-missing-ts"),
+    pytest.param([1, m.Truncate.TAG, "ks", 5, 1], id="truncate-sync-not-bool"),
+    pytest.param([1, m.Truncate.TAG, "ks", True, False], id="truncate-ts-bool"),
+    pytest.param([1, m.TruncationsReply.TAG, [["ks"]]], id="truncations-item-short"),
+    pytest.param([1, m.TruncationsReply.TAG, [[b"ks", 5]]], id="truncations-keyspace-bytes"),
+    pytest.param([1, m.TreeReply.TAG, b"r", b"", "5"], id="treereply-truncated-str"),
 ]
 
 

@@ -8,6 +8,7 @@ from . import admin  # noqa: F401
 from . import clients  # noqa: F401
 from . import connection  # noqa: F401
 from . import expiry  # noqa: F401
+from . import flush  # noqa: F401
 from . import info  # noqa: F401
 from . import introspection  # noqa: F401
 from . import iteration  # noqa: F401

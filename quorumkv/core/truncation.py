@@ -1,0 +1,85 @@
+"""Keyspace truncations (FLUSHDB): the rule and the records that keep flushed data gone.
+
+A truncation of a keyspace at HLC timestamp ``T`` says: every version of that
+keyspace with ``ts <= T`` is gone. A node that holds one treats such versions as
+absent wherever they come from: its own storage before the sweep has deleted them,
+a replica's read answer, a late write, a read repair, a hint, an anti-entropy
+stream. So a replica that was down during the FLUSHDB cannot bring its old data
+back, and writes stamped after ``T`` are kept. Of two truncations of a keyspace the
+later one (larger ``T``) wins, so they merge like versions: in any order, any
+number of times.
+
+Two system records, in the 0xFFFF part of the key space that no keyspace uses:
+
+    0xFFFF 'T' <keyspace id, 2 bytes>                           -> T (8 bytes) ++ swept (1 byte)
+    0xFFFF 'U' <len(target)> <target> <keyspace id, 2 bytes>    -> msgpack [keyspace name, T]
+
+The first is this node's truncation of a keyspace; ``swept`` is 0 while versions
+at or below ``T`` may still be stored (the sweep that deletes them resumes after a
+restart). The second is a truncation *owed* to a node that did not acknowledge it,
+kept by the FLUSHDB's coordinator and delivered like a hint, but never dropped:
+there is one per target and keyspace, however many FLUSHDBs it missed.
+"""
+
+from __future__ import annotations
+
+import msgpack
+
+from .hints import SYSTEM_PREFIX
+
+TRUNCATION_TAG = b"T"
+OWED_TAG = b"U"
+KEYSPACE_ID_BYTES = 2
+
+
+def truncations_prefix() -> bytes:
+    return SYSTEM_PREFIX + TRUNCATION_TAG
+
+
+def truncation_key(keyspace_id: int) -> bytes:
+    return truncations_prefix() + keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
+
+
+def truncation_keyspace(key: bytes) -> int:
+    """The keyspace id of a :func:`truncation_key`."""
+    return int.from_bytes(key[len(truncations_prefix()):], "big")
+
+
+def encode_truncation(ts: int, swept: bool) -> bytes:
+    return ts.to_bytes(8, "big") + (b"\x01" if swept else b"\x00")
+
+
+def decode_truncation(raw: bytes) -> tuple[int, bool]:
+    """``(T, swept)`` of a stored truncation record."""
+    return int.from_bytes(raw[:8], "big"), raw[8:9] == b"\x01"
+
+
+def owed_prefix(target: str) -> bytes:
+    raw = target.encode()
+    if len(raw) > 255:
+        raise ValueError("node id too long for a truncation record")
+    return SYSTEM_PREFIX + OWED_TAG + bytes((len(raw),)) + raw
+
+
+def all_owed_prefix() -> bytes:
+    return SYSTEM_PREFIX + OWED_TAG
+
+
+def owed_key(target: str, keyspace_id: int) -> bytes:
+    return owed_prefix(target) + keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
+
+
+def parse_owed_key(key: bytes) -> tuple[str, int]:
+    """``(target, keyspace id)`` of an :func:`owed_key`."""
+    start = len(all_owed_prefix())
+    n = key[start]
+    return key[start + 1:start + 1 + n].decode(), int.from_bytes(key[start + 1 + n:], "big")
+
+
+def encode_owed(keyspace: str, ts: int) -> bytes:
+    return msgpack.packb([keyspace, ts], use_bin_type=True)
+
+
+def decode_owed(raw: bytes) -> tuple[str, int]:
+    keyspace, ts = msgpack.unpackb(raw, raw=False)
+    return keyspace, ts
