@@ -18,8 +18,8 @@ def qkv(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 def diverge_n3(c) -> dict:
     """n3 misses writes made while it was down (hints off); what every key should be."""
-    n1 = c.redis("n1")  # every replica is up: a QUORUM write reaches all three
-    pipe = n1.pipeline(transaction=False)
+    pipe = c.redis("n1").pipeline(transaction=False)
+    pipe.execute_command("QKV.CONSISTENCY", "ALL")  # on all three before n3 stops
     for i in range(1000):
         pipe.set(f"ae:{i}", f"old{i}")
     pipe.execute()
