@@ -1,10 +1,12 @@
 """What the RESP server tells the admin commands: SLOWLOG, MONITOR, CLIENT, INFO.
 
-``ServerHooks`` is one per RESP server. The connection loop calls it at five
-points (each marked ``# hook:`` in server.py): a connection opened, refused or
-closed, a command started, a command answered. It keeps the per-connection facts
-CLIENT LIST shows, the slow log, the monitors, and the counters INFO stats shows.
-Its work per command is a few comparisons unless a monitor is attached.
+``ServerHooks`` is one per RESP server. The connection loop tells it when a
+connection opens, is refused or closes, and, per command, does only what cannot
+wait: it counts the command, remembers it as the connection's latest
+(``ctx.last_started``: CLIENT LIST works out cmd, idle and argv-mem from it when
+asked), feeds the monitors if there are any, and calls ``log_slow`` or
+``filter_reply`` only when the command was slow or CLIENT REPLY is not ON. It keeps
+the slow log, the monitors, and the counters INFO stats shows.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from ...core import resp
 from ...errors import SyntaxError_
 from .registry import command, to_int
-from .subcommands import CONTAINERS, container, subcommand_of
+from .subcommands import container, subcommand_of
 
 SLOWLOG_MAX_ARGC = 32        # as Redis's SLOWLOG_ENTRY_MAX_ARGC
 SLOWLOG_MAX_STRING = 128     # as Redis's SLOWLOG_ENTRY_MAX_STRING
@@ -26,27 +28,46 @@ OPS_WINDOW = 16              # ... averaged over the last 1.6 s, as Redis sample
 REDACTED = b"(redacted)"
 
 
+def _on_server(name: str) -> property:
+    """A field the connection loop reads or bumps per command: it lives on the
+    RespServer (a struct field of an extension type when compiled, cheap to reach
+    from the loop); the hooks read and write it there."""
+    return property(lambda self: getattr(self.server, name),
+                    lambda self, value: setattr(self.server, name, value))
+
+
 class ServerHooks:
+    monitors = _on_server("monitors")
+    slow_s = _on_server("slow_s")          # slowlog-log-slower-than, in seconds
+    commands = _on_server("commands")
+    next_sample = _on_server("next_sample")
+    net_in = _on_server("net_in")
+    net_out = _on_server("net_out")
+
     def __init__(self, server) -> None:
         self.server = server                  # the RespServer (max_clients)
         self.node = server.node
         self.contexts: dict[int, object] = {}  # client id -> CommandContext
-        self.monitors: list = []
         self.run_id = os.urandom(20).hex()
         # slow log (CONFIG SET slowlog-log-slower-than / slowlog-max-len)
-        self.slowlog_slower_than_us = 10_000
         self.slowlog_max_len = 128
         self.slowlog: collections.deque = collections.deque()
         self.slowlog_next_id = 0
         # stats; CONFIG RESETSTAT moves the baselines instead of touching /metrics
         self.connections_received = 0
         self.rejected_connections = 0
-        self.net_in = 0
-        self.net_out = 0
-        self.commands = 0
         self.baseline: dict = {}
-        self._ops = [0] * OPS_WINDOW
+        self._ops = [0] * OPS_WINDOW      # commands per OPS_BUCKET_S, the last OPS_WINDOW
         self._ops_tick = 0
+        self._ops_counted = 0             # self.commands when the current bucket began
+
+    @property
+    def slowlog_slower_than_us(self) -> int:
+        return -1 if self.slow_s == float("inf") else round(self.slow_s * 1e6)
+
+    @slowlog_slower_than_us.setter
+    def slowlog_slower_than_us(self, us: int) -> None:
+        self.slow_s = float("inf") if us < 0 else us / 1e6
 
     # ---- INFO stats ------------------------------------------------------------------
 
@@ -80,7 +101,7 @@ class ServerHooks:
         self.connections_received += 1
         ctx.hooks, ctx.conn = self, conn
         ctx.laddr = transport.get_extra_info("sockname")
-        ctx.created_s = ctx.last_s = time.monotonic()
+        ctx.created_s = time.perf_counter()
         self.contexts[ctx.client_id] = ctx
 
     def rejected(self) -> None:
@@ -93,37 +114,29 @@ class ServerHooks:
             ctx.monitor = False
             self.monitors.remove(ctx)
 
-    # ---- command events -----------------------------------------------------------
+    # ---- command events (the slow paths) -------------------------------------------
 
-    def started(self, ctx, command: str, spec, args: list) -> None:
-        ctx.last_s = time.monotonic()
-        plain = type(args) is list  # not core.resp.OversizedArgs
-        if command in CONTAINERS:
-            ctx.last_cmd = subcommand_of(command, args)[0] or command
-        else:
-            ctx.last_cmd = command  # CLIENT LIST shows it in lower case
-        ctx.arg_bytes = sum(map(len, args)) if plain else sum(map(arg_size, args))
-        if self.monitors and spec is not None and plain:
+    def feed_monitors(self, ctx, command: str, spec, args: list) -> None:
+        """A command started while monitors are attached."""
+        if spec is not None and type(args) is list:  # not core.resp.OversizedArgs
             self._feed_monitors(ctx, command, spec, args)
 
-    def answered(self, ctx, args: list, started: float, now: float, reply: bytes):
-        """The reply to send, or None to send nothing (CLIENT REPLY OFF/SKIP).
-        Called once per command, in the order of the connection's commands."""
-        self.commands += 1
-        tick = int(now / OPS_BUCKET_S)
-        if tick != self._ops_tick:
-            self._advance_ops(tick)
-        self._ops[tick % OPS_WINDOW] += 1
-        ctx.arg_bytes = 0
-        micros = int((now - started) * 1e6)
-        if 0 <= self.slowlog_slower_than_us <= micros:
-            self._log_slow(ctx, args, micros)
+    def filter_reply(self, ctx, reply: bytes):
+        """Under CLIENT REPLY OFF or SKIP (``ctx.reply_filter``): the reply to send,
+        or None. Called once per command, in the connection's order."""
         drop = ctx.reply_off or ctx.reply_skip
         ctx.reply_skip, ctx.reply_skip_next = ctx.reply_skip_next, False
-        if drop:
-            return None
-        self.net_out += len(reply)
-        return reply
+        ctx.reply_filter = ctx.reply_off or ctx.reply_skip
+        return None if drop else reply
+
+    def sample(self, now: float) -> None:
+        """The current ops bucket ended (the loop checks ``next_sample``)."""
+        tick = int(now / OPS_BUCKET_S)
+        if self._ops_tick:
+            self._ops[self._ops_tick % OPS_WINDOW] += self.commands - self._ops_counted
+        self._ops_counted = self.commands
+        self._advance_ops(tick)
+        self.next_sample = (tick + 1) * OPS_BUCKET_S
 
     def _advance_ops(self, tick: int) -> None:
         for t in range(max(self._ops_tick + 1, tick - OPS_WINDOW + 1), tick + 1):
@@ -134,15 +147,16 @@ class ServerHooks:
         """Commands answered per second over the window: the complete buckets and
         the part of the current one that has passed."""
         now = time.perf_counter()
-        now_tick = int(now / OPS_BUCKET_S)
-        if now_tick != self._ops_tick:
-            self._advance_ops(now_tick)
+        if now >= self.next_sample:
+            self.sample(now)
+        now_tick = self._ops_tick
+        current = self.commands - self._ops_counted
         window_s = (OPS_WINDOW - 1) * OPS_BUCKET_S + (now - now_tick * OPS_BUCKET_S)
-        return round(sum(self._ops) / window_s)
+        return round((sum(self._ops) + current) / window_s)
 
     # ---- slow log -------------------------------------------------------------------
 
-    def _log_slow(self, ctx, args: list, micros: int) -> None:
+    def log_slow(self, ctx, args: list, micros: int) -> None:
         if self.slowlog_max_len <= 0:
             return
         self.slowlog.appendleft((self.slowlog_next_id, int(time.time()), micros,

@@ -13,8 +13,8 @@ import time
 
 from ...core import resp
 from ...errors import SyntaxError_
-from .admin import addr, fd_of
-from .subcommands import container
+from .admin import addr, arg_size, fd_of
+from .subcommands import container, subcommand_of
 
 CLIENT = container("CLIENT")
 NAME_ERROR = "Client names cannot contain spaces, newlines or special characters."
@@ -73,7 +73,7 @@ async def client_setinfo(ctx, args):
 @CLIENT.sub("INFO", 2, "noscript loading stale", (
         "INFO", "    Return information about the current client connection."))
 async def client_info(ctx, args):
-    return _text(describe(ctx, time.monotonic()) + "\n", ctx)
+    return _text(describe(ctx, time.perf_counter()) + "\n", ctx)
 
 
 @CLIENT.sub("LIST", -2, "admin noscript loading stale", (
@@ -95,7 +95,7 @@ async def client_list(ctx, args):
         ids = {_client_id(a, "Invalid client ID") for a in args[3:]}
     elif len(args) != 2:
         raise SyntaxError_("syntax error")
-    now = time.monotonic()
+    now = time.perf_counter()
     contexts = sorted(ctx.hooks.contexts.items())
     return _text("".join(describe(c, now) + "\n" for i, c in contexts
                          if ids is None or i in ids), ctx)
@@ -115,6 +115,15 @@ def _client_id(raw: bytes, message: str) -> int:
     return n
 
 
+def last_command(c) -> str:
+    """CLIENT LIST's ``cmd``: the latest command, ``config|get`` for a subcommand."""
+    last = c.last_started
+    if last is None or not last.args or not isinstance(last.args[0], bytes):
+        return "NULL"
+    name = last.args[0].decode("utf-8", "replace").upper()
+    return (subcommand_of(name, last.args)[0] or name).lower()
+
+
 def describe(c, now: float) -> str:
     """One line of CLIENT LIST, fields in Redis 7.2's order."""
     conn = c.conn
@@ -123,14 +132,17 @@ def describe(c, now: float) -> str:
     omem = transport.get_write_buffer_size() if transport else 0
     flags = ("O" if c.monitor else "") + ("e" if c.no_evict else "")
     events = "r" + ("w" if omem else "")
+    last = c.last_started
+    arg_bytes = 0 if last is None or last.reply is not None else sum(map(arg_size, last.args))
+    idle = now - (c.created_s if last is None else last.started)
     fields = [
         ("id", c.client_id), ("addr", addr(c.peer)), ("laddr", addr(c.laddr)),
         ("fd", fd_of(transport)), ("name", c.name.decode("utf-8", "replace")),
-        ("age", int(now - c.created_s)), ("idle", int(now - c.last_s)),
+        ("age", int(now - c.created_s)), ("idle", int(idle)),
         ("flags", flags or "N"), ("db", 0), ("sub", 0), ("psub", 0), ("ssub", 0),
-        ("multi", -1), ("qbuf", qbuf), ("qbuf-free", 0), ("argv-mem", c.arg_bytes),
+        ("multi", -1), ("qbuf", qbuf), ("qbuf-free", 0), ("argv-mem", arg_bytes),
         ("multi-mem", 0), ("rbs", 0), ("rbp", 0), ("obl", 0), ("oll", 0), ("omem", omem),
-        ("tot-mem", qbuf + omem + c.arg_bytes), ("events", events), ("cmd", c.last_cmd.lower()),
+        ("tot-mem", qbuf + omem + arg_bytes), ("events", events), ("cmd", last_command(c)),
         ("user", "default"), ("redir", -1), ("resp", 3 if c.resp3 else 2),
         ("lib-name", c.lib_name.decode("utf-8", "replace")),
         ("lib-ver", c.lib_ver.decode("utf-8", "replace")),
@@ -235,13 +247,13 @@ async def client_reply(ctx, args):
     itself, as in Redis (the server's answered hook drops the replies)."""
     mode = args[2].lower()
     if mode == b"on":
-        ctx.reply_off = ctx.reply_skip = ctx.reply_skip_next = False
+        ctx.reply_off = ctx.reply_skip = ctx.reply_skip_next = ctx.reply_filter = False
         return resp.OK
     if mode == b"off":
-        ctx.reply_off = True
+        ctx.reply_off = ctx.reply_filter = True
         return b""
     if mode == b"skip":
         if not ctx.reply_off:
-            ctx.reply_skip_next = True
+            ctx.reply_skip_next = ctx.reply_filter = True
         return b""
     raise SyntaxError_("syntax error")

@@ -130,13 +130,12 @@ class CommandContext:
         self.hooks = None          # admin.ServerHooks of the RESP server
         self.conn = None           # the RespConnection (close, push, transport)
         self.laddr = None
-        self.created_s = 0.0       # time.monotonic() at connect
-        self.last_s = 0.0          # ... at the latest command
-        self.last_cmd = "NULL"     # CLIENT LIST's cmd= ("GET", "client|list")
-        self.arg_bytes = 0         # of the command running now (argv-mem)
+        self.created_s = 0.0       # time.perf_counter() at connect
+        self.last_started = None   # the latest command's server.Started (CLIENT LIST)
         self.reply_off = False     # CLIENT REPLY OFF
         self.reply_skip = False    # CLIENT REPLY SKIP: drop this command's reply
         self.reply_skip_next = False
+        self.reply_filter = False  # any of the three: the server asks the hooks
         self.no_evict = False
         self.monitor = False
         self.lib_name = b""

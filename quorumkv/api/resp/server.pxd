@@ -2,7 +2,7 @@
 # become extension types, their attributes struct fields. Plain Python ignores this.
 
 cdef class RespServer:
-    cdef public object node, kv, ids, connections, server, max_arg, max_clients, _by_name, _dirty, _flush_scheduled, unknown_stats, hooks, debug
+    cdef public object node, kv, ids, connections, server, max_arg, max_clients, _by_name, _dirty, _flush_scheduled, unknown_stats, monitors, slow_s, commands, next_sample, net_in, net_out, hooks, debug
 
 cdef class Started:
     cdef public object conn, args, stats, started, keys, alone, reply, task

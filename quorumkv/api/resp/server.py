@@ -51,6 +51,13 @@ class RespServer:
         self._dirty: list = []
         self._flush_scheduled = False
         self.unknown_stats = node.metrics.requests.stats("resp", "UNKNOWN")
+        # read or bumped per command (admin.ServerHooks reads them here)
+        self.monitors: list = []      # CommandContexts of MONITOR connections
+        self.slow_s = 0.01            # slowlog-log-slower-than
+        self.commands = 0             # answered, for INFO stats
+        self.next_sample = 0.0        # perf_counter time the ops bucket ends
+        self.net_in = 0
+        self.net_out = 0
         self.hooks = ServerHooks(self)  # what SLOWLOG, MONITOR, CLIENT and INFO read
         self.debug = log.isEnabledFor(logging.DEBUG)  # once: free per command when off
 
@@ -112,7 +119,7 @@ class Started:
         self.args = args
         self.stats = stats
         self.started = time.perf_counter()
-        self.keys = keys          # list of key arguments, or None
+        self.keys = keys          # the key argument, a list of them, or None
         self.alone = alone
         self.reply = None
         self.task = None
@@ -179,7 +186,7 @@ class RespConnection:
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
-        self.server.hooks.net_in += len(data)
+        self.server.net_in += len(data)
         self.parser.feed(data)
         try:
             self.queue.extend(self.parser.commands())
@@ -264,7 +271,9 @@ class RespConnection:
     def _flush(self) -> None:
         out = self.out
         if out and not self.closing:
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            data = out[0] if len(out) == 1 else b"".join(out)
+            self.server.net_out += len(data)
+            self.transport.write(data)
         out.clear()
         self.out_bytes = 0
 
@@ -292,20 +301,22 @@ class RespConnection:
         if len(in_flight) >= MAX_IN_FLIGHT:
             return False
         first = spec.keys[0]
-        if first == 0:
-            keys = None
-        elif spec.keys[1] == first:
-            keys = args[first:first + 1]
-        else:
-            keys = spec.key_args(args)
-        if keys:
+        keys = None
+        if first and first < len(args):
             busy = self.busy_keys
-            if busy:
+            if spec.keys[1] == first:  # one key (GET, SET ...): no list for it
+                keys = args[first]
+                if busy and keys in busy:
+                    return False
+                busy[keys] = busy.get(keys, 0) + 1
+            else:
+                keys = spec.key_args(args)
+                if busy:
+                    for key in keys:
+                        if key in busy:
+                            return False
                 for key in keys:
-                    if key in busy:
-                        return False
-            for key in keys:
-                busy[key] = busy.get(key, 0) + 1
+                    busy[key] = busy.get(key, 0) + 1
         self._start(args, command, spec, stats, keys, False)
         return True
 
@@ -314,7 +325,9 @@ class RespConnection:
         ctx = self.ctx
         started = Started(self, stats, keys, alone, args)
         self.in_flight.append(started)
-        self.server.hooks.started(ctx, command, spec, args)
+        ctx.last_started = started
+        if self.server.monitors:
+            self.server.hooks.feed_monitors(ctx, command, spec, args)
         if alone:
             self.alone_running = True
         if self.server.debug:
@@ -369,28 +382,45 @@ class RespConnection:
                              time.perf_counter() - started.started)
         started.reply = reply
         keys = started.keys
-        if keys:
+        if keys is not None:
             busy = self.busy_keys
-            for key in keys:
-                left = busy[key] - 1
+            if type(keys) is list:
+                for key in keys:
+                    left = busy[key] - 1
+                    if left:
+                        busy[key] = left
+                    else:
+                        del busy[key]
+            else:
+                left = busy[keys] - 1
                 if left:
-                    busy[key] = left
+                    busy[keys] = left
                 else:
-                    del busy[key]
+                    del busy[keys]
         if started.alone:
             self.alone_running = False
         in_flight = self.in_flight
         out = self.out
-        hooks = self.server.hooks
+        server = self.server
         ctx = self.ctx
         now = time.perf_counter()
+        released = 0
         while in_flight and in_flight[0].reply is not None:
             done = in_flight.popleft()
-            # in the connection's order; None: CLIENT REPLY OFF or SKIP
-            released = hooks.answered(ctx, done.args, done.started, now, done.reply)
-            if released is not None:
-                out.append(released)
-                self.out_bytes += len(released)
+            released += 1
+            reply = done.reply
+            if now - done.started >= server.slow_s:
+                server.hooks.log_slow(ctx, done.args, int((now - done.started) * 1e6))
+            if ctx.reply_filter:  # CLIENT REPLY OFF or SKIP, in the connection's order
+                reply = server.hooks.filter_reply(ctx, reply)
+                if reply is None:
+                    continue
+            out.append(reply)
+            self.out_bytes += len(reply)
+        if released:
+            server.commands += released
+            if now >= server.next_sample:
+                server.hooks.sample(now)
         if not self.draining:
             try:
                 self._drain()
