@@ -12,8 +12,8 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
-# unit, simulation, integration, then kernel-level fault tests
-TEST_PATHS ?= $(or $(wildcard tests/unit tests/sim tests/integration tests/faults),tests)
+# unit, simulation, integration, fuzz (bounded to about a minute), then kernel-level fault tests
+TEST_PATHS ?= $(or $(wildcard tests/unit tests/sim tests/integration tests/fuzz tests/faults),tests)
 
 .PHONY: run test bench clean install install-test accel
 

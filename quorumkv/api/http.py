@@ -212,7 +212,10 @@ class _Handlers:
         if keyspace is not None and keyspace not in self.node.ranges.keyspaces:
             raise SyntaxError_(f"unknown keyspace '{keyspace}'")
         range_text = request.query.get("range")
-        if range_text is not None and not range_text.isdigit():
+        # ASCII digits only (str.isdigit also takes '²', which int() refuses), and few
+        # enough for int() (which refuses over 4300)
+        if range_text is not None and not (range_text.isascii() and range_text.isdigit()
+                                           and len(range_text) <= 18):
             raise SyntaxError_(f"range must be a range id, got '{range_text[:32]}'")
         range_id = int(range_text) if range_text is not None else None
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})

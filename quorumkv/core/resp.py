@@ -6,14 +6,16 @@ multibulk form every client library sends (``*2\r\n$3\r\nGET\r\n$1\r\nk\r\n``) a
 the inline form people type (``GET k\r\n``).
 
 Bad input is bounded: lengths over the hard limits raise :class:`ProtocolError`
-(the connection answers it and closes, as Redis does). A single argument larger
-than ``max_arg_bytes`` but within the hard limit is skipped without being buffered
-and stands in the command as :class:`Oversized`, so the command layer can answer a
-clear limit error and keep the connection.
+(the connection answers it and closes, as Redis does) as soon as the header that
+states them is read, before anything is allocated for them, on both parser paths. A
+single argument larger than ``max_arg_bytes`` but within the hard limit is skipped
+without being buffered and stands in the command as :class:`Oversized`, so the
+command layer can answer a clear limit error and keep the connection.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import hiredis
@@ -24,6 +26,15 @@ MAX_INLINE = 64 * 1024                 # Redis PROTO_INLINE_MAX_SIZE
 FAST_PATH_MAX_BYTES = 64 * 1024        # larger buffers take the Python parser (it skips
                                        # oversized arguments without buffering them)
 READER_KEEP_BYTES = 4096               # the fast path's reader is replaced after more
+INT64_MAX = 2**63 - 1
+
+# What could be an aggregate header to hiredis (array, map, set, push, attribute):
+# hiredis allocates a list of that many slots as soon as it reads one, before any
+# element arrives (``*3000000000`` took 4.4 s and 24 GB), so the fast path only
+# runs when these counts together cannot exceed the buffer's size. A match inside
+# a bulk payload only makes the check more cautious.
+_AGGREGATE_COUNT = re.compile(rb"[*%~>|]([0-9]+)\r")
+_RESP_INT = re.compile(rb"0|-?[1-9][0-9]{0,18}")  # Redis's string2ll: no '+', no leading 0
 
 
 class ProtocolError(Exception):
@@ -91,6 +102,8 @@ class RequestParser:
         (in the second case the 4 bytes are dropped)."""
         buf, pos = self._buf, self._pos
         n = len(buf) - pos
+        if not _counts_fit(buf, pos, n):
+            return None
         reader = self._reader
         reader.feed(buf, pos, n)
         out, size = [], 0
@@ -127,12 +140,11 @@ class RequestParser:
         self._pos = 0
         return out
 
-    def _line(self) -> bytes | None:
+    def _line(self, too_long: str) -> bytes | None:
         end = self._buf.find(b"\r\n", self._pos)
         if end < 0:
             if len(self._buf) - self._pos > MAX_INLINE:
-                raise ProtocolError("too big inline request" if not self._want and not self._args
-                                    else "too big mbulk count string")
+                raise ProtocolError(too_long)
             return None
         line = bytes(self._buf[self._pos:end])
         self._pos = end + 2
@@ -150,7 +162,7 @@ class RequestParser:
                 return None
             if self._buf[self._pos] != 0x2A:  # '*'
                 return self._inline()
-            line = self._line()
+            line = self._line("too big mbulk count string")
             if line is None:
                 return None
             count = _parse_int(line[1:], "invalid multibulk length")
@@ -163,7 +175,7 @@ class RequestParser:
             if self._skip and not self._discard():
                 return None
             mark = self._pos
-            line = self._line()
+            line = self._line("too big bulk count string")
             if line is None:
                 return None
             if not line.startswith(b"$"):
@@ -209,11 +221,11 @@ class RequestParser:
             if len(self._buf) - self._pos > MAX_INLINE:
                 raise ProtocolError("too big inline request")
             return None
-        line = bytes(self._buf[self._pos:end]).rstrip(b"\r")
+        line = bytes(self._buf[self._pos:end])
+        if line.endswith(b"\r"):
+            line = line[:-1]
         self._pos = end + 1
-        if b'"' in line or b"'" in line:
-            return _split_quoted(line)
-        return line.split()
+        return split_args(line)
 
 
 def _canonical_size(command: list) -> int:
@@ -234,35 +246,101 @@ def _canonical_size(command: list) -> int:
 _DIGITS = bytes(len(str(i)) for i in range(FAST_PATH_MAX_BYTES + 1))
 
 
+def _counts_fit(buf: bytearray, pos: int, n: int) -> bool:
+    """Whether every aggregate count hiredis could read in ``buf[pos:]`` adds up to
+    at most ``n``: then what it allocates is bounded by the buffer."""
+    try:
+        return sum(map(int, _AGGREGATE_COUNT.findall(buf, pos))) <= n
+    except ValueError:  # more digits than int() takes: certainly too big
+        return False
+
+
 def _parse_int(raw: bytes, message: str) -> int:
-    """A RESP length: an optional '-' and ASCII digits, nothing else (as Redis)."""
-    digits = raw[1:] if raw[:1] == b"-" else raw
-    if not digits.isdigit() or len(digits) > 19:
+    """A RESP length as Redis's string2ll reads it: '0', or an optional '-' and
+    digits without a leading zero, within a signed 64-bit integer."""
+    if _RESP_INT.fullmatch(raw) is None:
         raise ProtocolError(message)
-    return int(raw)
+    value = int(raw)
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise ProtocolError(message)
+    return value
 
 
-def _split_quoted(line: bytes) -> list[bytes]:
-    """Inline arguments with Redis-style double or single quotes."""
+_BLANKS = b" \t\n\r\x0b\x0c"   # C's isspace: skipped between inline arguments
+_ENDS_ARG = b" \t\n\r"         # what ends an unquoted argument (\v and \f do not)
+_PLAIN_SPLIT_UNSAFE = re.compile(rb"[\"'\x0b\x0c]")
+_HEX = b"0123456789abcdefABCDEF"
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+UNBALANCED = "unbalanced quotes in request"
+
+
+def split_args(line: bytes) -> list[bytes]:
+    """Inline arguments as Redis's sdssplitargs splits them: blanks separate them;
+    ``"..."`` takes ``\\xHH``, ``\\n``, ``\\r``, ``\\t``, ``\\b``, ``\\a`` and ``\\<any>``
+    escapes, ``'...'`` only ``\\'``; a quote may open in the middle of an argument,
+    and a closing quote must be followed by a blank or the end of the line.
+    Anything else is ``unbalanced quotes in request``."""
+    if _PLAIN_SPLIT_UNSAFE.search(line) is None:
+        return line.split()  # the common case, where bytes.split() is the same
     args, i, n = [], 0, len(line)
-    while i < n:
-        while i < n and line[i:i + 1].isspace():
+    while True:
+        while i < n and line[i] in _BLANKS:
             i += 1
         if i >= n:
-            break
-        quote = line[i:i + 1]
-        if quote in (b'"', b"'"):
-            end = line.find(quote, i + 1)
-            if end < 0:
-                raise ProtocolError("unbalanced quotes in request")
-            args.append(line[i + 1:end])
-            i = end + 1
+            return args
+        arg = bytearray()
+        while i < n and line[i] not in _ENDS_ARG:
+            c = line[i]
+            if c == 0x22:    # '"'
+                i = _double_quoted(line, i + 1, arg)
+                break
+            if c == 0x27:    # "'"
+                i = _single_quoted(line, i + 1, arg)
+                break
+            arg.append(c)
+            i += 1
+        args.append(bytes(arg))
+
+
+def _closing_quote(line: bytes, i: int) -> int:
+    """The index after the closing quote at ``line[i]``."""
+    if i + 1 < len(line) and line[i + 1] not in _BLANKS:
+        raise ProtocolError(UNBALANCED)
+    return i + 1
+
+
+def _double_quoted(line: bytes, i: int, arg: bytearray) -> int:
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if (c == 0x5C and i + 3 < n and line[i + 1] == 0x78  # \xHH
+                and line[i + 2] in _HEX and line[i + 3] in _HEX):
+            arg.append(int(line[i + 2:i + 4], 16))
+            i += 4
+        elif c == 0x5C and i + 1 < n:
+            arg.append(_ESCAPES.get(line[i + 1], line[i + 1]))
+            i += 2
+        elif c == 0x22:
+            return _closing_quote(line, i)
         else:
-            start = i
-            while i < n and not line[i:i + 1].isspace():
-                i += 1
-            args.append(line[start:i])
-    return args
+            arg.append(c)
+            i += 1
+    raise ProtocolError(UNBALANCED)
+
+
+def _single_quoted(line: bytes, i: int, arg: bytearray) -> int:
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if c == 0x5C and i + 1 < n and line[i + 1] == 0x27:  # \'
+            arg.append(0x27)
+            i += 2
+        elif c == 0x27:
+            return _closing_quote(line, i)
+        else:
+            arg.append(c)
+            i += 1
+    raise ProtocolError(UNBALANCED)
 
 
 # ---- replies -------------------------------------------------------------------

@@ -24,10 +24,19 @@ class ScanPage(NamedTuple):
 
 
 def parse_cursor(raw: bytes) -> int:
-    """The hash position a client's cursor points at."""
-    if not raw.isdigit() or len(raw) > 20:  # ASCII digits only, as Redis
+    """The hash position a client's cursor points at.
+
+    A cursor is an unsigned decimal, ASCII digits only (leading zeros allowed), as
+    Redis 7.2's ``string2ull`` reads it, so ``-1`` is ``invalid cursor``. It is at
+    most 2^64 - 1, except for 2^64 itself: the cursor this node hands out for the
+    very last hash position (Redis never hands one out, so no client needs it).
+    Redis's ``strtoull`` fallback also takes a leading ``+`` or blank; a cursor this
+    node returned never has one, so both are refused.
+    """
+    digits = raw.lstrip(b"0")
+    if not raw.isdigit() or len(digits) > 20:  # bounds int()'s work, too
         raise SyntaxError_("invalid cursor")
-    cursor = int(raw)
+    cursor = int(digits or b"0")
     if cursor > HASH_SPACE:
         raise SyntaxError_("invalid cursor")
     return 0 if cursor == 0 else cursor - 1

@@ -9,6 +9,9 @@ untouched.
 
 from __future__ import annotations
 
+import re
+import tracemalloc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -75,6 +78,43 @@ def test_inline_commands():
     assert parse(b"  GET   k  \r\n") == [[b"GET", b"k"]]
 
 
+# Each expected answer is what redis-server 7.0.15 does with the same line (its
+# sdssplitargs): None for "Protocol error: unbalanced quotes in request".
+@pytest.mark.parametrize("line, argv", [
+    (b'SET "a b', None),
+    (b"SET 'a b", None),
+    (b'ECHO "a"x', None),               # a closing quote must be followed by a blank
+    (b"ECHO 'a'x", None),
+    (b'ECHO ""x', None),
+    (b'ECHO "a\\"', None),              # \" does not close
+    (b"ECHO 'a\\'", None),
+    (b'ECHO "\\x41\\n\\t\\"q"', [b"ECHO", b'A\n\t"q']),
+    (b'ECHO "\\r\\b\\a\\\\"', [b"ECHO", b"\r\b\a\\"]),
+    (b'ECHO "\\xZZ" "\\x4"', [b"ECHO", b"xZZ", b"x4"]),  # not two hex digits: \x is x
+    (b'ECHO "a\\qb"', [b"ECHO", b"aqb"]),
+    (b"ECHO 'it\\'s'", [b"ECHO", b"it's"]),
+    (b"ECHO '\\x41\\n'", [b"ECHO", b"\\x41\\n"]),  # single quotes: only \' escapes
+    (b'ECHO a"b c"', [b"ECHO", b"ab c"]),  # a quote may open inside an argument
+    (b"ECHO a'b'", [b"ECHO", b"ab"]),
+    (b'ECHO "a"\tb', [b"ECHO", b"a", b"b"]),
+    (b'ECHO "a"\x0bb', [b"ECHO", b"a", b"b"]),  # any isspace() may follow a quote
+    (b"SET k\x0bx \x0cy", [b"SET", b"k\x0bx", b"y"]),  # only " \t\r\n" end a plain one
+    (b"ECHO a\rb", [b"ECHO", b"a", b"b"]),
+])
+def test_inline_arguments_split_as_redis_sdssplitargs(line, argv):
+    if argv is None:
+        with pytest.raises(ProtocolError, match="unbalanced quotes in request"):
+            parse(line + b"\r\n")
+    else:
+        assert parse(line + b"\r\n") == [argv]
+        assert parse(line + b"\n") == [argv]
+
+
+def test_only_one_carriage_return_ends_an_inline_line():
+    assert parse(b'ECHO "a\r"\r\n') == [[b"ECHO", b"a\r"]]
+    assert parse(b"ECHO a\r\r\n") == [[b"ECHO", b"a"]]
+
+
 def test_inline_commands_with_quotes():
     assert parse(b'SET k "hello world"\r\n') == [[b"SET", b"k", b"hello world"]]
     assert parse(b"SET 'a b' \"c d\" e\r\n") == [[b"SET", b"a b", b"c d", b"e"]]
@@ -120,6 +160,91 @@ def test_huge_bulk_length_is_rejected_before_any_data_arrives():
     p.feed(b"*1\r\n$1073741824\r\n")
     with pytest.raises(ProtocolError):
         p.commands()
+
+
+# ---- lengths are refused before anything is allocated, on both paths --------------
+
+both_paths = pytest.mark.parametrize("fast", [True, False], ids=["hiredis-path", "python-path"])
+
+
+def peak_bytes_while(fn) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@both_paths
+@pytest.mark.parametrize("data, message", [
+    (b"*3000000000\r\n", "invalid multibulk length"),
+    (b"*%d\r\n" % (1024 * 1024 + 1), "invalid multibulk length"),
+    (b"*9223372036854775808\r\n", "invalid multibulk length"),
+    (b"*" + b"9" * 5000 + b"\r\n", "invalid multibulk length"),
+    (b"*1\r\n$3000000000\r\n", "invalid bulk length"),
+    (b"*1\r\n$%d\r\n" % (512 * 1024 * 1024 + 1), "invalid bulk length"),
+    (b"*2\r\n$3000000000\r\nGET\r\n", "invalid bulk length"),  # the command name's header
+    (b"*1\r\n$-2\r\n", "invalid bulk length"),
+    # hiredis reads nested aggregates, which a request may not hold: it must not
+    # get to allocate them either
+    (b"*1\r\n*3000000000\r\n", "expected '$', got '*'"),
+    (b"*2\r\n$3\r\nGET\r\n>3000000000\r\n", "expected '$', got '>'"),
+    (b"*2\r\n$3\r\nGET\r\n~3000000000\r\n", "expected '$', got '~'"),
+    (b"*1\r\n" + b"*60000\r\n" * 5000, "expected '$', got '*'"),
+])
+def test_huge_counts_and_lengths_are_refused_without_allocating(fast, data, message):
+    # The hiredis path used to allocate a list of 3,000,000,000 slots (4.4 s, 24 GB
+    # of address space) before the Python parser gave this answer.
+    def run():
+        with pytest.raises(ProtocolError, match=re.escape(message)):
+            parse_with(data, fast=fast)
+    assert peak_bytes_while(run) < 4 * 1024 * 1024
+
+
+def parse_with(data: bytes, fast: bool) -> list:
+    p = RequestParser(fast=fast)
+    p.feed(data)
+    return p.commands()
+
+
+@both_paths
+@pytest.mark.parametrize("data", [
+    pytest.param(b"*01\r\n$4\r\nPING\r\n", id="count-with-leading-zero"),
+    pytest.param(b"*-0\r\n", id="count-minus-zero"),
+    pytest.param(b"*+1\r\n$4\r\nPING\r\n", id="count-with-plus"),
+    pytest.param(b"*-9223372036854775809\r\n", id="count-below-int64"),
+])
+def test_counts_are_read_as_redis_string2ll_reads_them(fast, data):
+    with pytest.raises(ProtocolError, match="invalid multibulk length"):
+        parse_with(data, fast)
+
+
+@both_paths
+@pytest.mark.parametrize("data", [
+    pytest.param(b"*1\r\n$04\r\nPING\r\n", id="length-with-leading-zero"),
+    pytest.param(b"*1\r\n$+4\r\nPING\r\n", id="length-with-plus"),
+    pytest.param(b"*1\r\n$ 4\r\nPING\r\n", id="length-with-space"),
+])
+def test_lengths_are_read_as_redis_string2ll_reads_them(fast, data):
+    with pytest.raises(ProtocolError, match="invalid bulk length"):
+        parse_with(data, fast)
+
+
+@both_paths
+def test_negative_counts_are_ignored_as_in_redis(fast):
+    # Redis skips a multibulk header of zero or fewer arguments, whatever its value
+    assert parse_with(b"*-10\r\n*-9223372036854775808\r\n" + multibulk(b"PING"), fast) \
+        == [[b"PING"]]
+
+
+@both_paths
+def test_count_and_length_lines_without_an_end(fast):
+    with pytest.raises(ProtocolError, match="too big mbulk count string"):
+        parse_with(b"*" + b"1" * (MAX_INLINE + 1), fast)
+    with pytest.raises(ProtocolError, match="too big bulk count string"):
+        parse_with(b"*1\r\n$" + b"1" * (MAX_INLINE + 1), fast)
+    assert parse_with(b"*" + b"1" * (MAX_INLINE - 1), fast) == [], "at the limit: waiting"
 
 
 def test_too_big_inline_request():

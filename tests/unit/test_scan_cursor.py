@@ -42,11 +42,18 @@ def test_largest_valid_cursor():
 
 
 @pytest.mark.parametrize("raw", [
-    b"", b"abc", b"-1", b"1.5", b"0x10", str(HASH_SPACE + 1).encode(), b"9" * 30,
+    b"", b"abc", b"-1", b"-0", b"1.5", b"0x10", str(HASH_SPACE + 1).encode(), b"9" * 30,
+    b"+5", b"1" + b"0" * 5000,
 ])
 def test_invalid_cursors_raise(raw):
     with pytest.raises(SyntaxError_):
         parse_cursor(raw)
+
+
+def test_leading_zeros_are_allowed_as_in_redis():
+    assert parse_cursor(b"00") == 0
+    assert parse_cursor(b"0" * 30 + b"2") == 1
+    assert parse_cursor(b"0" * 30 + str(HASH_SPACE).encode()) == HASH_SPACE - 1
 
 
 @pytest.mark.parametrize("raw", [b"1_0", b" 5", b"5 ", b"\t5\n"])

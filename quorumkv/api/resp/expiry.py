@@ -3,45 +3,70 @@
 from __future__ import annotations
 
 from ...core import resp
-from ...errors import ArityError, SyntaxError_
+from ...errors import SyntaxError_
 from .registry import ONE_KEY, INT64_MAX, KEYSPACE, command, to_int
 
 
-def _checked_expiry(expiry_ms: int, command: str) -> int:
-    """An absolute expiry that fits the stored version (Redis answers overflowing
-    expire times the same way)."""
-    if expiry_ms > INT64_MAX:
-        raise SyntaxError_(f"invalid expire time in '{command}' command")
-    return expiry_ms
+def _invalid(command: str) -> SyntaxError_:
+    return SyntaxError_(f"invalid expire time in '{command}' command")
+
+
+def _to_ms(n: int, unit_ms: int, base_ms: int, command: str) -> int:
+    """``n`` units after ``base_ms`` in ms, refused where Redis's signed 64-bit
+    arithmetic would overflow (n * 1000, then base + n)."""
+    n *= unit_ms
+    if not -INT64_MAX - 1 <= n <= INT64_MAX or n > INT64_MAX - base_ms:
+        raise _invalid(command)
+    return n + base_ms
 
 
 def parse_expiry(ctx, option: bytes, raw: bytes, command: str) -> int:
-    """An absolute expiry in ms from ``EX/PX/EXAT/PXAT <n>``."""
+    """An absolute expiry in ms from ``EX/PX/EXAT/PXAT <n>`` (SET, SETEX, PSETEX,
+    GETEX): ``n`` must be positive, and so must the result."""
     n = to_int(raw)
     if n <= 0:
-        raise SyntaxError_(f"invalid expire time in '{command}' command")
-    now = ctx.now_ms()
-    return _checked_expiry({b"EX": now + n * 1000, b"PX": now + n, b"EXAT": n * 1000,
-                            b"PXAT": n}[option], command)
+        raise _invalid(command)
+    unit_ms = 1000 if option in (b"EX", b"EXAT") else 1
+    base_ms = ctx.now_ms() if option in (b"EX", b"PX") else 0
+    return _to_ms(n, unit_ms, base_ms, command)
 
 
-async def _expire(ctx, args, to_abs_ms, command: str) -> bytes:
-    if len(args) not in (3, 4):
-        raise ArityError(command)
+_CONDITIONS = (b"NX", b"XX", b"GT", b"LT")
+
+
+def parse_conditions(options: list) -> frozenset:
+    """EXPIRE's ``[NX|XX|GT|LT]...``: any number, checked as Redis 7 does."""
+    given = set()
+    for raw in options:
+        option = raw.upper()
+        if option not in _CONDITIONS:
+            raise SyntaxError_(f"Unsupported option {raw.decode(errors='replace')}")
+        given.add(option)
+    if b"NX" in given and len(given) > 1:
+        raise SyntaxError_("NX and XX, GT or LT options at the same time are not compatible")
+    if b"GT" in given and b"LT" in given:
+        raise SyntaxError_("GT and LT options at the same time are not compatible")
+    return frozenset(given)
+
+
+def _refused(conditions: frozenset, expiry: int, current_ms: int) -> bool:
+    """Whether a condition keeps the current expiry (0: none, which GT sees as
+    infinite and LT as anything larger)."""
+    has = current_ms != 0
+    return ((b"NX" in conditions and has) or (b"XX" in conditions and not has)
+            or (b"GT" in conditions and (not has or expiry <= current_ms))
+            or (b"LT" in conditions and has and expiry >= current_ms))
+
+
+async def _expire(ctx, args, unit_ms: int, relative: bool, command: str) -> bytes:
+    conditions = parse_conditions(args[3:])
     n = to_int(args[2])
-    condition = args[3].upper() if len(args) == 4 else None
-    if condition not in (None, b"NX", b"XX", b"GT", b"LT"):
-        raise SyntaxError_(f"Unsupported option {args[3].decode(errors='replace')}")
-    expiry = _checked_expiry(to_abs_ms(ctx.now_ms(), n), command)
+    now = ctx.now_ms()
+    expiry = _to_ms(n, unit_ms, now if relative else 0, command)
     current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
-    if current is None:
+    if current is None or _refused(conditions, expiry, current.expiry_ms):
         return resp.integer(0)
-    has = current.expiry_ms != 0
-    if (condition == b"NX" and has) or (condition == b"XX" and not has) \
-            or (condition == b"GT" and (not has or expiry <= current.expiry_ms)) \
-            or (condition == b"LT" and has and expiry >= current.expiry_ms):
-        return resp.integer(0)
-    if expiry <= ctx.now_ms():
+    if expiry <= ctx.now_ms():  # already past (a negative time too): delete, as Redis
         await ctx.kv.delete(KEYSPACE, args[1], ctx.level, session=ctx.session)
     else:
         await ctx.kv.put(KEYSPACE, args[1], current.value, ctx.level, expiry, session=ctx.session)
@@ -50,22 +75,22 @@ async def _expire(ctx, args, to_abs_ms, command: str) -> bytes:
 
 @command("EXPIRE", -3, "write fast", ONE_KEY)
 async def expire(ctx, args):
-    return await _expire(ctx, args, lambda now, n: now + n * 1000, "expire")
+    return await _expire(ctx, args, 1000, True, "expire")
 
 
 @command("PEXPIRE", -3, "write fast", ONE_KEY)
 async def pexpire(ctx, args):
-    return await _expire(ctx, args, lambda now, n: now + n, "pexpire")
+    return await _expire(ctx, args, 1, True, "pexpire")
 
 
 @command("EXPIREAT", -3, "write fast", ONE_KEY)
 async def expireat(ctx, args):
-    return await _expire(ctx, args, lambda now, n: n * 1000, "expireat")
+    return await _expire(ctx, args, 1000, False, "expireat")
 
 
 @command("PEXPIREAT", -3, "write fast", ONE_KEY)
 async def pexpireat(ctx, args):
-    return await _expire(ctx, args, lambda now, n: n, "pexpireat")
+    return await _expire(ctx, args, 1, False, "pexpireat")
 
 
 async def _ttl_ms(ctx, key: bytes) -> int:
