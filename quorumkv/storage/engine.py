@@ -226,9 +226,11 @@ class Storage:
     def get_many(self, keyspace_id: int, pkeys) -> list:
         """Stored versions (or None) of ``pkeys``."""
         raws = self._db.get([storage_key(keyspace_id, p) for p in pkeys])
-        hide = self.unswept.get(keyspace_id, -1)  # truncated, not deleted yet
         versions = [None if raw is None else Version.decode(raw) for raw in raws]
-        return [None if v is None or v.ts <= hide else v for v in versions]
+        hide = self.unswept.get(keyspace_id, -1) if self.unswept else -1
+        if hide < 0:
+            return versions
+        return [None if v is None or v.ts <= hide else v for v in versions]  # not swept yet
 
     def stats(self) -> tuple[int, int]:
         """Estimated (keys, bytes) stored, from RocksDB's own counters."""
