@@ -170,23 +170,29 @@ class KV:
         await self.delete(keyspace, src, level, session)
         return True
 
-    async def random_key(self, keyspace: str, level: Level, sample: int = 16) -> bytes | None:
+    async def random_key(self, keyspace: str, level: Level, sample: int = 16,
+                         start: int | None = None) -> bytes | None:
         """A live key picked at random, None if the keyspace is empty.
 
-        Scans from a random position of the hash space (wrapping around once) to the
-        first page that holds a live key, and picks one of that page's keys (up to
-        ``sample``). Not uniform: a key after a long empty stretch of the hash space
-        is picked more often than one in a crowd."""
-        start = random.randrange(HASH_SPACE)
+        Scans from a random position of the hash space (``start``, for tests),
+        wrapping around once, to the first page that holds a live key, and picks one
+        of that page's keys (up to ``sample``). Not uniform: a key after a long
+        empty stretch of the hash space is picked more often than one in a crowd."""
+        if start is None:
+            start = random.randrange(HASH_SPACE)
         position, wrapped = start, False
-        while not (wrapped and position >= start):
+        while True:
             page = await self.coordinator.scan_page(keyspace, position, sample, level)
             if page.keys:
                 return random.choice(page.keys)
             position = page.next_position
+            if wrapped and position >= start:
+                return None  # back where it started: every range was empty
             if position >= HASH_SPACE:
+                if wrapped:
+                    return None
                 position, wrapped = 0, True
-        return None
+            await asyncio.sleep(0)  # pages read locally finish without yielding the loop
 
     def stored_bytes(self, keyspace: str, key: bytes, version: Version) -> int:
         """What one replica stores for ``key``: the storage key (keyspace id and
