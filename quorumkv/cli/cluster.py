@@ -408,7 +408,7 @@ class LocalCluster:
 def restart_command(node_id: str, data_dir: str) -> str:
     default = os.path.abspath("data")
     where = "" if os.path.abspath(data_dir) == default else f" --data-dir {data_dir}"
-    return f"quorumkv cluster restart-node {node_id}{where}"
+    return f"{quorumkv_command()} cluster restart-node {node_id}{where}"
 
 
 def restart_node(data_dir: str, node_id: str, ready_timeout_s: float) -> tuple[int, str]:
