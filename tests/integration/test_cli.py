@@ -448,7 +448,7 @@ def test_cluster_restart_node_restarts_a_killed_node_that_stops_with_the_cluster
     try:
         launcher.wait_banner(config_path)
         # the command as this shell runs it: quorumkv, .venv/bin/quorumkv, python -m ...
-        assert re.search(r"A node that died starts again with: \S*(quorumkv|-m quorumkv) "
+        assert re.search(r"A node that died starts again with: (\S*quorumkv|\S+ -m quorumkv) "
                          r"cluster restart-node nK --data-dir " + re.escape(str(data_dir)),
                          launcher.stdout), launcher.stdout
         r1 = redis.Redis(port=base + 1, socket_timeout=10)
@@ -460,7 +460,7 @@ def test_cluster_restart_node_restarts_a_killed_node_that_stops_with_the_cluster
         while "error: node n3 exited unexpectedly with code -9" not in launcher.stderr:
             assert time.monotonic() < deadline, launcher.stderr
             time.sleep(0.05)
-        assert re.search(r"start it again with: \S*(quorumkv|-m quorumkv) cluster "
+        assert re.search(r"start it again with: (\S*quorumkv|\S+ -m quorumkv) cluster "
                          r"restart-node n3 --data-dir " + re.escape(str(data_dir)),
                          launcher.stderr), launcher.stderr
 
