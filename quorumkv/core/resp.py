@@ -43,7 +43,12 @@ _RESP_INT = re.compile(rb"0|-?[1-9][0-9]{0,18}")  # Redis's string2ll: no '+', n
 
 
 class ProtocolError(Exception):
-    """The peer broke the protocol; answer ``-ERR Protocol error: ...`` and close."""
+    """The peer broke the protocol; answer ``-ERR Protocol error: ...`` and close.
+
+    ``parsed`` holds the complete commands that came before the bad bytes in the
+    same call of ``RequestParser.commands()``: they run first, as in Redis."""
+
+    parsed: list = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +84,11 @@ class RequestParser:
                 return fast
         out = []
         while True:
-            command = self._next()
+            try:
+                command = self._next()
+            except ProtocolError as exc:
+                exc.parsed = out
+                raise
             if command is None:
                 break
             if command:

@@ -17,7 +17,7 @@ import time
 
 from ...core import resp
 from ...errors import SyntaxError_
-from .registry import command, to_int
+from .registry import COMMANDS, command, to_int
 from .subcommands import container, subcommand_of
 
 SLOWLOG_MAX_ARGC = 32        # as Redis's SLOWLOG_ENTRY_MAX_ARGC
@@ -158,6 +158,10 @@ class ServerHooks:
 
     def log_slow(self, ctx, args: list, micros: int) -> None:
         if self.slowlog_max_len <= 0:
+            return
+        name = args[0].decode("utf-8", "replace").upper() if isinstance(args[0], bytes) else ""
+        spec = COMMANDS.get(name)
+        if spec is not None and "skip_slowlog" in spec.flags:  # as Redis (EXEC)
             return
         self.slowlog.appendleft((self.slowlog_next_id, int(time.time()), micros,
                                  slowlog_args(args), addr(ctx.peer), ctx.name))

@@ -122,6 +122,7 @@ class Started:
         self.keys = keys          # the key argument, a list of them, or None
         self.alone = alone
         self.reply = None
+        self.elapsed = 0.0        # seconds from the start to the answer
         self.task = None
 
     def answered(self, reply: bytes) -> None:
@@ -155,6 +156,7 @@ class RespConnection:
         self.drain_scheduled = False
         self.transport = None
         self.paused = False
+        self.broken = False       # a protocol error is queued: read nothing more
         self.closing = False
         self.ctx = CommandContext(server.node, server.kv, next(server.ids))
 
@@ -184,14 +186,21 @@ class RespConnection:
                 started.task.cancel()
 
     def data_received(self, data: bytes) -> None:
-        if self.closing:
+        if self.closing or self.broken:
             return
         self.server.net_in += len(data)
         self.parser.feed(data)
         try:
             self.queue.extend(self.parser.commands())
         except ProtocolError as exc:
-            self.queue.append(exc)  # answered in order, then the connection closes
+            # the commands before the bad bytes run, then it is answered in order
+            # and the connection closes; nothing more is read meanwhile
+            self.queue.extend(exc.parsed)
+            self.queue.append(exc)
+            self.broken = True
+            if not self.paused:
+                self.paused = True
+                self.transport.pause_reading()
         if len(self.queue) > MAX_QUEUED_COMMANDS and not self.paused:
             self.paused = True
             self.transport.pause_reading()
@@ -251,7 +260,7 @@ class RespConnection:
                 self._flush()
                 self.close()
                 return
-            if self.paused and len(queue) < MAX_QUEUED_COMMANDS // 2:
+            if self.paused and not self.broken and len(queue) < MAX_QUEUED_COMMANDS // 2:
                 self.paused = False
                 self.transport.resume_reading()
             if self.out:
@@ -377,10 +386,15 @@ class RespConnection:
 
     def _answered(self, started: Started, reply: bytes) -> None:
         """A started command's reply: may come from inside ``_start`` or later
-        (replica answers, deadline), exactly once per command."""
-        started.stats.record("error" if reply[:1] == b"-" else "ok",
-                             time.perf_counter() - started.started)
+        (replica answers, deadline). Only the first counts: a handler that raised
+        after handing its callback on is answered with the error at once, and the
+        callback's later answer must not release keys a later command holds."""
+        if started.reply is not None:
+            return
+        elapsed = time.perf_counter() - started.started
+        started.stats.record("error" if reply[:1] == b"-" else "ok", elapsed)
         started.reply = reply
+        started.elapsed = elapsed
         keys = started.keys
         if keys is not None:
             busy = self.busy_keys
@@ -409,8 +423,8 @@ class RespConnection:
             done = in_flight.popleft()
             released += 1
             reply = done.reply
-            if now - done.started >= server.slow_s:
-                server.hooks.log_slow(ctx, done.args, int((now - done.started) * 1e6))
+            if done.elapsed >= server.slow_s:  # from its arrival to its own answer
+                server.hooks.log_slow(ctx, done.args, int(done.elapsed * 1e6))
             if ctx.reply_filter:  # CLIENT REPLY OFF or SKIP, in the connection's order
                 reply = server.hooks.filter_reply(ctx, reply)
                 if reply is None:

@@ -1,0 +1,173 @@
+"""The pipelined connection loop (api/resp/server.py) driven in process, over a
+fake key-value service whose operations finish when the test says: replies in
+order, keys held until a command has wholly finished, protocol errors after the
+commands before them."""
+
+import asyncio
+import types
+
+import pytest
+
+from quorumkv.api.resp import COMMANDS, server as S
+from quorumkv.api.resp.registry import ONE_KEY, Spec
+from quorumkv.core.consistency import Level
+
+
+class Version:
+    def __init__(self, value):
+        self.value, self.expiry_ms = value, 0
+
+    def is_live(self, now):
+        return True
+
+
+class FakeKV:
+    """GETs and SETs finish when ``finish(key)`` is called, in the order started."""
+
+    def __init__(self):
+        self.data, self.pending, self.log, self.fail = {}, [], [], set()
+
+    def check_key(self, key):
+        pass
+
+    check_value = check_key
+
+    def finish(self, key):
+        for i, (k, fn) in enumerate(self.pending):
+            if k == key:
+                del self.pending[i]
+                return fn()
+        raise AssertionError(f"nothing pending on {key!r}")
+
+    def start_get_live(self, ks, key, level, on_done, session=None):
+        self.log.append(("get", key))
+        self.pending.append((key, lambda: on_done(
+            Version(self.data[key]) if key in self.data else None, None)))
+
+    def start_put(self, ks, key, value, level, expiry, on_done, session=None):
+        self.log.append(("put", key))
+
+        def done():
+            self.data[key] = value
+            self.log.append(("put-done", key))
+            on_done(None)
+        self.pending.append((key, done))
+
+    def put(self, ks, key, value, level, expiry=0, session=None):
+        future = asyncio.get_running_loop().create_future()
+        if key in self.fail:
+            future.set_exception(RuntimeError("boom"))
+        else:
+            self.start_put(ks, key, value, level, expiry, lambda e: future.set_result(None))
+        return future
+
+
+class Transport:
+    def __init__(self):
+        self.written, self.paused = bytearray(), False
+
+    def write(self, data):
+        self.written += data
+
+    def pause_reading(self):
+        self.paused = True
+
+    def resume_reading(self):
+        self.paused = False
+
+    def close(self):
+        pass
+
+    def get_extra_info(self, name):
+        return ("127.0.0.1", 1)
+
+
+def connection():
+    node = types.SimpleNamespace(
+        kv=FakeKV(), default_level=Level.parse(b"QUORUM"), clock_ms=lambda: 0,
+        config=types.SimpleNamespace(node=types.SimpleNamespace(
+            max_key_bytes=512, max_value_bytes=1 << 20, max_clients=100)))
+    from quorumkv.node.metrics import Metrics
+    node.metrics = Metrics()
+    conn = S.RespConnection(S.RespServer(node))
+    conn.connection_made(Transport())
+    return conn, node.kv
+
+
+def command(*args) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+async def turns(n=3):
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_a_second_answer_does_not_release_a_later_commands_key(monkeypatch):
+    """A handler that hands its callback on and then raises is answered with the
+    error at once; the callback's later answer must change nothing."""
+    async def run():
+        conn, kv = connection()
+        later = []
+
+        def now(ctx, args, done):
+            later.append(done)
+            raise RuntimeError("after handing the callback on")
+        monkeypatch.setitem(COMMANDS, "TEST.TWICE", Spec(None, 2, now, (), ONE_KEY, False))
+        conn.data_received(command(b"TEST.TWICE", b"k") + command(b"SET", b"k", b"1")
+                           + command(b"GET", b"k"))
+        assert kv.log == [("put", b"k")]  # SET started once TEST.TWICE answered; GET waits
+        later[0](b"+LATE\r\n")             # the stale second answer
+        assert kv.log == [("put", b"k")]  # ... did not let GET past the running SET
+        kv.finish(b"k")
+        kv.finish(b"k")
+        await turns()
+        assert bytes(conn.transport.written) == (
+            b"-ERR internal error: RuntimeError: after handing the callback on\r\n"
+            b"+OK\r\n$1\r\n1\r\n")
+    asyncio.run(run())
+
+
+def test_a_failed_mset_holds_its_keys_until_its_other_writes_finish():
+    async def run():
+        conn, kv = connection()
+        kv.fail.add(b"a")
+        conn.data_received(command(b"MSET", b"a", b"1", b"b", b"2") + command(b"GET", b"b"))
+        await turns()
+        assert ("get", b"b") not in kv.log  # MSET's write of b still runs
+        kv.finish(b"b")
+        await turns()
+        assert kv.log.index(("put-done", b"b")) < kv.log.index(("get", b"b"))
+        kv.finish(b"b")
+        await turns()
+        assert bytes(conn.transport.written).startswith(b"-ERR internal error")
+        assert bytes(conn.transport.written).endswith(b"$1\r\n2\r\n")
+    asyncio.run(run())
+
+
+def test_commands_before_a_protocol_error_in_the_same_read_run_first():
+    async def run():
+        conn, kv = connection()
+        conn.data_received(command(b"SET", b"a", b"1") + command(b"PING") + b"*1\r\n$x\r\n")
+        assert conn.transport.paused  # nothing more is read once the error is queued
+        conn.data_received(b"*1\r\n$4\r\nPING\r\n" * 1000)  # ignored
+        kv.finish(b"a")
+        await turns()
+        assert bytes(conn.transport.written) == (
+            b"+OK\r\n+PONG\r\n-ERR Protocol error: invalid bulk length\r\n")
+        assert kv.data == {b"a": b"1"} and conn.closing
+    asyncio.run(run())
+
+
+def test_the_slow_log_times_a_command_to_its_own_answer():
+    async def run():
+        conn, kv = connection()
+        conn.server.slow_s = 0.2
+        conn.data_received(command(b"GET", b"slow") + command(b"GET", b"fast"))
+        kv.finish(b"fast")
+        await asyncio.sleep(0.25)  # the slow one's time passes; the fast one answered
+        kv.finish(b"slow")
+        await turns()
+        logged = [entry[3][1] for entry in conn.server.hooks.slowlog]
+        assert logged == [b"slow"]
+    asyncio.run(run())
