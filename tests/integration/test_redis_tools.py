@@ -4,8 +4,6 @@ answer does not depend on the server's state, and with redis-cli's tools."""
 
 import os
 import re
-import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -16,7 +14,6 @@ import redis
 
 from quorumkv.api.resp import COMMANDS
 
-from .cluster import free_ports
 
 MARK = b"--end-of-reply--"
 MARK_REPLY = b"$%d\r\n%s\r\n" % (len(MARK), MARK)
@@ -54,36 +51,6 @@ class Raw:
         self.sock.close()
 
 
-@pytest.fixture(scope="module")
-def real_redis(tmp_path_factory):
-    """A redis-server of our own on a free port, stopped by pid."""
-    path = shutil.which("redis-server")
-    if path is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    workdir = tmp_path_factory.mktemp("redis")
-    port = free_ports(1)[0]
-    proc = subprocess.Popen([path, "--port", str(port), "--bind", "127.0.0.1", "--dir",
-                             str(workdir), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
-    yield port
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture
 def ours(cluster):
     raw = Raw(cluster.address("n1").resp_port)
@@ -92,8 +59,8 @@ def ours(cluster):
 
 
 @pytest.fixture
-def theirs(real_redis):
-    raw = Raw(real_redis)
+def theirs(redis_server):
+    raw = Raw(redis_server)
     yield raw
     raw.close()
 

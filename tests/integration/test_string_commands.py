@@ -12,10 +12,8 @@ RANDOMKEY), the test says what it answers instead.
 from __future__ import annotations
 
 import random
-import shutil
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -23,7 +21,7 @@ from quorumkv.api.resp.registry import COMMANDS
 from quorumkv.api.resp.subcommands import CONTAINERS
 from quorumkv.core.lcs import MAX_CELLS
 
-from .cluster import STOP_TIMEOUT_S, ProcessCluster, free_ports
+from .cluster import ProcessCluster
 
 FAR_FUTURE_MS = 4102444800499  # 2100-01-01 plus 499 ms: EXPIRETIME rounds it down
 
@@ -57,39 +55,6 @@ class Raw:
     def close(self) -> None:
         self.file.close()
         self.sock.close()
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    """The port of a real redis-server with one database, stopped by pid at the end."""
-    path = shutil.which("redis-server")
-    if path is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    workdir = tmp_path_factory.mktemp("redis-server")
-    port = free_ports(1)[0]
-    with open(workdir / "redis.log", "wb") as log:
-        proc = subprocess.Popen(
-            [path, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-             "--save", "", "--appendonly", "no", "--databases", "1"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                Raw(port).close()
-                break
-            except OSError:
-                assert proc.poll() is None, (workdir / "redis.log").read_text()
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
