@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from ..core import truncation as tr
 from ..core.version import Version
-from ..storage.engine import KEYSPACE_ID_BYTES, keyspace_span, storage_key
+from ..storage.engine import (KEYSPACE_ID_BYTES, keyspace_span, record_swept, storage_key,
+                              truncate_keyspace)
 
 SYNC_DELAY_S = 0.001
 
@@ -79,33 +80,10 @@ class SimStorage:
         self.write_soon((), on_durable)
 
     def truncate(self, keyspace_id: int, ts: int, on_durable) -> bool:
-        """As the engine's: hide and drop versions at or below ``ts``."""
-        known = self.truncated.get(keyspace_id, -1)
-        key = tr.truncation_key(keyspace_id)
-        if ts <= known:
-            self.write_raw_soon([(key, tr.encode_truncation(
-                known, keyspace_id not in self.unswept))], on_durable)
-            return False
-        self.truncated[keyspace_id] = ts
-        self.unswept[keyspace_id] = ts
-        exact = self.watermark <= ts
-        if exact:
-            self._drop.append((keyspace_id, ts))
-        self.write_raw_soon([(key, tr.encode_truncation(ts, exact))], on_durable)
-        return not exact
+        return truncate_keyspace(self, keyspace_id, ts, on_durable, self._drop)
 
     def swept(self, keyspace_id: int, ts: int, on_durable) -> None:
-        if self.unswept.get(keyspace_id) != ts:
-            self.write_soon((), on_durable)
-            return
-
-        def done(error) -> None:
-            if error is None and self.unswept.get(keyspace_id) == ts:
-                del self.unswept[keyspace_id]
-            on_durable(error)
-
-        self.write_raw_soon([(tr.truncation_key(keyspace_id),
-                              tr.encode_truncation(ts, True))], done)
+        record_swept(self, keyspace_id, ts, on_durable)
 
     def _flush(self) -> None:
         entries, raw, callbacks, drop = self._soon, self._soon_raw, self._callbacks, self._drop

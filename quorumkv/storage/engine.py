@@ -328,42 +328,12 @@ class Storage:
         self.write_soon((), on_durable)
 
     def truncate(self, keyspace_id: int, ts: int, on_durable) -> bool:
-        """Truncate a keyspace at ``ts`` (FLUSHDB, core/truncation.py): from now on
-        its versions at or below ``ts`` read as absent and writes of such versions
-        are dropped. The record goes into this loop turn's batch (``on_durable``
-        as for :meth:`write_soon`). If no stored version is newer than ``ts`` the
-        keyspace's span is deleted in that same batch; otherwise returns True: the
-        caller sweeps the old versions away and then calls :meth:`swept`. An older
-        or equal ``ts`` than the one held changes nothing (the record is rewritten
-        so that ``on_durable`` still means durable)."""
-        known = self.truncated.get(keyspace_id, -1)
-        key = tr.truncation_key(keyspace_id)
-        if ts <= known:
-            self.write_raw_soon([(key, tr.encode_truncation(
-                known, keyspace_id not in self.unswept))], on_durable)
-            return False
-        self.truncated[keyspace_id] = ts
-        self.unswept[keyspace_id] = ts  # hidden from reads until deleted
-        exact = self.watermark <= ts  # a version queued this turn lands after the drop
-        if exact:
-            self._soon_drop.append((keyspace_id, ts))
-        self.write_raw_soon([(key, tr.encode_truncation(ts, exact))], on_durable)
-        return not exact
+        """:func:`truncate_keyspace` of this storage."""
+        return truncate_keyspace(self, keyspace_id, ts, on_durable, self._soon_drop)
 
     def swept(self, keyspace_id: int, ts: int, on_durable) -> None:
-        """The sweep of the truncation at ``ts`` has deleted every version it hides
-        (its deletes are queued or done): record it, and stop hiding once durable."""
-        if self.unswept.get(keyspace_id) != ts:  # a newer truncation took over
-            self.write_soon((), on_durable)
-            return
-
-        def done(error) -> None:
-            if error is None and self.unswept.get(keyspace_id) == ts:
-                del self.unswept[keyspace_id]
-            on_durable(error)
-
-        self.write_raw_soon([(tr.truncation_key(keyspace_id),
-                              tr.encode_truncation(ts, True))], done)
+        """:func:`record_swept` of this storage."""
+        record_swept(self, keyspace_id, ts, on_durable)
 
     def scan_raw(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` system records whose key starts with ``prefix``, in order."""
@@ -444,3 +414,46 @@ class Storage:
 def _notify(callbacks, error) -> None:
     for callback in callbacks:
         callback(error)
+
+
+# ---- truncation records, shared with the simulation's storage (sim/storage.py) --------
+
+def truncate_keyspace(storage, keyspace_id: int, ts: int, on_durable, drops: list) -> bool:
+    """Truncate a keyspace at ``ts`` (FLUSHDB, core/truncation.py): from now on
+    its versions at or below ``ts`` read as absent and writes of such versions are
+    dropped. The record goes into this loop turn's batch (``on_durable`` as for
+    ``write_soon``). If no stored version is newer than ``ts`` the keyspace's span
+    is deleted in that same batch (``(keyspace id, ts)`` appended to ``drops``, the
+    storage's queue of spans to delete); otherwise returns True: the caller sweeps
+    the old versions away and then calls ``swept``. An older or equal ``ts`` than
+    the one held changes nothing (the record is rewritten so that ``on_durable``
+    still means durable)."""
+    known = storage.truncated.get(keyspace_id, -1)
+    key = tr.truncation_key(keyspace_id)
+    if ts <= known:
+        storage.write_raw_soon([(key, tr.encode_truncation(
+            known, keyspace_id not in storage.unswept))], on_durable)
+        return False
+    storage.truncated[keyspace_id] = ts
+    storage.unswept[keyspace_id] = ts  # hidden from reads until deleted
+    exact = storage.watermark <= ts  # a version queued this turn lands after the drop
+    if exact:
+        drops.append((keyspace_id, ts))
+    storage.write_raw_soon([(key, tr.encode_truncation(ts, exact))], on_durable)
+    return not exact
+
+
+def record_swept(storage, keyspace_id: int, ts: int, on_durable) -> None:
+    """The sweep of the truncation at ``ts`` has deleted every version it hides
+    (its deletes are queued or done): record it, and stop hiding once durable."""
+    if storage.unswept.get(keyspace_id) != ts:  # a newer truncation took over
+        storage.write_soon((), on_durable)
+        return
+
+    def done(error) -> None:
+        if error is None and storage.unswept.get(keyspace_id) == ts:
+            del storage.unswept[keyspace_id]
+        on_durable(error)
+
+    storage.write_raw_soon([(tr.truncation_key(keyspace_id),
+                            tr.encode_truncation(ts, True))], done)
