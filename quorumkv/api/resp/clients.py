@@ -244,7 +244,7 @@ async def client_no_evict(ctx, args):
         "    Control the replies sent to the current connection."))
 async def client_reply(ctx, args):
     """OFF: no replies until ON; SKIP: none for the next command. Neither answers
-    itself, as in Redis (the server's answered hook drops the replies)."""
+    itself, as in Redis (the connection loop asks ServerHooks.filter_reply)."""
     mode = args[2].lower()
     if mode == b"on":
         ctx.reply_off = ctx.reply_skip = ctx.reply_skip_next = ctx.reply_filter = False

@@ -391,7 +391,8 @@ class RespConnection:
         callback's later answer must not release keys a later command holds."""
         if started.reply is not None:
             return
-        elapsed = time.perf_counter() - started.started
+        now = time.perf_counter()
+        elapsed = now - started.started
         started.stats.record("error" if reply[:1] == b"-" else "ok", elapsed)
         started.reply = reply
         started.elapsed = elapsed
@@ -417,7 +418,6 @@ class RespConnection:
         out = self.out
         server = self.server
         ctx = self.ctx
-        now = time.perf_counter()
         released = 0
         while in_flight and in_flight[0].reply is not None:
             done = in_flight.popleft()
