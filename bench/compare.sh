@@ -15,38 +15,18 @@ FSYNC=${1:-batch}
 N=${N:-200000}
 BENCH_REQUESTS=${BENCH_REQUESTS:-100000}
 ROUNDS=${ROUNDS:-3}
-WORK=$(mktemp -d /tmp/qkv-bench.XXXXXX)
-REDIS_PID= CLUSTER_PID=
-cleanup() {
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null || true
-  [ -n "$CLUSTER_PID" ] && kill -TERM "$CLUSTER_PID" 2>/dev/null && wait "$CLUSTER_PID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/servers.sh
 
 rb() {  # redis-benchmark's summary lines for SET and GET
   redis-benchmark -p "$1" -t set,get -n "$N" -c 32 -P 1 -r 100000 -d 100 -q 2>/dev/null \
     | tr '\r' '\n' | grep "requests per second"
 }
 
-echo "== machine"
-echo "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "$(redis-server --version | cut -d' ' -f1-3), Python $(.venv/bin/python -c 'import sys; print(sys.version.split()[0])')"
+print_machine
 
 echo "== redis-server (appendonly yes, appendfsync everysec) and QuorumKV (3 nodes, RF 3,"
 echo "   QUORUM, fsync $FSYNC, load on node 1), alternating for $ROUNDS rounds"
-redis-server --port 16379 --bind 127.0.0.1 --appendonly yes --appendfsync everysec \
-  --save "" --dir "$WORK" --logfile "$WORK/redis.log" &
-REDIS_PID=$!
-.venv/bin/quorumkv cluster up --nodes 3 --data-dir "$WORK/qkv" --fsync "$FSYNC" \
-  --resp-base 17378 --http-base 18078 --peer-base 19078 --log-level warning > "$WORK/cluster.log" 2>&1 &
-CLUSTER_PID=$!
-for _ in $(seq 300); do  # every node must answer: redis-benchmark spins on a refused connect
-  { redis-cli -p 16379 ping; redis-cli -p 17379 ping; redis-cli -p 17380 ping; redis-cli -p 17381 ping; } 2>/dev/null \
-    | grep -c PONG | grep -q 4 && break
-  kill -0 "$CLUSTER_PID" 2>/dev/null || { echo "cluster failed to start:"; cat "$WORK/cluster.log"; exit 1; }
-  sleep 0.1
-done
+start_servers "$FSYNC"
 # The machine's speed drifts over minutes: each round runs redis-server, QuorumKV,
 # redis-server back to back, and the round's ratio is QuorumKV over the mean of the
 # two redis-server runs around it.

@@ -14,14 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FSYNC=${1:-batch}
 N1=${N1:-20000} N32=${N32:-200000} PIPE=${PIPE:-100000}
-WORK=$(mktemp -d /tmp/qkv-pipe.XXXXXX)
-REDIS_PID= CLUSTER_PID=
-cleanup() {
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null || true
-  [ -n "$CLUSTER_PID" ] && kill -TERM "$CLUSTER_PID" 2>/dev/null && wait "$CLUSTER_PID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/servers.sh
 
 rb() {  # rb PORT CLIENTS PIPELINE REQUESTS: "SET <rps> GET <rps>"
   redis-benchmark -p "$1" -t set,get -n "$4" -c "$2" -P "$3" -r 100000 -d 100 -q 2>/dev/null \
@@ -38,9 +31,7 @@ pipe_s() {  # pipe_s PORT: seconds for redis-cli --pipe to send $PIPE SETs and g
   python3 -c "print(f'{$t1 - $t0:.2f}')"
 }
 
-echo "== machine"
-echo "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "$(redis-server --version | cut -d' ' -f1-3), Python $(.venv/bin/python -c 'import sys; print(sys.version.split()[0])'), $(git rev-parse --short HEAD)"
+print_machine
 python3 - "$PIPE" > "$WORK/pipe.txt" <<'PY'
 import sys
 out = sys.stdout.buffer
@@ -49,18 +40,7 @@ for i in range(int(sys.argv[1])):
     out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
 PY
 
-redis-server --port 16379 --bind 127.0.0.1 --appendonly yes --appendfsync everysec \
-  --save "" --dir "$WORK" --logfile "$WORK/redis.log" &
-REDIS_PID=$!
-.venv/bin/quorumkv cluster up --nodes 3 --data-dir "$WORK/qkv" --fsync "$FSYNC" \
-  --resp-base 17378 --http-base 18078 --peer-base 19078 --log-level warning > "$WORK/cluster.log" 2>&1 &
-CLUSTER_PID=$!
-for _ in $(seq 300); do
-  { redis-cli -p 16379 ping; redis-cli -p 17379 ping; redis-cli -p 17380 ping; redis-cli -p 17381 ping; } 2>/dev/null \
-    | grep -c PONG | grep -q 4 && break
-  kill -0 "$CLUSTER_PID" 2>/dev/null || { echo "cluster failed to start:"; cat "$WORK/cluster.log"; exit 1; }
-  sleep 0.1
-done
+start_servers "$FSYNC"
 echo "== redis-benchmark -t set,get -r 100000 -d 100, requests per second (fsync $FSYNC)"
 printf "%-22s %-34s %-34s\n" run redis-server QuorumKV
 for spec in "1 1 $N1" "1 16 $N1" "32 1 $N32" "32 16 $N32"; do
