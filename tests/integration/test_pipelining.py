@@ -31,6 +31,16 @@ def test_pipelined_replies_come_back_in_order(cluster):
     assert cluster.redis("n3").get("order:299") == b"w299"
 
 
+def test_pipelined_sets_of_one_key_overlap_and_the_last_one_wins(cluster):
+    pipe = cluster.redis("n1").pipeline(transaction=False)
+    for i in range(500):
+        pipe.set("same:key", f"v{i}")
+    pipe.get("same:key")
+    assert pipe.execute() == [True] * 500 + [b"v499"]
+    for node in ("n1", "n2", "n3"):
+        assert cluster.redis(node, consistency="ALL").get("same:key") == b"v499"
+
+
 def test_pipelined_errors_keep_their_place(cluster):
     pipe = cluster.redis("n2").pipeline(transaction=False)
     pipe.set("err:a", "1")

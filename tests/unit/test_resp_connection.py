@@ -53,6 +53,11 @@ class FakeKV:
             on_done(None)
         self.pending.append((key, done))
 
+    async def get_live(self, ks, key, level, session=None):
+        future = asyncio.get_running_loop().create_future()
+        self.start_get_live(ks, key, level, lambda v, e: future.set_result(v))
+        return await future
+
     def put(self, ks, key, value, level, expiry=0, session=None):
         future = asyncio.get_running_loop().create_future()
         if key in self.fail:
@@ -170,4 +175,39 @@ def test_the_slow_log_times_a_command_to_its_own_answer():
         await turns()
         logged = [entry[3][1] for entry in conn.server.hooks.slowlog]
         assert logged == [b"slow"]
+    asyncio.run(run())
+
+
+def test_blind_writes_of_one_key_overlap_and_so_do_reads_but_not_with_each_other():
+    """redis-benchmark without -r pipelines SETs and GETs of one key: plain SETs
+    overlap (last write wins by their start order), GETs overlap, and a GET waits
+    for the SETs before it, a SET for the GETs before it."""
+    async def run():
+        conn, kv = connection()
+        conn.data_received(command(b"SET", b"k", b"1") + command(b"SET", b"k", b"2")
+                           + command(b"GET", b"k") + command(b"GET", b"k")
+                           + command(b"SET", b"k", b"3"))
+        assert kv.log == [("put", b"k"), ("put", b"k")]
+        kv.finish(b"k")
+        kv.finish(b"k")
+        assert kv.log[-2:] == [("get", b"k"), ("get", b"k")]
+        kv.finish(b"k")
+        assert kv.log[-1] == ("get", b"k")  # the SET still waits for the second GET
+        kv.finish(b"k")
+        kv.finish(b"k")
+        await turns()
+        assert bytes(conn.transport.written) == b"+OK\r\n+OK\r\n$1\r\n2\r\n$1\r\n2\r\n+OK\r\n"
+        assert kv.data[b"k"] == b"3" and conn.busy_keys == {}
+    asyncio.run(run())
+
+
+def test_a_set_with_options_reads_first_so_it_holds_its_key_alone():
+    async def run():
+        conn, kv = connection()
+        conn.data_received(command(b"SET", b"k", b"1") + command(b"SET", b"k", b"2", b"NX"))
+        await turns()
+        assert kv.log == [("put", b"k")]  # SET NX waits: it reads, then writes
+        kv.finish(b"k")
+        await turns()
+        assert kv.log[-1] == ("get", b"k")
     asyncio.run(run())

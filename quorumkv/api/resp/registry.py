@@ -16,7 +16,7 @@ handler instead (SET with NX/XX/GET/KEEPTTL, which reads first).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from ...core import resp
@@ -27,6 +27,8 @@ from ...errors import QuorumKVError, SyntaxError_
 
 
 KEYSPACE = "default"
+# how a command holds its keys among its connection's pipelined commands (Spec)
+EXCLUSIVE, READ, BLIND_WRITE = 0, 1, 2
 REDIS_COMPAT_VERSION = "7.2.0"
 NOT_INTEGER = "value is not an integer or out of range"
 
@@ -41,7 +43,11 @@ class Spec:
     the last argument; ``(0, 0, 0)``: no keys). A command with keys runs as soon
     as no earlier command of the connection on one of its keys is still running,
     so pipelined commands on different keys are coordinated concurrently and those
-    on one key apply in order. A command without keys runs ``alone`` (after every
+    on one key apply in order. Two exceptions, where overlapping changes nothing:
+    reads of one key (the ``readonly`` flag) overlap each other, and so do *blind*
+    writes of one key (``blind(args)``: a write that replaces the value without
+    reading it, such as a plain SET), since last write wins by timestamps taken in
+    the order the writes start. A command without keys runs ``alone`` (after every
     earlier command has answered, and before any later one starts: it reads or
     changes the connection's state or the whole keyspace) unless declared
     ``alone=False`` (PING, ECHO, TIME: nothing to order)."""
@@ -52,6 +58,11 @@ class Spec:
     flags: tuple[str, ...] = ()
     keys: tuple[int, int, int] = (0, 0, 0)
     alone: bool = True
+    blind: Callable[[list], bool] | None = None
+    share: int = field(init=False, default=EXCLUSIVE)  # READ, or EXCLUSIVE for now
+
+    def __post_init__(self) -> None:
+        self.share = READ if "readonly" in self.flags else EXCLUSIVE
 
     def key_args(self, args: list) -> list:
         """The arguments of ``args`` that are keys (as ``COMMAND GETKEYS``)."""
@@ -64,16 +75,21 @@ class Spec:
 
 COMMANDS: dict[str, Spec] = {}
 
+
+def always(args: list) -> bool:
+    """``Spec.blind`` of commands whose every form is a blind write (SETEX, MSET)."""
+    return True
+
 ONE_KEY = (1, 1, 1)
 ALL_KEYS = (1, -1, 1)
 
 
 def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] = (0, 0, 0),
-            alone: bool | None = None):
+            alone: bool | None = None, blind: Callable[[list], bool] | None = None):
     """Register ``fn`` as command ``name``; ``flags`` are Redis's, space-separated."""
     def register(fn):
         COMMANDS[name] = Spec(fn, arity, None, tuple(flags.split()), keys,
-                              not keys[0] if alone is None else alone)
+                              not keys[0] if alone is None else alone, blind)
         return fn
     return register
 

@@ -26,7 +26,7 @@ from ...core.resp import Oversized, OversizedArgs, ProtocolError, RequestParser
 from ...errors import (ArityError, LimitError, QuorumKVError, UnknownCommandError,
                        UnsupportedError)
 from .admin import ServerHooks
-from .registry import COMMANDS, CommandContext, error_reply
+from .registry import BLIND_WRITE, COMMANDS, EXCLUSIVE, CommandContext, error_reply
 from .transactions import REFUSED_IN_MULTI, TRANSACTION_ENDS
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class RespConnection:
         self.parser = RequestParser(server.max_arg)
         self.queue: collections.deque = collections.deque()   # parsed, not started
         self.in_flight: collections.deque = collections.deque()  # Started, reply order
-        self.busy_keys: dict = {}     # key -> started commands holding it
+        self.busy_keys: dict = {}     # key -> (EXCLUSIVE/READ/BLIND_WRITE, holders)
         self.alone_running = False
         self.out: list[bytes] = []
         self.out_bytes = 0
@@ -312,20 +312,29 @@ class RespConnection:
         first = spec.keys[0]
         keys = None
         if first and first < len(args):
-            busy = self.busy_keys
+            busy = self.busy_keys  # key -> (how it is held, by how many)
+            share = spec.share
+            if share == EXCLUSIVE and spec.blind is not None and spec.blind(args):
+                share = BLIND_WRITE
             if spec.keys[1] == first:  # one key (GET, SET ...): no list for it
                 keys = args[first]
-                if busy and keys in busy:
+                held = busy.get(keys) if busy else None
+                if held is None:
+                    busy[keys] = (share, 1)
+                elif held[0] == share != EXCLUSIVE:
+                    busy[keys] = (share, held[1] + 1)
+                else:
                     return False
-                busy[keys] = busy.get(keys, 0) + 1
             else:
                 keys = spec.key_args(args)
                 if busy:
                     for key in keys:
-                        if key in busy:
+                        held = busy.get(key)
+                        if held is not None and not held[0] == share != EXCLUSIVE:
                             return False
                 for key in keys:
-                    busy[key] = busy.get(key, 0) + 1
+                    held = busy.get(key)
+                    busy[key] = (share, 1 if held is None else held[1] + 1)
         self._start(args, command, spec, stats, keys, False)
         return True
 
@@ -399,19 +408,12 @@ class RespConnection:
         keys = started.keys
         if keys is not None:
             busy = self.busy_keys
-            if type(keys) is list:
-                for key in keys:
-                    left = busy[key] - 1
-                    if left:
-                        busy[key] = left
-                    else:
-                        del busy[key]
-            else:
-                left = busy[keys] - 1
-                if left:
-                    busy[keys] = left
+            for key in (keys if type(keys) is list else (keys,)):
+                share, count = busy[key]
+                if count > 1:
+                    busy[key] = (share, count - 1)
                 else:
-                    del busy[keys]
+                    del busy[key]
         if started.alone:
             self.alone_running = False
         in_flight = self.in_flight

@@ -8,7 +8,7 @@ import dataclasses
 
 from ...core import resp
 from ...errors import ArityError, SyntaxError_, UnsupportedError
-from .registry import ALL_KEYS, ONE_KEY, COMMANDS, KEYSPACE, Spec, callback_form, command, error_reply
+from .registry import always, ALL_KEYS, ONE_KEY, COMMANDS, KEYSPACE, Spec, callback_form, command, error_reply
 from ..windowed import windowed
 from .expiry import parse_expiry
 
@@ -50,7 +50,7 @@ def _set_options(ctx, args) -> tuple[int, bool, bool, bool, bool]:
     return expiry, nx, xx, keep_ttl, want_old
 
 
-@command("SET", -3, "write denyoom", ONE_KEY)
+@command("SET", -3, "write denyoom", ONE_KEY, blind=lambda args: len(args) == 3)
 async def set_(ctx, args):
     key, value = args[1], args[2]
     expiry, nx, xx, keep_ttl, want_old = _set_options(ctx, args)
@@ -84,14 +84,14 @@ def set_now(ctx, args, done) -> bool:
     return True
 
 
-@command("SETEX", 4, "write denyoom", ONE_KEY)
+@command("SETEX", 4, "write denyoom", ONE_KEY, blind=always)
 async def setex(ctx, args):
     expiry = parse_expiry(ctx, b"EX", args[2], "setex")
     await ctx.kv.put(KEYSPACE, args[1], args[3], ctx.level, expiry, session=ctx.session)
     return resp.OK
 
 
-@command("PSETEX", 4, "write denyoom", ONE_KEY)
+@command("PSETEX", 4, "write denyoom", ONE_KEY, blind=always)
 async def psetex(ctx, args):
     expiry = parse_expiry(ctx, b"PX", args[2], "psetex")
     await ctx.kv.put(KEYSPACE, args[1], args[3], ctx.level, expiry, session=ctx.session)
@@ -158,7 +158,7 @@ async def mget(ctx, args):
     return resp.bulk_array(values, ctx.resp3)
 
 
-@command("MSET", -3, "write denyoom", (1, -1, 2))
+@command("MSET", -3, "write denyoom", (1, -1, 2), blind=always)
 async def mset(ctx, args):
     if len(args) % 2 != 1:
         raise ArityError("mset")
