@@ -1,0 +1,74 @@
+"""Per-range load counters and their rates over a window (core/load.py)."""
+
+import pytest
+
+from quorumkv.core.load import RangeLoad, merge_views, order_rows
+
+
+def test_no_rate_before_two_samples():
+    load = RangeLoad()
+    load.count_read(1)
+    assert load.rates() == {}
+    load.sample(0.0)
+    assert load.rates() == {}
+
+
+def test_rates_are_the_difference_over_the_elapsed_time():
+    load = RangeLoad(window_s=60)
+    load.sample(0.0)
+    for _ in range(50):
+        load.count_read(7)
+    for _ in range(10):
+        load.count_write(7)
+    load.count_write(8)
+    load.sample(10.0)
+    rates = load.rates()
+    assert rates[7] == pytest.approx((5.0, 1.0))
+    assert rates[8] == pytest.approx((0.0, 0.1))
+
+
+def test_load_older_than_the_window_stops_counting():
+    load = RangeLoad(window_s=60)
+    load.sample(0.0)
+    for _ in range(600):
+        load.count_read(1)
+    load.sample(5.0)  # a burst in the first seconds
+    for t in range(10, 200, 5):
+        load.sample(float(t))
+    reads_per_s, _ = load.rates()[1]
+    assert reads_per_s == 0.0  # the burst is more than a window ago
+    assert load.reads[1] == 600  # totals are kept for the counters
+
+
+def test_the_window_keeps_a_starting_point_a_window_back():
+    load = RangeLoad(window_s=60)
+    for t in range(0, 125, 5):
+        load.sample(float(t))
+        load.count_write(3)
+    # one write every 5 s: 0.2 writes/s whatever the sampling phase
+    assert load.rates()[3][1] == pytest.approx(0.2)
+    assert 60 <= load._samples[-1][0] - load._samples[0][0] <= 65
+
+
+def row(node, rid, reads=0, writes=0, keys=None, size=None):
+    return {"node_id": node, "range_id": rid, "keyspace": "ks", "start": "", "end": "",
+            "replicas": ["n1", "n2"], "reads": reads, "writes": writes,
+            "reads_per_s": float(reads), "writes_per_s": float(writes), "keys": keys,
+            "bytes": size}
+
+
+def test_merge_sums_loads_and_takes_the_largest_replica_size():
+    merged = merge_views([[row("n1", 1, reads=3, keys=10, size=100), row("n1", 2, writes=1)],
+                          [row("n2", 1, reads=2, writes=4, keys=12, size=90)]])
+    first, second = merged
+    assert (first["reads"], first["writes"], first["keys"], first["bytes"]) == (5, 4, 12, 100)
+    assert first["sized_by"] == ["n1", "n2"]
+    assert (second["writes"], second["keys"], second["sized_by"]) == (1, None, [])
+
+
+def test_order_by_load_puts_the_hottest_first_and_keeps_range_order_on_ties():
+    rows = merge_views([[row("n1", 1), row("n1", 2, reads=9), row("n1", 3, writes=2),
+                         row("n1", 4)]])
+    assert [r["range_id"] for r in order_rows(rows, "load")] == [2, 3, 1, 4]
+    with pytest.raises(ValueError):
+        order_rows(rows, "heat")
