@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bisect
 
+from ..core.load import RangeLoad
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
@@ -73,12 +75,42 @@ class RequestMetrics:
         yield latency
 
 
+class RangeLoadMetrics:
+    """``qkv_range_reads_total`` and ``qkv_range_writes_total``: the requests this
+    node coordinated per range, labelled by keyspace and range id (bounded: a
+    keyspace has at most a few thousand ranges). Exported from core.load's plain
+    counters when scraped, like RequestMetrics."""
+
+    def __init__(self, load: RangeLoad) -> None:
+        self.load = load
+        self.ranges = None  # the node's range map, once it has one
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        reads = CounterMetricFamily("qkv_range_reads", "Client reads coordinated here, "
+                                    "per range", labels=["keyspace", "range"])
+        writes = CounterMetricFamily("qkv_range_writes", "Client writes coordinated "
+                                     "here, per range", labels=["keyspace", "range"])
+        if self.ranges is not None:
+            for rng in self.ranges.all_ranges():
+                labels = [rng.keyspace, str(rng.range_id)]
+                reads.add_metric(labels, self.load.reads.get(rng.range_id, 0))
+                writes.add_metric(labels, self.load.writes.get(rng.range_id, 0))
+        yield reads
+        yield writes
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = RequestMetrics()
         r.register(self.requests)
+        self.range_load = RangeLoad()  # the coordinator counts into it
+        self.range_metrics = RangeLoadMetrics(self.range_load)
+        r.register(self.range_metrics)
         self.replica_timeouts = Counter("qkv_replica_timeouts_total",
                                         "Replica requests that got no answer in time",
                                         registry=r)

@@ -72,3 +72,21 @@ def test_order_by_load_puts_the_hottest_first_and_keeps_range_order_on_ties():
     assert [r["range_id"] for r in order_rows(rows, "load")] == [2, 3, 1, 4]
     with pytest.raises(ValueError):
         order_rows(rows, "heat")
+
+
+def test_per_range_counters_are_exported_to_prometheus_with_keyspace_and_range_labels():
+    from prometheus_client import generate_latest
+
+    from quorumkv.core.rangemap import Keyspace, RangeMap, bootstrap_ranges
+    from quorumkv.node.metrics import Metrics
+
+    metrics = Metrics()
+    ks = Keyspace("users", 2, partitioner="range")
+    ranges = RangeMap()
+    ranges.add_keyspace(ks, bootstrap_ranges(ks, ["n1"], 1, first_range_id=5))
+    metrics.range_metrics.ranges = ranges
+    for _ in range(3):
+        metrics.range_load.count_read(5)
+    text = generate_latest(metrics.registry).decode()
+    assert 'qkv_range_reads_total{keyspace="users",range="5"} 3.0' in text
+    assert 'qkv_range_writes_total{keyspace="users",range="5"} 0.0' in text
