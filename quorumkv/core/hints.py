@@ -2,7 +2,8 @@
 
 A hint lives in the coordinator's own storage, in the system part of the key space
 (keyspace id 0xFFFF, never a user keyspace), keyed so that one target's hints are
-one contiguous span in the order they were written:
+one contiguous span in the order they were written (the key helpers live in
+core/keys.py, with the rest of the layout):
 
     0xFFFF 'H' <len(target)> <target> <version ts, 8 bytes> <keyspace id, 2 bytes> <pkey>
 
@@ -15,32 +16,11 @@ from __future__ import annotations
 
 import msgpack
 
+from .keys import all_hints_prefix, hint_key, hint_prefix, hint_target
 from .version import Version
 
-SYSTEM_PREFIX = b"\xff\xff"
-HINT_TAG = b"H"
-
-
-def hint_prefix(target: str) -> bytes:
-    raw = target.encode()
-    if len(raw) > 255:
-        raise ValueError("node id too long for a hint key")
-    return SYSTEM_PREFIX + HINT_TAG + bytes((len(raw),)) + raw
-
-
-def all_hints_prefix() -> bytes:
-    return SYSTEM_PREFIX + HINT_TAG
-
-
-def hint_key(target: str, version: Version, keyspace_id: int, pkey: bytes) -> bytes:
-    return (hint_prefix(target) + version.ts.to_bytes(8, "big")
-            + keyspace_id.to_bytes(2, "big") + pkey)
-
-
-def hint_target(key: bytes) -> str:
-    n = key[len(SYSTEM_PREFIX) + 1]
-    start = len(SYSTEM_PREFIX) + 2
-    return key[start:start + n].decode()
+__all__ = ["all_hints_prefix", "decode_hint", "encode_hint", "hint_key", "hint_prefix",
+           "hint_target"]
 
 
 def encode_hint(keyspace: str, key: bytes, version: Version) -> bytes:

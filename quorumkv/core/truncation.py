@@ -9,7 +9,8 @@ back, and writes stamped after ``T`` are kept. Of two truncations of a keyspace 
 later one (larger ``T``) wins, so they merge like versions: in any order, any
 number of times.
 
-Two system records, in the 0xFFFF part of the key space that no keyspace uses:
+Two system records, in the 0xFFFF part of the key space that no keyspace uses (their
+keys are built in core/keys.py, with the rest of the layout):
 
     0xFFFF 'T' <keyspace id, 2 bytes>                           -> T (8 bytes) ++ swept (1 byte)
     0xFFFF 'U' <len(target)> <target> <keyspace id, 2 bytes>    -> msgpack [keyspace name, T]
@@ -25,24 +26,12 @@ from __future__ import annotations
 
 import msgpack
 
-from .hints import SYSTEM_PREFIX
+from .keys import (all_owed_prefix, owed_key, owed_prefix, parse_owed_key, truncation_key,
+                   truncation_keyspace, truncations_prefix)
 
-TRUNCATION_TAG = b"T"
-OWED_TAG = b"U"
-KEYSPACE_ID_BYTES = 2
-
-
-def truncations_prefix() -> bytes:
-    return SYSTEM_PREFIX + TRUNCATION_TAG
-
-
-def truncation_key(keyspace_id: int) -> bytes:
-    return truncations_prefix() + keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
-
-
-def truncation_keyspace(key: bytes) -> int:
-    """The keyspace id of a :func:`truncation_key`."""
-    return int.from_bytes(key[len(truncations_prefix()):], "big")
+__all__ = ["all_owed_prefix", "decode_owed", "decode_truncation", "encode_owed",
+           "encode_truncation", "owed_key", "owed_prefix", "parse_owed_key", "truncation_key",
+           "truncation_keyspace", "truncations_prefix"]
 
 
 def encode_truncation(ts: int, swept: bool) -> bytes:
@@ -52,28 +41,6 @@ def encode_truncation(ts: int, swept: bool) -> bytes:
 def decode_truncation(raw: bytes) -> tuple[int, bool]:
     """``(T, swept)`` of a stored truncation record."""
     return int.from_bytes(raw[:8], "big"), raw[8:9] == b"\x01"
-
-
-def owed_prefix(target: str) -> bytes:
-    raw = target.encode()
-    if len(raw) > 255:
-        raise ValueError("node id too long for a truncation record")
-    return SYSTEM_PREFIX + OWED_TAG + bytes((len(raw),)) + raw
-
-
-def all_owed_prefix() -> bytes:
-    return SYSTEM_PREFIX + OWED_TAG
-
-
-def owed_key(target: str, keyspace_id: int) -> bytes:
-    return owed_prefix(target) + keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
-
-
-def parse_owed_key(key: bytes) -> tuple[str, int]:
-    """``(target, keyspace id)`` of an :func:`owed_key`."""
-    start = len(all_owed_prefix())
-    n = key[start]
-    return key[start + 1:start + 1 + n].decode(), int.from_bytes(key[start + 1 + n:], "big")
 
 
 def encode_owed(keyspace: str, ts: int) -> bytes:

@@ -22,7 +22,7 @@ import asyncio
 import logging
 
 from ..core.version import Version, purgeable
-from ..storage.engine import storage_key
+from ..core.keys import storage_key
 
 log = logging.getLogger(__name__)
 CHUNK = 2000

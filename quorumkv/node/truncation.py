@@ -27,7 +27,7 @@ import logging
 from ..core import messages as m
 from ..core.hlc import ahead_by_ms
 from ..core.version import Version
-from ..storage.engine import storage_key
+from ..core.keys import storage_key
 
 log = logging.getLogger(__name__)
 CHUNK = 2000  # entries walked between two yields to the event loop

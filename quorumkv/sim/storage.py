@@ -1,141 +1,167 @@
-"""In-memory storage with the engine's interface and a crash that loses what was
-not synced. Writes of a loop turn are one batch, applied at the end of the turn
-and made durable (then acknowledged) a moment later, like group commit."""
+"""The simulation's disk: an in-memory plain engine under the real eventual layer.
+
+:class:`MemEngine` implements the plain layer of storage/engine.py (raw keys and
+bytes, write batches, range deletes, snapshots, files for export and ingest) over
+dicts, with a crash that loses what was not synced: a write lands in what reads
+see at once and in what survives a crash only when a sync that began after it
+completes, :data:`SYNC_DELAY_S` of virtual time later. :class:`SimStorage` is the
+engine's own :class:`~quorumkv.storage.engine.Storage` (LWW merge, watermark,
+truncations, row cache, group commit) over it, so the simulation replaces only the
+disk under the engine interface.
+"""
 
 from __future__ import annotations
 
-from ..core import truncation as tr
-from ..core.version import Version
-from ..storage.engine import (KEYSPACE_ID_BYTES, keyspace_span, record_swept, storage_key,
-                              truncate_keyspace)
+import bisect
+
+from ..storage.engine import BATCH, PlainEngine, Storage, StorageError
 
 SYNC_DELAY_S = 0.001
+ROW_CACHE_BYTES = 1 << 20
 
 
-class SimStorage:
-    def __init__(self, sim) -> None:
-        self.sim = sim
+class MemBatch:
+    """A write batch: operations applied in order, at once."""
+
+    def __init__(self) -> None:
+        self.ops: list[tuple] = []
+
+    def put(self, skey: bytes, value: bytes) -> None:
+        self.ops.append((skey, value))
+
+    def delete(self, skey: bytes) -> None:
+        self.ops.append((skey, None))
+
+    def delete_range(self, lo: bytes, hi: bytes) -> None:
+        self.ops.append((lo, hi, None))
+
+
+def _apply(data: dict, ops) -> None:
+    for op in ops:
+        if len(op) == 3:
+            lo, hi, _ = op
+            for skey in [k for k in data if lo <= k < hi]:
+                del data[skey]
+        elif op[1] is None:
+            data.pop(op[0], None)
+        else:
+            data[op[0]] = op[1]
+
+
+class MemSnapshot:
+    """The entries at one point in time, sorted."""
+
+    def __init__(self, data: dict) -> None:
+        self._items = sorted(data.items())
+        self._keys = [k for k, _ in self._items]
+
+    def iter_span(self, lo: bytes, hi: bytes):
+        for i in range(bisect.bisect_left(self._keys, lo), len(self._items)):
+            item = self._items[i]
+            if item[0] >= hi:
+                return
+            yield item
+
+
+class MemEngine(PlainEngine):
+    """The plain layer in memory. ``files`` is the simulated file system that
+    export and ingest use (share one dict between engines to move files)."""
+
+    def __init__(self, files: dict | None = None) -> None:
         self.data: dict[bytes, bytes] = {}     # what reads see
         self.durable: dict[bytes, bytes] = {}  # what survives a crash
-        self._soon: list = []
-        self._soon_raw: list = []
-        self._callbacks: list = []
-        self._drop: list = []
-        self._scheduled = False
-        self.epoch = 0  # bumped by a crash: syncs scheduled before it are lost
-        self.truncated: dict[int, int] = {}  # as the engine's (FLUSHDB)
-        self.unswept: dict[int, int] = {}
-        self.watermark = 0
+        self._unsynced: list[list] = []  # batches written since the last sync began
+        self.files = files if files is not None else {}
+        self.epoch = 0  # bumped by a crash: syncs begun before it are lost
+        self.get = self.data.get  # ``data`` is mutated in place, never rebound
 
-    def _hidden(self, keyspace_id: int, version: Version) -> bool:
-        return version.ts <= self.unswept.get(keyspace_id, -1)
-
-    # ---- reads -------------------------------------------------------------------
-
-    def get(self, keyspace_id: int, pkey: bytes) -> Version | None:
-        raw = self.data.get(storage_key(keyspace_id, pkey))
-        version = None if raw is None else Version.decode(raw)
-        return None if version is None or self._hidden(keyspace_id, version) else version
-
-    def get_many(self, keyspace_id: int, pkeys) -> list:
-        return [self.get(keyspace_id, p) for p in pkeys]
-
-    def get_raw_many(self, skeys) -> list:
+    def get_many(self, skeys) -> list:
         return [self.data.get(k) for k in skeys]
 
-    def _sorted(self, lo: bytes, hi: bytes | None):
-        return [(k, self.data[k]) for k in sorted(self.data) if k >= lo and (hi is None or k < hi)]
+    def batch(self) -> MemBatch:
+        return MemBatch()
 
-    def iter_range_raw(self, keyspace_id: int, start: bytes, end: bytes,
-                       include_hidden: bool = False):
-        prefix = keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
-        hi = prefix + end if end else (keyspace_id + 1).to_bytes(KEYSPACE_ID_BYTES, "big")
-        for k, raw in self._sorted(prefix + start, hi):
-            if include_hidden or not self._hidden(keyspace_id, Version.decode(raw)):
-                yield k[KEYSPACE_ID_BYTES:], raw
+    def write(self, batch: MemBatch, sync: bool = False) -> None:
+        _apply(self.data, batch.ops)
+        self._unsynced.append(batch.ops)
+        if sync:  # a sync covers every earlier write too
+            self._make_durable(self._unsynced)
+            self._unsynced = []
 
-    def scan(self, keyspace_id: int, start: bytes, end: bytes, limit: int, group_prefix=0):
-        items = [(p, Version.decode(raw)) for p, raw in self.iter_range_raw(keyspace_id,
-                                                                          start, end)]
-        return items, False, items[-1][0] if items else b""
+    def snapshot(self) -> MemSnapshot:
+        return MemSnapshot(self.data)
 
-    def scan_raw(self, prefix: bytes, limit: int):
-        return [(k, v) for k, v in self._sorted(prefix, None) if k.startswith(prefix)][:limit]
+    def write_file(self, path: str, items) -> None:
+        items = list(items)
+        if any(a[0] >= b[0] for a, b in zip(items, items[1:])):
+            raise StorageError(f"cannot write {path}: keys must be in strictly ascending order")
+        self.files[path] = items
+
+    def read_file(self, path: str) -> list:
+        try:
+            return list(self.files[path])
+        except KeyError:
+            raise StorageError(f"cannot read {path}: no such file") from None
+
+    def ingest(self, path: str) -> None:
+        batch = MemBatch()
+        for skey, value in self.read_file(path):
+            batch.put(skey, value)
+        self.write(batch, sync=True)  # an ingested file is durable, as RocksDB's
+
+    def off_loop(self, loop, fn, *args):
+        """Run ``fn`` now: in the simulation a file costs no time."""
+        future = loop.create_future()
+        future.set_result(fn(*args))
+        return future
+
+    def synced(self, loop):
+        batches, self._unsynced = self._unsynced, []
+        future = loop.create_future()
+        loop.call_later(SYNC_DELAY_S, self._synced, self.epoch, batches, future)
+        return future
+
+    def _synced(self, epoch: int, batches: list, future) -> None:
+        if epoch != self.epoch:
+            return  # crashed before the sync: lost, never acknowledged
+        self._make_durable(batches)
+        if not future.done():
+            future.set_result(None)
+
+    def _make_durable(self, batches: list) -> None:
+        for ops in batches:
+            _apply(self.durable, ops)
 
     def stats(self) -> tuple[int, int]:
         return len(self.data), sum(len(v) for v in self.data.values())
 
-    # ---- writes ------------------------------------------------------------------
-
-    def write_soon(self, entries, on_durable, cache: bool = False) -> None:
-        """As the engine's; ``cache`` means nothing here: there is no row cache."""
-        self._soon.extend(entries)
-        self._callbacks.append(on_durable)
-        if not self._scheduled:
-            self._scheduled = True
-            self.sim.loop.call_soon(self._flush)
-
-    def write_raw_soon(self, records, on_durable) -> None:
-        self._soon_raw.extend(records)
-        self.write_soon((), on_durable)
-
-    def truncate(self, keyspace_id: int, ts: int, on_durable) -> bool:
-        return truncate_keyspace(self, keyspace_id, ts, on_durable, self._drop)
-
-    def swept(self, keyspace_id: int, ts: int, on_durable) -> None:
-        record_swept(self, keyspace_id, ts, on_durable)
-
-    def _flush(self) -> None:
-        entries, raw, callbacks, drop = self._soon, self._soon_raw, self._callbacks, self._drop
-        self._soon, self._soon_raw, self._callbacks, self._scheduled = [], [], [], False
-        self._drop = []
-        batch: dict[bytes, bytes | None] = {}
-        for ks_id, _ in drop:
-            lo, hi = keyspace_span(ks_id)
-            batch.update((k, None) for k in self.data if lo <= k < hi)
-        for skey, value in raw:
-            batch[skey] = value
-        for ks_id, pkey, version in entries:
-            if version.ts <= self.truncated.get(ks_id, -1):
-                continue
-            self.watermark = max(self.watermark, version.ts)
-            skey = storage_key(ks_id, pkey)
-            current = batch.get(skey, self.data.get(skey))
-            if current is None or version > Version.decode(current):
-                batch[skey] = version.encode()
-        for skey, value in batch.items():
-            if value is None:
-                self.data.pop(skey, None)
-            else:
-                self.data[skey] = value
-        for ks_id, ts in drop:
-            if self.unswept.get(ks_id) == ts:
-                del self.unswept[ks_id]
-        epoch = self.epoch
-        self.sim.loop.call_later(SYNC_DELAY_S, self._synced, epoch, batch, callbacks)
-
-    def _synced(self, epoch: int, batch: dict, callbacks: list) -> None:
-        if epoch != self.epoch:
-            return  # crashed before the sync: lost, never acknowledged
-        for skey, value in batch.items():
-            if value is None:
-                self.durable.pop(skey, None)
-            else:
-                self.durable[skey] = value
-        for callback in callbacks:
-            callback(None)
+    def close(self) -> None:
+        pass
 
     def crash(self) -> None:
+        """Lose everything not synced."""
         self.epoch += 1
-        self.data = dict(self.durable)
-        self._soon, self._soon_raw, self._callbacks, self._scheduled = [], [], [], False
-        self._drop = []
-        self.truncated.clear()  # in place, as the engine's: reloaded from what survived
-        self.unswept.clear()
-        for key, raw in self.scan_raw(tr.truncations_prefix(), 1 << 16):
-            ts, swept = tr.decode_truncation(raw)
-            self.truncated[tr.truncation_keyspace(key)] = ts
-            if not swept:
-                self.unswept[tr.truncation_keyspace(key)] = ts
-        self.watermark = max((Version.decode(v).ts for k, v in self.data.items()
-                              if not k.startswith(tr.SYSTEM_PREFIX)), default=0)
+        self._unsynced = []
+        self.data.clear()
+        self.data.update(self.durable)
+
+
+class SimStorage(Storage):
+    """The real eventual layer over a :class:`MemEngine`; ``crash`` loses what was
+    not synced, and the layer's state is reloaded from what survived."""
+
+    def __init__(self, sim, files: dict | None = None) -> None:
+        self.sim = sim
+        super().__init__("sim", BATCH, row_cache_bytes=ROW_CACHE_BYTES,
+                         engine=MemEngine(files))
+
+    def crash(self) -> None:
+        self.engine.crash()
+        if self._sync_task is not None:
+            self._sync_task.cancel()  # its sync never completes
+        self._sync_task = None
+        self._sync_waiters = []
+        self._soon, self._soon_callbacks, self._soon_raw, self._soon_cache = [], [], [], []
+        self._soon_drop, self._soon_spans, self._soon_scheduled = [], [], False
+        self.cache.clear()
+        self._load()  # watermark and truncations, in place, as at a restart

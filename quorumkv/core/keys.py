@@ -1,0 +1,190 @@
+"""The storage key layout: every key a node stores, in one ordered key space.
+
+A node has one ordered key space (one RocksDB database). Its first two bytes say
+whose a key is:
+
+    user record    <keyspace id, 2 bytes BE> <placement key>      keyspace ids 0 .. 0xFFFE
+    system record  ff ff <tag, 1 byte> ...                        id 0xFFFF: never a keyspace
+
+So a keyspace is one contiguous span, and so is a range ``[start, end)`` of its
+placement keys (:func:`range_span`): a range can be scanned, streamed or dropped
+with one range delete. The placement key is the keyspace's partitioner's (a hash
+keyspace: the 8-byte hash then the key; a range keyspace: the key itself,
+core/rangemap.py). The value of a user record is an encoded Version.
+
+The system records, by tag (a tag is never 0xFF, so every system key sorts below
+:data:`SYSTEM_END`):
+
+    ff ff 'W'                                                     watermark
+        -> the highest version timestamp stored (8 bytes BE), storage/engine.py
+    ff ff 'H' <len(target)> <target> <ts, 8 bytes> <keyspace id> <pkey>
+        -> a hint for target: msgpack [keyspace name, key, version], core/hints.py
+    ff ff 'T' <keyspace id>
+        -> this node's truncation of the keyspace: T (8 bytes) ++ swept (1 byte),
+           core/truncation.py
+    ff ff 'U' <len(target)> <target> <keyspace id>
+        -> a truncation owed to target: msgpack [keyspace name, T], core/truncation.py
+
+One target's hints (and owed truncations) are one contiguous span, a target's
+hints oldest first. ``len(target)`` is one byte, so a node id has at most 255
+bytes here, and no target's prefix covers another's.
+
+This module is the only one that builds or parses storage keys. The layout is what
+existing data directories hold: changing a byte of it needs a migration.
+"""
+
+from __future__ import annotations
+
+KEYSPACE_ID_BYTES = 2
+SYSTEM_KEYSPACE_ID = 0xFFFF
+MAX_KEYSPACE_ID = SYSTEM_KEYSPACE_ID - 1  # the highest id a user keyspace may have
+SYSTEM_PREFIX = SYSTEM_KEYSPACE_ID.to_bytes(KEYSPACE_ID_BYTES, "big")
+SYSTEM_END = SYSTEM_PREFIX + b"\xff"  # above every system key (no tag is 0xFF)
+TS_BYTES = 8
+
+WATERMARK_TAG = b"W"
+HINT_TAG = b"H"
+TRUNCATION_TAG = b"T"
+OWED_TAG = b"U"
+
+WATERMARK_KEY = SYSTEM_PREFIX + WATERMARK_TAG
+
+
+# ---- user records ------------------------------------------------------------------
+
+def keyspace_prefix(keyspace_id: int) -> bytes:
+    return keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
+
+
+def storage_key(keyspace_id: int, pkey: bytes) -> bytes:
+    return keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big") + pkey
+
+
+def split_key(skey: bytes) -> tuple[int, bytes]:
+    """``(keyspace id, placement key)`` of a user record's :func:`storage_key`."""
+    return int.from_bytes(skey[:KEYSPACE_ID_BYTES], "big"), skey[KEYSPACE_ID_BYTES:]
+
+
+def is_system_key(skey: bytes) -> bool:
+    return skey[:KEYSPACE_ID_BYTES] == SYSTEM_PREFIX
+
+
+def check_keyspace_id(keyspace_id: int) -> int:
+    """``keyspace_id`` if a user keyspace may have it, else ValueError."""
+    if not 0 <= keyspace_id <= MAX_KEYSPACE_ID:
+        raise ValueError(f"keyspace id {keyspace_id} is outside 0..{MAX_KEYSPACE_ID} "
+                         f"({SYSTEM_KEYSPACE_ID:#x} holds the system records)")
+    return keyspace_id
+
+
+# ---- spans: [lo, hi) of storage keys -----------------------------------------------
+
+def keyspace_span(keyspace_id: int) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` of every storage key of a user keyspace."""
+    return (keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big"),
+            (keyspace_id + 1).to_bytes(KEYSPACE_ID_BYTES, "big"))
+
+
+def range_span(keyspace_id: int, start: bytes, end: bytes) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` of the storage keys of placement keys in ``[start, end)`` of a
+    keyspace; ``end == b""`` runs to the keyspace's end. Never leaves the keyspace."""
+    prefix = keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
+    if end:
+        return prefix + start, prefix + end
+    return prefix + start, (keyspace_id + 1).to_bytes(KEYSPACE_ID_BYTES, "big")
+
+
+def system_span() -> tuple[bytes, bytes]:
+    """``[lo, hi)`` of every system record."""
+    return SYSTEM_PREFIX, SYSTEM_END
+
+
+def span_keyspace(lo: bytes, hi: bytes) -> int:
+    """The one keyspace id (0xFFFF: the system records) whose keys hold the whole
+    span ``[lo, hi)``, else ValueError: a span that crosses a keyspace boundary is
+    refused, so that no span operation reaches into a neighbouring keyspace."""
+    if len(lo) < KEYSPACE_ID_BYTES or hi <= lo:
+        raise ValueError(f"not a span of storage keys: [{lo.hex()}, {hi.hex()})")
+    keyspace_id = int.from_bytes(lo[:KEYSPACE_ID_BYTES], "big")
+    if keyspace_id == SYSTEM_KEYSPACE_ID:
+        end = SYSTEM_END
+    else:
+        end = (keyspace_id + 1).to_bytes(KEYSPACE_ID_BYTES, "big")
+    if hi > end:
+        raise ValueError(f"span [{lo.hex()}, {hi.hex()}) crosses the end of keyspace "
+                         f"{keyspace_id:#06x}")
+    return keyspace_id
+
+
+def prefix_span(prefix: bytes) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` of every key that starts with ``prefix`` (a system record
+    prefix, or a keyspace's: never all 0xFF bytes)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        raise ValueError("a prefix of 0xFF bytes only has no finite span")
+    return prefix, stripped[:-1] + bytes((stripped[-1] + 1,))
+
+
+# ---- system records ----------------------------------------------------------------
+
+def _target_prefix(tag: bytes, target: str, what: str) -> bytes:
+    raw = target.encode()
+    if len(raw) > 255:
+        raise ValueError(f"node id too long for a {what}")
+    return SYSTEM_PREFIX + tag + bytes((len(raw),)) + raw
+
+
+def _target_of(key: bytes) -> tuple[str, int]:
+    """The target named by a target-prefixed system key, and where its rest starts."""
+    start = len(SYSTEM_PREFIX) + 1
+    n = key[start]
+    return key[start + 1:start + 1 + n].decode(), start + 1 + n
+
+
+def hint_prefix(target: str) -> bytes:
+    return _target_prefix(HINT_TAG, target, "hint key")
+
+
+def all_hints_prefix() -> bytes:
+    return SYSTEM_PREFIX + HINT_TAG
+
+
+def hint_key(target: str, version, keyspace_id: int, pkey: bytes) -> bytes:
+    """The key of a hint for ``target`` of ``version`` (only its ``ts`` is used)."""
+    return (hint_prefix(target) + version.ts.to_bytes(TS_BYTES, "big")
+            + keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big") + pkey)
+
+
+def hint_target(key: bytes) -> str:
+    return _target_of(key)[0]
+
+
+def truncations_prefix() -> bytes:
+    return SYSTEM_PREFIX + TRUNCATION_TAG
+
+
+def truncation_key(keyspace_id: int) -> bytes:
+    return truncations_prefix() + keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
+
+
+def truncation_keyspace(key: bytes) -> int:
+    """The keyspace id of a :func:`truncation_key`."""
+    return int.from_bytes(key[len(truncations_prefix()):], "big")
+
+
+def owed_prefix(target: str) -> bytes:
+    return _target_prefix(OWED_TAG, target, "truncation record")
+
+
+def all_owed_prefix() -> bytes:
+    return SYSTEM_PREFIX + OWED_TAG
+
+
+def owed_key(target: str, keyspace_id: int) -> bytes:
+    return owed_prefix(target) + keyspace_id.to_bytes(KEYSPACE_ID_BYTES, "big")
+
+
+def parse_owed_key(key: bytes) -> tuple[str, int]:
+    """``(target, keyspace id)`` of an :func:`owed_key`."""
+    target, rest = _target_of(key)
+    return target, int.from_bytes(key[rest:], "big")
