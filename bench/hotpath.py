@@ -39,7 +39,8 @@ from quorumkv.api.resp import RespConnection  # noqa: E402
 from quorumkv.config import ClusterSection, Config, NodeAddress, NodeSection  # noqa: E402
 from quorumkv.core import messages as m  # noqa: E402
 from quorumkv.core.hlc import HLC  # noqa: E402
-from quorumkv.net.transport import _array_header, deliver_replies, replies_on_wire  # noqa: E402
+from quorumkv.net.transport import (  # noqa: E402
+    Handlers, _array_header, deliver_replies, replies_on_wire)
 from quorumkv.node.node import Node  # noqa: E402
 from quorumkv.node.replica import Replica  # noqa: E402
 from quorumkv.storage import Durability, Storage  # noqa: E402
@@ -51,6 +52,12 @@ class InProcessPeers:
 
     def __init__(self, replicas: dict[str, Replica]) -> None:
         self.replicas = replicas
+        self.handlers = {}  # peer -> its replica's registry, as its transport holds it
+        self.channels = {}  # peer -> the way back, as an inbound connection's Channel
+        for peer, replica in replicas.items():
+            self.handlers[peer] = Handlers()
+            replica.register(self.handlers[peer])
+            self.channels[peer] = _Back(self, peer)
         self.ids = itertools.count(1)
         self.out = {peer: [] for peer in replicas}
         self.pending = {peer: {} for peer in replicas}
@@ -87,7 +94,7 @@ class InProcessPeers:
     def _serve(self, peer: str, frame: bytes) -> None:
         started = time.process_time()
         items = [m.decode_body(b) for b in msgpack.unpackb(frame, raw=False)]
-        replies = self.replicas[peer].handle(items, lambda later: self._reply(peer, later))
+        replies = self.handlers[peer].dispatch(items, self.channels[peer])
         self.peer_seconds += time.process_time() - started
         if replies:
             self._reply(peer, replies)
@@ -103,6 +110,16 @@ class InProcessPeers:
         # node 1's side: one frame of replies, as FrameProtocol.data_received does
         deliver_replies(self.pending[peer],
                         list(map(m.decode_body, msgpack.unpackb(frame, raw=False))))
+
+
+class _Back:
+    """A replica's way back to node 1 (what ``Channel.send_later`` is in a node)."""
+
+    def __init__(self, peers: InProcessPeers, peer: str) -> None:
+        self.peers, self.peer, self.peer_id = peers, peer, "n1"
+
+    def send_later(self, replies: list) -> None:
+        self.peers._reply(self.peer, replies)
 
 
 class TimedStorage(Storage):

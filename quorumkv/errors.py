@@ -15,11 +15,34 @@ the edges need: the RESP error prefix and the HTTP status. Lower-layer exception
     │   ├── ExecAbortError        EXEC of a refused transaction (EXECABORT)
     │   └── UnknownKeyspaceError
     └── UnavailableError          the cluster could not serve it (server side)
-        └── ConsistencyError      too few replicas answered for the level
-                                  (HTTP 504 when the deadline passed, else 503)
+        ├── ConsistencyError      too few replicas answered for the level
+        │                         (HTTP 504 when the deadline passed, else 503)
+        ├── SessionError          no replica as new as the session token answered
+        ├── PeerError             local: this node's link to a peer failed it
+        │   ├── PeerUnavailable   connect failed, connection lost, peer removed
+        │   │   └── PeerRefused   the handshake was refused (cluster, layout,
+        │   │                     protocol version)
+        │   ├── PeerOverloaded    the peer's bounded send queue is full
+        │   ├── FrameTooLarge     a message over the frame limit (nothing sent)
+        │   └── StreamError       a chunked stream ended with an error
+        └── RemoteError           remote: the peer answered a typed ErrorReply
+            ├── RemoteInternalError    (INTERNAL, UNEXPECTED_MESSAGE)
+            ├── ClockSkewRefused       (CLOCK_SKEW)
+            ├── RemoteStorageError     (STORAGE)
+            ├── RemoteUnknownKeyspace  (UNKNOWN_KEYSPACE)
+            ├── RangeNotFound          (RANGE_NOT_FOUND: payload its descriptors)
+            ├── StaleGeneration        (STALE_GENERATION: payload its descriptors)
+            └── NotLeader              (NOT_LEADER: payload the leader id)
+
+Local errors are what this node concluded about a peer; remote errors are what a
+peer said, carried on the wire as ``core.messages.ErrorReply(code, message,
+payload)`` with a code of :class:`ErrorCode` and turned back into the matching
+class by :func:`remote_error`.
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
 
 
 class QuorumKVError(Exception):
@@ -98,3 +121,112 @@ class SessionError(UnavailableError):
         super().__init__(
             f"session consistency not met: {answered} of {total} replicas answered and "
             f"none holds a version as new as the session token")
+
+
+# ---- peer errors: local (our link to a peer) and remote (a peer's typed answer) ----
+
+
+class PeerError(UnavailableError):
+    """Local: this node's link to a peer could not carry the request."""
+
+
+class PeerUnavailable(PeerError):
+    """The peer cannot be reached now (connect failed, connection lost, removed)."""
+
+
+class PeerRefused(PeerUnavailable):
+    """The handshake failed: another cluster, layout or protocol version."""
+
+
+class PeerOverloaded(PeerError):
+    """The peer reads slower than we send: its bounded send queue is full, so the
+    request fails at once instead of queueing without bound."""
+
+
+class FrameTooLarge(PeerError):
+    """A message that would not fit in one frame (``MAX_FRAME_BYTES``): not sent."""
+
+
+class StreamError(PeerError):
+    """A chunked stream ended with an error, on either side (net/stream.py)."""
+
+
+class ErrorCode(IntEnum):
+    """What a typed ``ErrorReply`` says went wrong at the peer (its wire value)."""
+    INTERNAL = 1            # an unexpected failure while serving the request
+    UNEXPECTED_MESSAGE = 2  # no handler for that message type
+    CLOCK_SKEW = 3          # a version stamped too far ahead of the replica's clock
+    STORAGE = 4             # the storage engine failed the write
+    UNKNOWN_KEYSPACE = 5    # the replica does not know the keyspace
+    RANGE_NOT_FOUND = 6     # the replica holds no such range; payload: descriptors
+    STALE_GENERATION = 7    # routed with an older generation; payload: descriptors
+    NOT_LEADER = 8          # payload: (leader id,) or () when unknown
+
+
+class RemoteError(UnavailableError):
+    """Remote: a peer answered with a typed error. ``code`` is its ErrorCode (or
+    the plain int of a code this version does not know), ``payload`` plain data."""
+    code: int = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, payload: tuple = (), code: int | None = None) -> None:
+        super().__init__(message)
+        self.payload = payload
+        if code is not None:
+            self.code = code
+
+
+class RemoteInternalError(RemoteError):
+    code = ErrorCode.INTERNAL
+
+
+class ClockSkewRefused(RemoteError):
+    code = ErrorCode.CLOCK_SKEW
+
+
+class RemoteStorageError(RemoteError):
+    code = ErrorCode.STORAGE
+
+
+class RemoteUnknownKeyspace(RemoteError):
+    code = ErrorCode.UNKNOWN_KEYSPACE
+    http_status = 404
+
+
+class RangeNotFound(RemoteError):
+    """The replica does not hold the range; ``descriptors`` are the ones it holds
+    for that span (plain data), to refresh the sender's range cache with."""
+    code = ErrorCode.RANGE_NOT_FOUND
+
+    @property
+    def descriptors(self) -> tuple:
+        return self.payload
+
+
+class StaleGeneration(RangeNotFound):
+    """The sender routed with an older generation of the range (TiKV's
+    EpochNotMatch); ``descriptors``: the replica's newer ones."""
+    code = ErrorCode.STALE_GENERATION
+
+
+class NotLeader(RemoteError):
+    """The replica is not the range's leader; ``leader`` is the one it knows of,
+    or None."""
+    code = ErrorCode.NOT_LEADER
+
+    @property
+    def leader(self) -> str | None:
+        return self.payload[0] if self.payload else None
+
+
+_REMOTE_CLASSES = {cls.code: cls for cls in (
+    RemoteInternalError, ClockSkewRefused, RemoteStorageError, RemoteUnknownKeyspace,
+    RangeNotFound, StaleGeneration, NotLeader)}
+_REMOTE_CLASSES[ErrorCode.UNEXPECTED_MESSAGE] = RemoteInternalError
+
+
+def remote_error(code: int, message: str, payload: tuple = ()) -> RemoteError:
+    """The exception for a typed ``ErrorReply``; a code this version does not know
+    is a plain RemoteError that keeps it."""
+    cls = _REMOTE_CLASSES.get(code, RemoteError)
+    known = code in ErrorCode.__members__.values()
+    return cls(message, payload, code=ErrorCode(code) if known else code)

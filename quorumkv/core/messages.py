@@ -2,9 +2,16 @@
 
 A frame body is the msgpack array ``[req_id, tag, *fields]``. ``req_id > 0`` is a
 request expecting a reply, ``req_id < 0`` is the reply to request ``-req_id``, and
-``0`` is a message that answers several requests (``PutAcks``). Each message type
-has a fixed tag; fields are encoded in declaration order, with versions as their
-plain arrays. No pickle, no bare dicts.
+``0`` is a one-way message: nothing answers it (a ``PutAcks``, which answers
+several requests at once, is one; so is a ``StreamAbort``). Each message
+type has a fixed tag; fields are encoded in declaration order, with versions as
+their plain arrays. No pickle, no bare dicts.
+
+``PROTOCOL_VERSION`` names this set of messages and encodings; it travels in the
+handshake (``Hello``), and peers of different versions refuse each other. Change
+it with any change a peer of the previous version would misread. Version 1 had
+string errors and no version in its Hello; version 2 has typed errors
+(``ErrorReply(code, message, payload)``) and streams.
 
 Messages are ``NamedTuple`` classes, not frozen dataclasses, for the same reason
 as :class:`~quorumkv.core.version.Version`: several are built per request, and a
@@ -15,7 +22,10 @@ from typing import NamedTuple, get_type_hints
 
 import msgpack
 
+from ..errors import ErrorCode, remote_error  # noqa: F401 (ErrorCode: for users)
 from .version import Version, new_tuple
+
+PROTOCOL_VERSION = 2
 
 
 class Put(NamedTuple):
@@ -84,8 +94,23 @@ class StatsReply(NamedTuple):
 
 
 class ErrorReply(NamedTuple):
+    """A typed error answering any request: ``code`` an ``errors.ErrorCode`` (or a
+    newer code this version does not know: still an int), ``message`` for logs,
+    ``payload`` plain data whose shape the code defines (RANGE_NOT_FOUND and
+    STALE_GENERATION: the replica's descriptors; NOT_LEADER: ``(leader id,)``)."""
     TAG = 9
+    code: int
     message: str
+    payload: tuple = ()
+
+    def error(self):
+        """This error as the matching ``errors.RemoteError`` subclass."""
+        return remote_error(self.code, self.message, self.payload)
+
+
+def error_reply(exc: BaseException, code: int = ErrorCode.INTERNAL) -> ErrorReply:
+    """An unexpected exception as an INTERNAL (or ``code``) error reply."""
+    return ErrorReply(int(code), f"{type(exc).__name__}: {exc}")
 
 
 class Ping(NamedTuple):
@@ -168,14 +193,18 @@ class TruncationsReply(NamedTuple):
 
 class Hello(NamedTuple):
     """The first message on every peer connection, from the side that opened it:
-    who connects, and the cluster and layout it runs under (core/identity.py).
-    Nothing else is served on a connection before its Hello is accepted. (Tags 64
-    and up are the connection's own messages, apart from the data messages.)"""
+    who connects, the protocol version it speaks, and the cluster and layout it
+    runs under (core/identity.py). Nothing else is served on a connection before
+    its Hello is accepted. (Tags 64 and up are the connection's own messages,
+    apart from the data messages.) Its first four fields never change and any
+    later version adds fields at the end, so every version can read who connects
+    and which version it speaks (a version-1 Hello has no version field)."""
     TAG = 64
     node_id: str
     cluster_id: str  # "" = none
     layout_fingerprint: str
     layout: str  # the layout's canonical JSON, to say what differs on a refusal
+    protocol_version: int = PROTOCOL_VERSION
 
 
 class HelloReply(NamedTuple):
@@ -187,12 +216,79 @@ class HelloReply(NamedTuple):
     layout_fingerprint: str
     layout: str
     refusal: str
+    protocol_version: int = PROTOCOL_VERSION
+
+
+class LegacyHelloReply(NamedTuple):
+    """A HelloReply as protocol version 1 reads it (no version field): how a
+    version-1 peer hears why it is refused. Sent only, never decoded."""
+    TAG = 65
+    node_id: str
+    cluster_id: str
+    layout_fingerprint: str
+    layout: str
+    refusal: str
+
+
+def version_refusal(node_id: str, version: int, me: str, mine: int) -> str:
+    """Why a peer speaking ``version`` is refused ("" if it is ours); names both
+    nodes and both versions so that it reads the same in either one's log."""
+    if version == mine:
+        return ""
+    return (f"node {node_id} speaks peer protocol version {version}, node {me} version "
+            f"{mine}: run the same QuorumKV version on both")
+
+
+# ---- streams (net/stream.py): a sequence of chunks with a bounded window ----------
+
+
+class StreamOpen(NamedTuple):
+    """Opens stream ``stream_id`` (unique per sending connection) of ``kind`` (which
+    receiver handler gets it); ``header`` is the kind's own opening data. The
+    sender keeps at most ``window`` chunks unacknowledged. Answered ``StreamAck``
+    (seq 0) or an ``ErrorReply``."""
+    TAG = 66
+    stream_id: int
+    kind: str
+    header: bytes
+    window: int
+
+
+class StreamChunk(NamedTuple):
+    """Chunk ``seq`` (1, 2, ...) of a stream; answered ``StreamAck`` once the
+    receiver's handler has taken it, which frees one place in the window."""
+    TAG = 67
+    stream_id: int
+    seq: int
+    data: bytes
+
+
+class StreamEnd(NamedTuple):
+    """The end, after ``chunks`` chunks; answered ``StreamAck`` (seq chunks + 1)
+    once the receiver's handler finished, or an ``ErrorReply`` if it failed."""
+    TAG = 68
+    stream_id: int
+    chunks: int
+
+
+class StreamAck(NamedTuple):
+    TAG = 69
+    stream_id: int
+    seq: int
+
+
+class StreamAbort(NamedTuple):
+    """One-way, from the sender: the stream ends with this error."""
+    TAG = 70
+    stream_id: int
+    message: str
 
 
 MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply,
                  Ping, Pong, TreeRequest, TreeReply, DigestRequest, DigestReply,
                  FetchRequest, FetchReply, PutAcks, Truncate, TruncationsRequest,
-                 TruncationsReply, Hello, HelloReply)
+                 TruncationsReply, Hello, HelloReply, StreamOpen, StreamChunk, StreamEnd,
+                 StreamAck, StreamAbort)
 
 
 class DecodeError(Exception):
@@ -318,6 +414,51 @@ def _decode_truncations_reply(values) -> TruncationsReply:
     return TruncationsReply(tuple(_truncation_item(item) for item in items))
 
 
+PLAIN_DATA_DEPTH = 8
+
+
+def _plain_data(value, depth: int = 0):
+    """``value`` if it is plain data (None, bool, int, float, str, bytes, arrays and
+    str-keyed maps of them), arrays as tuples; else TypeError."""
+    if value is None or type(value) in (bool, int, float, str, bytes):
+        return value
+    if depth >= PLAIN_DATA_DEPTH:
+        raise TypeError("plain data nested too deep")
+    if type(value) in (list, tuple):
+        return tuple(_plain_data(v, depth + 1) for v in value)
+    if type(value) is dict and all(type(k) is str for k in value):
+        return {k: _plain_data(v, depth + 1) for k, v in value.items()}
+    raise TypeError(f"not plain data: {type(value).__name__}")
+
+
+def _decode_error_reply(values) -> ErrorReply:
+    code, message, payload = values
+    if type(code) is not int or type(message) is not str or type(payload) is not list:
+        raise TypeError("ErrorReply is not (int, str, array)")
+    return ErrorReply(code, message, _plain_data(payload))
+
+
+def _hello_fields(values, required: int) -> tuple:
+    """A Hello's or HelloReply's fields of this version: the first ``required``
+    (strings), then the protocol version (1 when absent: a version-1 peer); fields
+    a later version added after it are left out."""
+    if len(values) < required:
+        raise ValueError("handshake message too short")
+    fields = values[:required]
+    version = values[required] if len(values) > required else 1
+    if any(type(f) is not str for f in fields) or type(version) is not int:
+        raise TypeError("handshake fields are not strings and a version")
+    return (*fields, version)
+
+
+def _decode_hello(values) -> Hello:
+    return Hello(*_hello_fields(values, 4))
+
+
+def _decode_hello_reply(values) -> HelloReply:
+    return HelloReply(*_hello_fields(values, 5))
+
+
 def _plain_decoder(cls):
     return lambda values: _checked(cls(*values))
 
@@ -333,7 +474,9 @@ _DECODERS.update({Put.TAG: _decode_put, PutAck.TAG: _decode_put_ack,
                   DigestReply.TAG: _decode_digest_reply,
                   FetchRequest.TAG: _decode_fetch_request,
                   FetchReply.TAG: _decode_fetch_reply,
-                  TruncationsReply.TAG: _decode_truncations_reply})
+                  TruncationsReply.TAG: _decode_truncations_reply,
+                  ErrorReply.TAG: _decode_error_reply,
+                  Hello.TAG: _decode_hello, HelloReply.TAG: _decode_hello_reply})
 
 
 def decode_body(body: list) -> tuple[int, object]:
@@ -346,5 +489,6 @@ def decode_body(body: list) -> tuple[int, object]:
         raise DecodeError(f"bad peer frame: {exc!r}") from exc
 
 
-__all__ = [cls.__name__ for cls in MESSAGE_TYPES] + ["encode", "decode_body", "DecodeError",
-                                                      "PUT_ACK"]
+__all__ = [cls.__name__ for cls in MESSAGE_TYPES] + [
+    "encode", "decode_body", "DecodeError", "PUT_ACK", "PROTOCOL_VERSION", "ErrorCode",
+    "LegacyHelloReply", "error_reply", "version_refusal"]

@@ -175,7 +175,7 @@ class AntiEntropy:
         reply = await asyncio.wait_for(self.transport.request(peer, message),
                                        REQUEST_TIMEOUT_S)
         if isinstance(reply, m.ErrorReply):
-            raise RuntimeError(reply.message)
+            raise reply.error()
         stats.bytes_exchanged += len(m.encode(-1, reply))
         return reply
 

@@ -80,8 +80,9 @@ class Node:
         replica = Replica(self.node_id, self.ranges, self.storage, self.hlc, self.clock_ms,
                           self.metrics, cfg.node.max_clock_skew_ms)
         peers = {n.id: (n.host, n.peer_port) for n in cfg.cluster.nodes if n.id != self.node_id}
-        self.transport = PeerTransport(self.me.host, self.me.peer_port, peers, replica.handle,
+        self.transport = PeerTransport(self.me.host, self.me.peer_port, peers,
                                        hello=self.hello(), check_hello=self.check_hello)
+        replica.register(self.transport)
         await self.transport.start()
         detector = FailureDetector(cfg.node.heartbeat_interval_ms, cfg.node.phi_suspect,
                                    cfg.node.phi_down)

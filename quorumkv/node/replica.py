@@ -1,7 +1,10 @@
 """Serves peer requests against local storage.
 
+``Replica.register(transport)`` puts one handler per message type in the
+transport's registry; each gets the requests of its type from one incoming read.
 All the writes of one incoming read (one or many frames) go to storage as one
-batch; their acknowledgements wait for that batch to be durable.
+batch; their acknowledgements wait for that batch to be durable. Failures are
+answered with typed errors (``ErrorReply`` with an ``errors.ErrorCode``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from ..core.hlc import HLC, ahead_by_ms
 from ..core.rangemap import HASH_BYTES, RangeMap
 from ..core.scan import strip_hash
 from ..core.version import Version, new_tuple
+from ..errors import ErrorCode
 from ..storage import Storage
 from . import antientropy
 from .truncation import Truncations
@@ -34,69 +38,54 @@ class Replica:
         self.hlc = hlc
         self.clock_ms = clock_ms
         self.metrics = metrics
-        self.debug = log.isEnabledFor(logging.DEBUG)  # once: free per batch when off
         self.truncations = Truncations(storage, ranges, hlc, clock_ms, max_skew_ms)
 
-    def handle(self, items: list, send_later):
-        """``[(req_id, message)]`` in, the replies that are ready now out. Write
-        acknowledgements wait for the storage batch of this loop turn to be
-        durable and go out through ``send_later(replies)``."""
+    def register(self, transport) -> None:
+        """Serve this replica's message types through ``transport``'s handler
+        registry (net/transport.py ``Handlers``): each handler gets the requests
+        of its type from one incoming read."""
+        for cls, handler in ((m.Put, self._on_puts), (m.Get, self._on_gets),
+                             (m.Scan, self._on_scans), (m.Ping, self._on_pings),
+                             (m.Stats, self._on_stats), (m.Truncate, self._on_truncates),
+                             (m.TruncationsRequest, self._on_truncations_requests),
+                             *((cls, self._on_anti_entropy) for cls in ANTI_ENTROPY_REQUESTS)):
+            transport.handle(cls, handler)
+
+    def _on_puts(self, items: list, channel):
+        """The writes of one read: one storage batch, acknowledged (one PutAcks on
+        the wire) through ``channel.send_later`` once it is durable."""
         replies, puts, put_ids = [], [], []
         now = self.clock_ms()  # one reading serves the whole batch
         newest_ts = 0
         keyspaces = self.ranges.keyspaces
         for req_id, message in items:
             try:
-                cls = type(message)
-                if cls is m.Put:
-                    ks = keyspaces[message.keyspace]
-                    ts = message.version.ts
-                    # a ts no newer than an already accepted one cannot be too far ahead
-                    if ts > newest_ts:
-                        ahead = ahead_by_ms(ts, now)
-                        if ahead > self.max_skew_ms:
-                            replies.append((req_id, self._refuse_skewed(message, ahead)))
-                            continue
-                    puts.append((ks.keyspace_id, ks.placement_key(message.key),
-                                 message.version))
-                    put_ids.append(req_id)
-                    if ts > newest_ts:
-                        newest_ts = ts
-                elif cls is m.Get:
-                    ks = keyspaces[message.keyspace]
-                    version = self.storage.get(ks.keyspace_id, ks.placement_key(message.key))
-                    if message.digest and version is not None:  # the version, no value
-                        version = new_tuple(Version, version[:4] + (b"",))
-                    replies.append((req_id, new_tuple(m.GetReply, (version,))))
-                elif isinstance(message, m.Scan):
-                    replies.append((req_id, self._scan(message)))
-                elif isinstance(message, ANTI_ENTROPY_REQUESTS):
-                    # may scan a whole range: in a task, answered when done
-                    asyncio.ensure_future(self._anti_entropy(req_id, message, send_later))
-                elif isinstance(message, m.Ping):
-                    replies.append((req_id, m.Pong(self.node_id)))
-                elif isinstance(message, m.Stats):
-                    keys, size = self.storage.stats()
-                    replies.append((req_id, m.StatsReply(self.node_id, keys, size,
-                                                         self.hlc.last)))
-                elif cls is m.Truncate:  # answered once durable (and swept, if sync)
-                    asyncio.ensure_future(self._truncate(req_id, message, send_later))
-                elif cls is m.TruncationsRequest:
-                    replies.append((req_id, m.TruncationsReply(self.truncations.table())))
-                else:
-                    replies.append((req_id, m.ErrorReply(f"unexpected {type(message).__name__}")))
+                ks = keyspaces.get(message.keyspace)
+                if ks is None:
+                    replies.append((req_id, self._unknown_keyspace(message.keyspace)))
+                    continue
+                ts = message.version.ts
+                # a ts no newer than an already accepted one cannot be too far ahead
+                if ts > newest_ts:
+                    ahead = ahead_by_ms(ts, now)
+                    if ahead > self.max_skew_ms:
+                        replies.append((req_id, self._refuse_skewed(message, ahead)))
+                        continue
+                puts.append((ks.keyspace_id, ks.placement_key(message.key), message.version))
+                put_ids.append(req_id)
+                if ts > newest_ts:
+                    newest_ts = ts
             except Exception as exc:  # one bad request must not sink the batch
                 log.exception("peer request failed")
-                replies.append((req_id, m.ErrorReply(f"{type(exc).__name__}: {exc}")))
-        if self.debug:
-            log_requests(items)
+                replies.append((req_id, m.error_reply(exc)))
         if not puts:
             return replies
         self.hlc.observe(newest_ts, now)  # orders this node's next writes after them
+        send_later = channel.send_later
 
         def durable(error) -> None:
             if error is not None:
-                failed = m.ErrorReply(f"storage: {error}")
+                failed = m.ErrorReply(ErrorCode.STORAGE, f"storage: {error}")
                 send_later([(i, failed) for i in put_ids])
             else:
                 send_later([(i, PUT_ACK) for i in put_ids])
@@ -104,13 +93,73 @@ class Replica:
         self.storage.write_soon(puts, durable)
         return replies
 
+    def _on_gets(self, items: list, channel) -> list:
+        replies = []
+        keyspaces = self.ranges.keyspaces
+        get = self.storage.get
+        for req_id, message in items:
+            try:
+                ks = keyspaces.get(message.keyspace)
+                if ks is None:
+                    replies.append((req_id, self._unknown_keyspace(message.keyspace)))
+                    continue
+                version = get(ks.keyspace_id, ks.placement_key(message.key))
+                if message.digest and version is not None:  # the version, no value
+                    version = new_tuple(Version, version[:4] + (b"",))
+                replies.append((req_id, new_tuple(m.GetReply, (version,))))
+            except Exception as exc:
+                log.exception("peer request failed")
+                replies.append((req_id, m.error_reply(exc)))
+        return replies
+
+    def _on_scans(self, items: list, channel) -> list:
+        return [(req_id, self._answer(self._scan, message)) for req_id, message in items]
+
+    def _on_pings(self, items: list, channel) -> list:
+        pong = m.Pong(self.node_id)
+        return [(req_id, pong) for req_id, _ in items]
+
+    def _on_stats(self, items: list, channel) -> list:
+        keys, size = self.storage.stats()
+        stats = m.StatsReply(self.node_id, keys, size, self.hlc.last)
+        return [(req_id, stats) for req_id, _ in items]
+
+    def _on_truncations_requests(self, items: list, channel) -> list:
+        table = m.TruncationsReply(self.truncations.table())
+        return [(req_id, table) for req_id, _ in items]
+
+    def _on_truncates(self, items: list, channel) -> None:
+        for req_id, message in items:  # answered once durable (and swept, if sync)
+            asyncio.ensure_future(self._truncate(req_id, message, channel.send_later))
+
+    def _on_anti_entropy(self, items: list, channel) -> None:
+        for req_id, message in items:  # may scan a whole range: in a task, answered when done
+            asyncio.ensure_future(self._anti_entropy(req_id, message, channel.send_later))
+
+    def _answer(self, serve, message):
+        """``serve(message)``, or the typed error it ends in."""
+        try:
+            return serve(message)
+        except KeyError as exc:
+            if message.keyspace not in self.ranges.keyspaces:
+                return self._unknown_keyspace(message.keyspace)
+            log.exception("peer request failed")
+            return m.error_reply(exc)
+        except Exception as exc:
+            log.exception("peer request failed")
+            return m.error_reply(exc)
+
+    def _unknown_keyspace(self, name: str) -> m.ErrorReply:
+        return m.ErrorReply(ErrorCode.UNKNOWN_KEYSPACE,
+                            f"unknown keyspace {name!r} at {self.node_id}")
+
     async def _truncate(self, req_id: int, message: m.Truncate, send_later) -> None:
         try:
             await self.truncations.apply(message.keyspace, message.ts, message.sync)
             reply = PUT_ACK
         except Exception as exc:
             log.warning("truncation of %s refused: %s", message.keyspace, exc)
-            reply = m.ErrorReply(f"{type(exc).__name__}: {exc}")
+            reply = m.error_reply(exc)
         send_later([(req_id, reply)])
 
     async def _anti_entropy(self, req_id: int, message, send_later) -> None:
@@ -119,7 +168,7 @@ class Replica:
                                              self.truncations)
         except Exception as exc:
             log.exception("anti-entropy request failed")
-            reply = m.ErrorReply(f"{type(exc).__name__}: {exc}")
+            reply = m.error_reply(exc)
         send_later([(req_id, reply)])
 
     def _refuse_skewed(self, message: m.Put, ahead_ms: int) -> m.ErrorReply:
@@ -128,23 +177,12 @@ class Replica:
                 f"ahead of {self.node_id}'s clock (node.max_clock_skew_ms = "
                 f"{self.max_skew_ms}); refused")
         log.warning("%s", text)
-        return m.ErrorReply(text)
+        return m.ErrorReply(ErrorCode.CLOCK_SKEW, text)
 
     def _scan(self, message: m.Scan) -> m.ScanReply:
         ks = self.ranges.keyspaces[message.keyspace]
         return scan_range(self.storage, ks.keyspace_id, message.start, message.end,
                           message.limit)
-
-
-def log_requests(items: list) -> None:
-    """One debug line per incoming batch, by message type (heartbeats left out)."""
-    kinds: dict[str, int] = {}
-    for _, message in items:
-        if type(message) is not m.Ping:
-            name = type(message).__name__
-            kinds[name] = kinds.get(name, 0) + 1
-    if kinds:
-        log.debug("peer requests: %s", ", ".join(f"{n} {k}" for k, n in kinds.items()))
 
 
 def scan_range(storage: Storage, keyspace_id: int, start: bytes, end: bytes,

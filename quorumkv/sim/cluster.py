@@ -65,7 +65,8 @@ class SimNode:
                                         self.clock_ms, self.metrics, MAX_SKEW_MS, 0.2, depth=4)
         self.tasks = [asyncio.ensure_future(t) for t in (
             self.heartbeats.run(), self.hints.run(), self.anti_entropy.run())]
-        sim.network.up(self.node_id, self.replica.handle)
+        self.replica.register(self.transport)
+        sim.network.up(self.node_id, self.transport.handlers)
         self.up = True
         sim.trace(f"node {self.node_id} up")
 

@@ -44,7 +44,7 @@ messages = st.one_of(
     st.builds(m.Get, st.just("default"), st.binary(max_size=40)),
     st.just(m.PutAck()),
     st.builds(m.PutAcks, st.lists(st.integers(1, 2**40), max_size=5).map(tuple)),
-    st.builds(m.ErrorReply, st.text(max_size=30)),
+    st.builds(m.ErrorReply, st.sampled_from(list(m.ErrorCode)), st.text(max_size=30)),
 )
 
 
@@ -103,7 +103,7 @@ def test_a_frame_that_is_not_an_array_of_messages_closes_the_connection():
 
 
 replies = st.lists(st.tuples(st.integers(1, 2**40),
-                             st.sampled_from([m.PUT_ACK, m.PutAck(), m.ErrorReply("boom"),
+                             st.sampled_from([m.PUT_ACK, m.PutAck(), m.ErrorReply(m.ErrorCode.INTERNAL, "boom"),
                                               m.GetReply(None)])),
                    max_size=12, unique_by=lambda r: r[0])
 

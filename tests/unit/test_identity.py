@@ -249,13 +249,15 @@ def inbound(mine: Identity):
     """An inbound connection of a transport of ``mine``; what it served and sent."""
     served = []
 
-    def handler(items, send_later):
+    def handler(items, channel):
         served.extend(items)
         return [(req_id, m.Pong(mine.node_id)) for req_id, _ in items]
 
-    tr = t.PeerTransport("127.0.0.1", 0, {}, handler, hello=m.Hello(*hello_of(mine)),
+    tr = t.PeerTransport("127.0.0.1", 0, {}, hello=m.Hello(*hello_of(mine)),
                          check_hello=lambda h: ci.peer_refusal(
                              mine, h.node_id, h.cluster_id, h.layout_fingerprint, h.layout))
+    tr.handle(m.Ping, handler)
+    tr.handle(m.Get, handler)
     proto = tr._make_inbound()
     wire = Wire()
     proto.connection_made(wire)

@@ -29,6 +29,12 @@ versions = st.builds(
     value=small_bytes,
 )
 uints = st.integers(0, 2**64 - 1)
+# what an error's payload may hold (descriptors as plain data), arrays as tuples
+plain_data = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**64 - 1), texts, small_bytes),
+    lambda children: st.one_of(st.lists(children, max_size=4).map(tuple),
+                               st.dictionaries(texts, children, max_size=3)),
+    max_leaves=10)
 
 STRATEGIES = {
     m.Put: st.builds(m.Put, keyspace=texts, key=small_bytes, version=versions),
@@ -65,11 +71,19 @@ STRATEGIES = {
     m.TruncationsRequest: st.just(m.TruncationsRequest()),
     m.TruncationsReply: st.builds(m.TruncationsReply, items=st.lists(
         st.tuples(texts, uints), max_size=4).map(tuple)),
-    m.ErrorReply: st.builds(m.ErrorReply, message=texts),
+    m.ErrorReply: st.builds(m.ErrorReply, code=st.integers(0, 2**16), message=texts,
+                            payload=st.lists(plain_data, max_size=3).map(tuple)),
     m.Hello: st.builds(m.Hello, node_id=texts, cluster_id=texts, layout_fingerprint=texts,
-                       layout=texts),
+                       layout=texts, protocol_version=st.integers(0, 2**16)),
     m.HelloReply: st.builds(m.HelloReply, node_id=texts, cluster_id=texts,
-                            layout_fingerprint=texts, layout=texts, refusal=texts),
+                            layout_fingerprint=texts, layout=texts, refusal=texts,
+                            protocol_version=st.integers(0, 2**16)),
+    m.StreamOpen: st.builds(m.StreamOpen, stream_id=uints, kind=texts, header=small_bytes,
+                            window=st.integers(0, 100)),
+    m.StreamChunk: st.builds(m.StreamChunk, stream_id=uints, seq=uints, data=small_bytes),
+    m.StreamEnd: st.builds(m.StreamEnd, stream_id=uints, chunks=uints),
+    m.StreamAck: st.builds(m.StreamAck, stream_id=uints, seq=uints),
+    m.StreamAbort: st.builds(m.StreamAbort, stream_id=uints, message=texts),
 }
 
 
