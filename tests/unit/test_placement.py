@@ -59,7 +59,12 @@ def make(cache: RangeCache, spec) -> tuple[RangeDescriptor, bool]:
         end = end + b"\x00"
     rid = run[pick % len(run)].range_id if pick < 8 else 999
     generation = max(1, max(r.generation for r in run) + bump)
-    valid = (shape == "exact" or end == run[-1].end) and rid != 999 and bump > 0
+    # the oracle: the ranges from the first up to the one ending at ``end`` (a short
+    # end may still fall on a boundary), none if no range of the run ends there
+    ends = [r.end for r in run]
+    covered = run[:ends.index(end) + 1] if end in ends else []
+    valid = bool(covered) and rid in {r.range_id for r in covered} \
+        and generation > max(r.generation for r in covered)
     return RangeDescriptor.of(rid, keyspace, start, end, voters, generation), valid
 
 
