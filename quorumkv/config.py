@@ -83,6 +83,10 @@ class NodeSection:
 
 @dataclass(frozen=True)
 class ClusterSection:
+    """``ranges`` .. ``gc_grace_ms``: the deprecated [cluster] keys of keyspace
+    default. Config makes them mirror ``config.default_keyspace`` (the truth):
+    to change default, change ``config.keyspaces``."""
+
     id: str = ""  # "" = none: only the layout is checked (core/identity.py)
     ranges: int = 16
     replication_factor: int = 3
@@ -463,19 +467,19 @@ def to_toml(config: Config) -> str:
     lines = ["[node]"]
     for f in fields(NodeSection):
         if f.name != "id":
-            lines.append(f"{f.name} = {_toml_value(getattr(config.node, f.name))}")
+            lines.append(f"{f.name} = {toml_value(getattr(config.node, f.name))}")
     lines.append("\n[cluster]")
     for f in fields(ClusterSection):
         if f.name != "nodes" and f.name not in LEGACY_KEYSPACE_KEYS \
                 and not (f.name == "id" and not config.cluster.id):
-            lines.append(f"{f.name} = {_toml_value(getattr(config.cluster, f.name))}")
+            lines.append(f"{f.name} = {toml_value(getattr(config.cluster, f.name))}")
     for n in config.cluster.nodes:
         lines.append("\n[[cluster.nodes]]")
         for f in fields(NodeAddress):
-            lines.append(f"{f.name} = {_toml_value(getattr(n, f.name))}")
+            lines.append(f"{f.name} = {toml_value(getattr(n, f.name))}")
     for ks in config.keyspaces:  # default is written as a keyspace too
         lines.append("\n[[keyspaces]]")
-        lines += [f"{key} = {_toml_value(getattr(ks, key))}" for key in _toml_keys(ks)]
+        lines += [f"{key} = {toml_value(getattr(ks, key))}" for key in _toml_keys(ks)]
     return "\n".join(lines) + "\n"
 
 
@@ -510,9 +514,10 @@ def write_atomic(path: str, text: str) -> None:
         os.close(fd)
 
 
-def _toml_value(v) -> str:
+def toml_value(v) -> str:
+    """A TOML value: integer, boolean, string, or a tuple of them as an array."""
     if isinstance(v, tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
