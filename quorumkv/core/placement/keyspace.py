@@ -28,7 +28,8 @@ class Keyspace:
     gc_grace_ms: int = DEFAULT_GC_GRACE_MS
 
     def placement_key(self, key: bytes) -> bytes:
-        return hash_placement_key(key) if self.partitioner == HASH else key
+        # a literal, not HASH: a constant load on every request, not a global one
+        return hash_placement_key(key) if self.partitioner == "hash" else key
 
     def to_json(self) -> dict:
         return {
