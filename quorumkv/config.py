@@ -5,6 +5,18 @@ addresses (the static bootstrap list) and ``node.id`` (or ``--id`` /
 ``QKV_NODE_ID``) says which entry is this node. Environment overrides are named
 ``QKV_<SECTION>_<KEY>``, e.g. ``QKV_NODE_FSYNC=always``.
 
+Keyspaces are ``[[keyspaces]]`` tables (:class:`KeyspaceSettings`): name, mode,
+partitioner (``hash`` with ``ranges = K``, or ``range`` with ``split_points``),
+replication factor, default consistency, tombstone grace period, hints rule and an
+optional Redis ``db`` number. Keyspace ``default`` always exists: declared as
+``[[keyspaces]] name = "default"``, or built from the old ``[cluster]`` keys
+(``ranges``, ``replication_factor``, ``default_consistency``,
+``hints_count_toward_consistency``, ``gc_grace_ms``), which keep working for one
+release (:attr:`Config.deprecated` names those set; the node logs a warning).
+Keyspace ids follow the order of the file: ``default`` is 1, the others 2, 3, ...
+(the layout fingerprint covers the list, so a reorder over existing data is
+refused: core/identity.py).
+
 Everything is checked before the node starts anything: unknown sections or keys,
 wrong types, out-of-range numbers, duplicate ids or addresses, a data directory
 that cannot be written, ports already in use. (Whether the data directory belongs
@@ -24,6 +36,17 @@ from .errors import ConfigError
 LEVELS = ("ONE", "TWO", "QUORUM", "ALL")  # a keyspace default must serve reads too
 REQUEST_LEVELS = ("ANY",) + LEVELS       # ANY: writes only
 CLUSTER_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+KEYSPACE_NAME = re.compile(r"[0-9A-Za-z_-]{1,48}")
+DEFAULT_KEYSPACE = "default"
+MODES = ("eventual",)  # "strong" arrives with Raft
+PARTITIONERS = ("hash", "range")
+MAX_KEYSPACES = 64
+MAX_RANGES = 4096       # per keyspace
+MAX_DB = 15             # Redis's 16 databases: SELECT 0 .. SELECT 15
+MAX_GC_GRACE_MS = 10 * 365 * 86_400_000
+# the [cluster] keys that set keyspace default before [[keyspaces]] existed
+LEGACY_KEYSPACE_KEYS = ("ranges", "replication_factor", "default_consistency",
+                        "hints_count_toward_consistency", "gc_grace_ms")
 
 
 @dataclass(frozen=True)
@@ -60,6 +83,10 @@ class NodeSection:
 
 @dataclass(frozen=True)
 class ClusterSection:
+    """``ranges`` .. ``gc_grace_ms``: the deprecated [cluster] keys of keyspace
+    default. Config makes them mirror ``config.default_keyspace`` (the truth):
+    to change default, change ``config.keyspaces``."""
+
     id: str = ""  # "" = none: only the layout is checked (core/identity.py)
     ranges: int = 16
     replication_factor: int = 3
@@ -70,9 +97,62 @@ class ClusterSection:
 
 
 @dataclass(frozen=True)
+class KeyspaceSettings:
+    """One ``[[keyspaces]]`` table. ``ranges`` is for hash keyspaces and
+    ``split_points`` for range keyspaces (``["l", "r"]``: ``[ , l) [l, r) [r, )``)."""
+
+    name: str
+    mode: str = "eventual"
+    partitioner: str = "hash"
+    ranges: int = 16
+    split_points: tuple[str, ...] = ()
+    replication_factor: int = 3
+    default_consistency: str = "QUORUM"
+    gc_grace_ms: int = 864_000_000
+    hints_count_toward_consistency: str = "off"
+    db: int | None = None  # the Redis database (SELECT n) that addresses it
+    keyspace_id: int = 0   # set by Config from the order of the file
+    # built from the old [cluster] keys: its errors name them
+    legacy: bool = field(default=False, compare=False, repr=False)
+
+    @property
+    def range_count(self) -> int:
+        return self.ranges if self.partitioner == "hash" else len(self.split_points) + 1
+
+
+KEYSPACE_KEYS = tuple(f.name for f in fields(KeyspaceSettings)
+                      if f.name not in ("keyspace_id", "legacy"))
+
+
+@dataclass(frozen=True)
 class Config:
     node: NodeSection = field(default_factory=NodeSection)
     cluster: ClusterSection = field(default_factory=ClusterSection)
+    # every keyspace, ``default`` first (Config fills it in from [cluster] if absent)
+    keyspaces: tuple[KeyspaceSettings, ...] = ()
+    # the deprecated [cluster] keys that were set, to warn about once at start
+    deprecated: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        """``default`` first with id 1 (and db 0 unless it says otherwise), the
+        others 2, 3, ... in order; [cluster]'s old keys mirror ``default``."""
+        declared = list(self.keyspaces)
+        default = next((k for k in declared if k.name == DEFAULT_KEYSPACE), None)
+        if default is None:
+            default = _legacy_default(self.cluster)
+        else:
+            declared.remove(default)
+        if default.db is None:
+            default = replace(default, db=0)
+        ordered = [replace(default, keyspace_id=1)] + [
+            replace(k, keyspace_id=i) for i, k in enumerate(declared, start=2)]
+        object.__setattr__(self, "keyspaces", tuple(ordered))
+        object.__setattr__(self, "cluster", replace(
+            self.cluster, **{key: getattr(default, key) for key in LEGACY_KEYSPACE_KEYS}))
+
+    @property
+    def default_keyspace(self) -> KeyspaceSettings:
+        return self.keyspaces[0]
 
     @property
     def me(self) -> NodeAddress:
@@ -116,6 +196,56 @@ def _build(cls, section: str, raw: dict):
     return cls(**values)
 
 
+def _legacy_default(c: ClusterSection) -> KeyspaceSettings:
+    return KeyspaceSettings(DEFAULT_KEYSPACE, legacy=True,
+                            **{key: getattr(c, key) for key in LEGACY_KEYSPACE_KEYS})
+
+
+def _parse_keyspaces(raw) -> tuple[KeyspaceSettings, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("keyspaces must be an array of tables ([[keyspaces]])")
+    if len(raw) > MAX_KEYSPACES:
+        raise ConfigError(f"{len(raw)} keyspaces: at most {MAX_KEYSPACES}")
+    return tuple(_parse_keyspace(i, entry) for i, entry in enumerate(raw))
+
+
+def _parse_keyspace(i: int, entry) -> KeyspaceSettings:
+    where = f"keyspaces[{i}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise ConfigError(f"{where} needs a 'name' (a string)")
+    name = entry["name"]
+    if not KEYSPACE_NAME.fullmatch(name):
+        raise ConfigError(f"{where}.name {name!r} must be 1 to 48 letters, digits, "
+                          f"'_' or '-'")
+    where = f"keyspaces.{name}"
+    for key in entry:
+        if key not in KEYSPACE_KEYS:
+            raise ConfigError(f"unknown setting '{where}.{key}' "
+                              f"(known: {', '.join(KEYSPACE_KEYS)})")
+    values = {}
+    for key, value in entry.items():
+        if key == "split_points":
+            values[key] = _split_points(where, value)
+        elif key != "name":
+            kind = int if key in ("ranges", "replication_factor", "gc_grace_ms", "db") else str
+            values[key] = _coerce("keyspaces", f"{name}.{key}", value, kind)
+    partitioner = values.get("partitioner", "hash")
+    if partitioner == "hash" and "split_points" in values:
+        raise ConfigError(f"{where}.split_points is for range keyspaces; a hash "
+                          f"keyspace takes ranges = K (or set partitioner = \"range\")")
+    if partitioner == "range" and "ranges" in values:
+        raise ConfigError(f"{where}.ranges is for hash keyspaces; a range keyspace is "
+                          f"cut at its split_points (ranges = split points + 1)")
+    return KeyspaceSettings(name, **values)
+
+
+def _split_points(where: str, value) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ConfigError(f"{where}.split_points must be an array of strings, "
+                          f"not {value!r}")
+    return tuple(value)
+
+
 def _parse_nodes(raw) -> tuple[NodeAddress, ...]:
     if not isinstance(raw, list):
         raise ConfigError("cluster.nodes must be an array of tables ([[cluster.nodes]])")
@@ -153,8 +283,9 @@ def loads(text: str, env: dict | None = None, overrides: dict | None = None) -> 
 
 def _from_raw(raw: dict, env: dict | None, overrides: dict | None) -> Config:
     for section in raw:
-        if section not in ("node", "cluster"):
-            raise ConfigError(f"unknown config section '[{section}]' (known: node, cluster)")
+        if section not in ("node", "cluster", "keyspaces"):
+            raise ConfigError(f"unknown config section '[{section}]' "
+                              f"(known: node, cluster, keyspaces)")
     for section in ("node", "cluster"):
         if not isinstance(raw.get(section, {}), dict):
             raise ConfigError(f"'{section}' must be a table ([{section}]), "
@@ -171,8 +302,15 @@ def _from_raw(raw: dict, env: dict | None, overrides: dict | None) -> Config:
     for key, value in (overrides or {}).items():
         if value is not None:
             node_raw[key] = value
+    keyspaces = _parse_keyspaces(raw.get("keyspaces", []))
+    legacy = tuple(f"cluster.{k}" for k in LEGACY_KEYSPACE_KEYS if k in cluster_raw)
+    if legacy and any(k.name == DEFAULT_KEYSPACE for k in keyspaces):
+        raise ConfigError(f"keyspace default is declared twice: in [[keyspaces]] and by "
+                          f"{', '.join(legacy)} (deprecated [cluster] keys); keep only "
+                          f"the [[keyspaces]] entry, with those settings in it")
     config = Config(_build(NodeSection, "node", node_raw),
-                    replace(_build(ClusterSection, "cluster", cluster_raw), nodes=nodes))
+                    replace(_build(ClusterSection, "cluster", cluster_raw), nodes=nodes),
+                    keyspaces, deprecated=legacy)
     validate(config)
     return config
 
@@ -199,11 +337,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"node.fsync must be always, batch or periodic, not '{n.fsync}'")
     if c.id and not CLUSTER_ID.fullmatch(c.id):
         raise ConfigError(f"cluster.id {c.id!r} must be 1 to 64 letters, digits, '_' or '-'")
-    if c.default_consistency.upper() not in LEVELS:
-        raise ConfigError(f"cluster.default_consistency must be one of {', '.join(LEVELS)}")
+    validate_keyspaces(config.keyspaces)
     checks = [
-        ("cluster.ranges", c.ranges, 1, 4096),
-        ("cluster.replication_factor", c.replication_factor, 1, 15),
         ("node.periodic_sync_ms", n.periodic_sync_ms, 1, 3_600_000),
         ("node.row_cache_bytes", n.row_cache_bytes, 0, 1 << 40),
         ("node.request_timeout_ms", n.request_timeout_ms, 10, 600_000),
@@ -216,7 +351,6 @@ def validate(config: Config) -> None:
         ("node.max_clock_skew_ms", n.max_clock_skew_ms, 1, 3_600_000),
         ("node.anti_entropy_interval_ms", n.anti_entropy_interval_ms, 0, 86_400_000),
         ("node.tombstone_gc_interval_ms", n.tombstone_gc_interval_ms, 0, 86_400_000),
-        ("cluster.gc_grace_ms", c.gc_grace_ms, 0, 10 * 365 * 86_400_000),
         ("node.max_key_bytes", n.max_key_bytes, 1, 512 * 1024 * 1024),
         # a value travels in one peer frame (net.transport.MAX_FRAME_BYTES, 64 MiB)
         ("node.max_value_bytes", n.max_value_bytes, 0, 32 * 1024 * 1024),
@@ -225,13 +359,75 @@ def validate(config: Config) -> None:
     for name, value, low, high in checks:
         if not low <= value <= high:
             raise ConfigError(f"{name} = {value} is out of range [{low}, {high}]")
-    if c.hints_count_toward_consistency not in ("on", "off"):
-        raise ConfigError("cluster.hints_count_toward_consistency must be on or off")
     if n.phi_suspect > n.phi_down:
         raise ConfigError(f"node.phi_suspect ({n.phi_suspect}) must not exceed "
                           f"node.phi_down ({n.phi_down})")
     if n.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError("node.log_level must be debug, info, warning or error")
+
+
+def validate_keyspaces(keyspaces: tuple[KeyspaceSettings, ...]) -> None:
+    names: set[str] = set()
+    dbs: dict[int, str] = {}
+    for ks in keyspaces:
+        if ks.name in names:
+            raise ConfigError(f"keyspace {ks.name!r} is declared twice in [[keyspaces]]")
+        names.add(ks.name)
+        _validate_keyspace(ks)
+        if ks.db is not None:
+            if ks.db in dbs:
+                raise ConfigError(f"keyspaces {dbs[ks.db]} and {ks.name} both take db "
+                                  f"{ks.db}: each Redis database number names one keyspace"
+                                  + (" (default has db 0 unless it declares another)"
+                                     if ks.db == 0 else ""))
+            dbs[ks.db] = ks.name
+
+
+def _validate_keyspace(ks: KeyspaceSettings) -> None:
+    """One keyspace's settings; the errors of the one built from [cluster] name the
+    old keys (``cluster.ranges``), the others ``keyspaces.<name>.<key>``."""
+    def label(key: str) -> str:
+        return f"cluster.{key}" if ks.legacy else f"keyspaces.{ks.name}.{key}"
+
+    if not KEYSPACE_NAME.fullmatch(ks.name):
+        raise ConfigError(f"keyspace name {ks.name!r} must be 1 to 48 letters, digits, "
+                          f"'_' or '-'")
+    if ks.mode == "strong":
+        raise ConfigError(f"{label('mode')}: strong keyspaces arrive with Raft (next "
+                          f"release); use mode = \"eventual\"")
+    if ks.mode not in MODES:
+        raise ConfigError(f"{label('mode')} must be eventual, not {ks.mode!r}")
+    if ks.partitioner not in PARTITIONERS:
+        raise ConfigError(f"{label('partitioner')} must be hash or range, "
+                          f"not {ks.partitioner!r}")
+    if ks.default_consistency.upper() not in LEVELS:
+        raise ConfigError(f"{label('default_consistency')} must be one of {', '.join(LEVELS)}")
+    if ks.hints_count_toward_consistency not in ("on", "off"):
+        raise ConfigError(f"{label('hints_count_toward_consistency')} must be on or off")
+    checks = [("ranges", ks.ranges, 1, MAX_RANGES),
+              ("replication_factor", ks.replication_factor, 1, 15),
+              ("gc_grace_ms", ks.gc_grace_ms, 0, MAX_GC_GRACE_MS)]
+    if ks.db is not None:
+        checks.append(("db", ks.db, 0, MAX_DB))
+    for key, value, low, high in checks:
+        if not low <= value <= high:
+            raise ConfigError(f"{label(key)} = {value} is out of range [{low}, {high}]")
+    _validate_split_points(ks, label("split_points"))
+
+
+def _validate_split_points(ks: KeyspaceSettings, where: str) -> None:
+    points = ks.split_points
+    if ks.partitioner == "hash" and points:
+        raise ConfigError(f"{where} is for range keyspaces, not a hash keyspace")
+    if len(points) > MAX_RANGES - 1:
+        raise ConfigError(f"{where}: {len(points)} split points, at most {MAX_RANGES - 1}")
+    if any(p == "" for p in points):
+        raise ConfigError(f"{where}: a split point is never empty (the first range "
+                          f"already starts at the beginning)")
+    for left, right in zip(points, points[1:]):
+        if not left.encode() < right.encode():
+            raise ConfigError(f"{where} must be strictly increasing: {left!r} is not "
+                              f"before {right!r}")
 
 
 def check_startable(config: Config) -> None:
@@ -271,16 +467,27 @@ def to_toml(config: Config) -> str:
     lines = ["[node]"]
     for f in fields(NodeSection):
         if f.name != "id":
-            lines.append(f"{f.name} = {_toml_value(getattr(config.node, f.name))}")
+            lines.append(f"{f.name} = {toml_value(getattr(config.node, f.name))}")
     lines.append("\n[cluster]")
     for f in fields(ClusterSection):
-        if f.name != "nodes" and not (f.name == "id" and not config.cluster.id):
-            lines.append(f"{f.name} = {_toml_value(getattr(config.cluster, f.name))}")
+        if f.name != "nodes" and f.name not in LEGACY_KEYSPACE_KEYS \
+                and not (f.name == "id" and not config.cluster.id):
+            lines.append(f"{f.name} = {toml_value(getattr(config.cluster, f.name))}")
     for n in config.cluster.nodes:
         lines.append("\n[[cluster.nodes]]")
         for f in fields(NodeAddress):
-            lines.append(f"{f.name} = {_toml_value(getattr(n, f.name))}")
+            lines.append(f"{f.name} = {toml_value(getattr(n, f.name))}")
+    for ks in config.keyspaces:  # default is written as a keyspace too
+        lines.append("\n[[keyspaces]]")
+        lines += [f"{key} = {toml_value(getattr(ks, key))}" for key in _toml_keys(ks)]
     return "\n".join(lines) + "\n"
+
+
+def _toml_keys(ks: KeyspaceSettings) -> list[str]:
+    skip = {"split_points" if ks.partitioner == "hash" else "ranges"}
+    if ks.db is None:
+        skip.add("db")
+    return [key for key in KEYSPACE_KEYS if key not in skip]
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -307,7 +514,10 @@ def write_atomic(path: str, text: str) -> None:
         os.close(fd)
 
 
-def _toml_value(v) -> str:
+def toml_value(v) -> str:
+    """A TOML value: integer, boolean, string, or a tuple of them as an array."""
+    if isinstance(v, tuple):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):

@@ -12,6 +12,10 @@ SIGINT, SIGTERM or SIGHUP sends SIGTERM to every node, waits, then SIGKILLs what
 left; a second Ctrl-C skips the wait. On Linux the nodes also get SIGTERM if the
 supervisor itself is killed. Each node's output is appended to ``<data-dir>/<id>.log``.
 
+Keyspaces besides ``default`` come from ``--keyspace`` (repeatable; see
+:func:`keyspace_table`): each becomes a ``[[keyspaces]]`` table of the cluster
+file, checked by the same loader as a hand-written file before anything starts.
+
 ``quorumkv cluster restart-node nK`` asks the supervisor, over a Unix socket named
 after the data directory (:func:`control_address`), to start again a node that has
 exited: the supervisor spawns it exactly as before, so it logs to the same file and
@@ -23,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import select
 import shutil
 import signal
@@ -99,6 +104,56 @@ def control_address(data_dir: str) -> str:
         return os.path.join(data_dir, "supervisor.sock")
     digest = hashlib.sha256(os.path.realpath(data_dir).encode()).hexdigest()[:32]
     return "\0quorumkv-cluster-" + digest
+
+
+KEYSPACE_FLAG = ("NAME:hash[:K][:db=N] or NAME:range[:P1,P2,...][:db=N] "
+                 "(e.g. users:range:l,r:db=1, events:hash:8)")
+DB_SUFFIX = re.compile(r":db=([^:]*)$")
+
+
+def keyspace_table(spec: str, replication_factor: int) -> str:
+    """One ``--keyspace`` as a ``[[keyspaces]]`` TOML table; ConfigError if it is
+    not of the form of :data:`KEYSPACE_FLAG`. Only the form is checked here: the
+    values go through the cluster file's loader, as a hand-written table would.
+    Split points are separated by commas, so a split point with a comma needs the
+    TOML file."""
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"--keyspace {spec!r}: {why}; expected {KEYSPACE_FLAG}")
+
+    rest, db = spec, None
+    suffix = DB_SUFFIX.search(rest)
+    if suffix:
+        rest, db = rest[:suffix.start()], suffix.group(1)
+        if not db.isdigit():
+            raise bad(f"db={db} is not a number")
+    name, _, rest = rest.partition(":")
+    partitioner, _, arg = rest.partition(":")
+    if name == cfgmod.DEFAULT_KEYSPACE:
+        raise bad("keyspace default takes --ranges and --replication-factor (declare "
+                  "it in a cluster file to set more)")
+    if partitioner not in cfgmod.PARTITIONERS:
+        raise bad(f"the partitioner is hash or range, not {partitioner!r}")
+    table = {"name": name, "partitioner": partitioner,
+             "replication_factor": replication_factor}
+    if partitioner == "hash" and arg:
+        if not arg.isdigit():
+            raise bad(f"the number of ranges {arg!r} is not a number")
+        table["ranges"] = int(arg)
+    elif partitioner == "range" and rest.count(":"):  # "users:range:" is one empty point
+        table["split_points"] = tuple(arg.split(","))
+    if db is not None:
+        table["db"] = int(db)
+    return "\n[[keyspaces]]\n" + "".join(f"{key} = {cfgmod.toml_value(value)}\n"
+                                          for key, value in table.items())
+
+
+def cluster_config(config: cfgmod.Config, keyspaces: tuple[str, ...]) -> cfgmod.Config:
+    """``config`` with the ``--keyspace`` keyspaces, loaded from the cluster file
+    they make: every check of a hand-written file applies. ConfigError if bad."""
+    default = config.default_keyspace
+    text = cfgmod.to_toml(config) + "".join(
+        keyspace_table(spec, default.replication_factor) for spec in keyspaces)
+    return cfgmod.loads(text, env={}, overrides={"id": config.cluster.nodes[0].id})
 
 
 class SupervisorUnreachable(Exception):
@@ -188,10 +243,11 @@ class LocalCluster:
         if stored is None:
             return ""
         layout = stored.layout
+        flags = "".join(f" --keyspace {keyspace_flag(k)}" for k in layout.keyspaces)
         return (f"run cluster up with the settings of that data (--nodes "
                 f"{len(layout.nodes)} --ranges {layout.ranges} --replication-factor "
-                f"{layout.replication_factor}, the same --peer-base and --host-per-node), "
-                f"or use another --data-dir (make clean deletes ./data)")
+                f"{layout.replication_factor}{flags}, the same --peer-base and "
+                f"--host-per-node), or use another --data-dir (make clean deletes ./data)")
 
     def _listen_control(self) -> None:
         """The socket ``cluster restart-node`` talks to; taken, it means another
@@ -403,6 +459,13 @@ class LocalCluster:
         say(f"A node that died starts again with: "
             f"{restart_command('nK', self.data_dir)}")
         say(f"Ctrl-C stops the cluster; the data stays in {self.data_dir}.")
+
+
+def keyspace_flag(k) -> str:
+    """The ``--keyspace`` that makes a keyspace of a recorded layout."""
+    if k.partitioner == "hash":
+        return f"{k.name}:hash:{k.ranges}"
+    return f"{k.name}:range" + (f":{','.join(k.split_points)}" if k.split_points else "")
 
 
 def restart_command(node_id: str, data_dir: str) -> str:

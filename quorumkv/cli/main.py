@@ -139,14 +139,18 @@ def cluster() -> None:
 @click.option("--fsync", type=fsync_choice, default="batch", show_default=True)
 @click.option("--ranges", type=int, default=16, show_default=True)
 @click.option("--replication-factor", type=int, default=3, show_default=True)
+@click.option("--keyspace", "keyspaces", multiple=True, metavar="SPEC",
+              help="A keyspace besides default (repeatable): NAME:hash[:K] or "
+                   "NAME:range[:P1,P2,...], optionally ending :db=N "
+                   "(e.g. users:range:l,r:db=1).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False),
               default="info", show_default=True)
 @click.option("--ready-timeout-s", type=float, default=30.0, show_default=True,
               help="How long every node gets to accept Redis connections.")
 def cluster_up(count, host_per_node, data_dir, resp_base, http_base, peer_base, fsync,
-               ranges, replication_factor, log_level, ready_timeout_s) -> None:
+               ranges, replication_factor, keyspaces, log_level, ready_timeout_s) -> None:
     """Start N nodes as child processes and stay in the foreground (Ctrl-C stops all)."""
-    from .cluster import LocalCluster
+    from .cluster import LocalCluster, cluster_config
     data_dir = os.path.abspath(data_dir)
     nodes = cfgmod.local_cluster_nodes(count, host_per_node, resp_base, http_base, peer_base)
     config = cfgmod.Config(
@@ -154,8 +158,8 @@ def cluster_up(count, host_per_node, data_dir, resp_base, http_base, peer_base, 
                            log_level=log_level.lower()),
         cfgmod.ClusterSection(ranges=ranges, replication_factor=replication_factor,
                               nodes=nodes))
-    local = LocalCluster(config, data_dir, ready_timeout_s)
     try:
+        local = LocalCluster(cluster_config(config, keyspaces), data_dir, ready_timeout_s)
         local.prepare()
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)

@@ -1,4 +1,5 @@
-"""``quorumkv status``: the ``/v1/cluster`` answer as a nodetool-status-like table.
+"""``quorumkv status``: the ``/v1/cluster`` answer as a nodetool-status-like table,
+then a table of every keyspace (mode, partitioner, replication factor, ranges, db).
 
 The table comes from the first node of ``--http`` that answers. Key and byte
 counts are RocksDB's own estimates (``rocksdb.estimate-num-keys``): they count
@@ -132,13 +133,23 @@ def format_status(status: dict, hints: dict[str, int] | None = None,
                      f"{', '.join(hints_from) or '?'}"
                      + (f" ({', '.join(hints_missing)} did not answer)" if hints_missing else ""))
     range_map = status.get("range_map", {})
-    lines += ["", f"Range map: epoch {range_map.get('epoch', '?')}, "
-                  f"{len(range_map.get('ranges', []))} ranges"]
-    for ks in range_map.get("keyspaces", []):
-        lines.append(f"  keyspace {ks.get('name')}: {ks.get('mode')}, "
-                     f"replication factor {ks.get('replication_factor')}, "
-                     f"default consistency {ks.get('default_consistency')}")
+    version = range_map.get("version", range_map.get("epoch", "?"))
+    lines += ["", f"Range map: version {version}, {len(range_map.get('ranges', []))} ranges",
+              ""] + format_keyspaces(status.get("keyspaces") or range_map.get("keyspaces", []))
     return "\n".join(lines)
+
+
+def format_keyspaces(keyspaces: list[dict]) -> list[str]:
+    """One row per keyspace; ``-`` for a keyspace no Redis database number names."""
+    rows = [("Keyspace", "Id", "Mode", "Partitioner", "RF", "Ranges", "DB", "Consistency")]
+    for ks in keyspaces:
+        db = ks.get("db")
+        rows.append((str(ks.get("name")), str(ks.get("id", "?")), str(ks.get("mode")),
+                     str(ks.get("partitioner")), str(ks.get("replication_factor")),
+                     str(ks.get("ranges", "?")), "-" if db is None else str(db),
+                     str(ks.get("default_consistency"))))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
 
 
 def _estimate_bytes(n) -> str:

@@ -14,7 +14,8 @@ import logging
 import os
 
 from ..config import Config, write_atomic
-from ..core.identity import NEW, OK, REFUSE, Identity, Layout, StartDecision, decide_start
+from ..core.identity import (EXTEND, NEW, OK, REFUSE, Identity, KeyspaceLayout, Layout,
+                             StartDecision, decide_start)
 from ..errors import ConfigError
 
 IDENTITY_FILE = "cluster-identity.json"
@@ -25,8 +26,12 @@ log = logging.getLogger(__name__)
 def configured(config: Config) -> Identity:
     """The identity a node of this configuration runs under."""
     c = config.cluster
-    layout = Layout.of([(n.id, n.host, n.peer_port) for n in c.nodes], c.ranges,
-                       c.replication_factor)
+    default, *others = config.keyspaces
+    keyspaces = [KeyspaceLayout(k.name, k.keyspace_id, k.partitioner, k.range_count,
+                                k.replication_factor, k.split_points, k.mode) for k in others]
+    layout = Layout.of([(n.id, n.host, n.peer_port) for n in c.nodes], default.range_count,
+                       default.replication_factor, default.partitioner,
+                       default.split_points, keyspaces)
     return Identity(c.id, config.node.id, layout)
 
 
@@ -76,7 +81,7 @@ def establish(config: Config) -> Identity:
         except OSError as exc:
             raise ConfigError(f"cannot write {path_of(config.data_dir)}: "
                               f"{exc.strerror}") from None
-    if decision.action in (OK, NEW):
+    if decision.action in (OK, NEW, EXTEND):
         log.info("%s", decision.message)
     else:  # adopting is worth noticing: it happens once per data directory
         log.warning("%s", decision.message)

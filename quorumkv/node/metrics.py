@@ -146,5 +146,5 @@ class Metrics:
                                          registry=r)
         self.tombstones_purged = Counter("qkv_tombstones_purged_total",
                                          "Tombstones and expired values purged after "
-                                         "cluster.gc_grace_ms", registry=r)
+                                         "their keyspace's gc_grace_ms", registry=r)
         self.clients = Gauge("qkv_connected_clients", "Open RESP connections", registry=r)

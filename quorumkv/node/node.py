@@ -16,13 +16,13 @@ import os
 import time
 
 from .. import accel
-from ..config import Config
+from ..config import LEGACY_KEYSPACE_KEYS, Config, KeyspaceSettings
 from ..core import messages as m
 from ..core.consistency import Level
 from ..core.failure import FailureDetector, Liveness
 from ..core.hlc import HLC
 from ..core.identity import Identity, peer_refusal
-from ..core.rangemap import Keyspace, RangeMap, bootstrap_ranges
+from ..core.placement import Keyspace, RangeCache, bootstrap_ranges
 from ..net import PeerTransport
 from ..storage import Durability, Storage
 from .coordinator import Coordinator
@@ -37,7 +37,6 @@ from .metrics import Metrics
 from .replica import Replica
 
 log = logging.getLogger(__name__)
-DEFAULT_KEYSPACE_ID = 1
 STATUS_TIMEOUT_S = 0.5
 # in the data directory while the node runs: still there at start means the last
 # run did not stop cleanly (crash, SIGKILL, power loss)
@@ -55,7 +54,7 @@ class Node:
         self.metrics = Metrics()
         self.hlc = HLC()
         self.ranges = build_range_map(config)
-        self.default_level = Level.parse(config.cluster.default_consistency)
+        self.default_level = Level.parse(config.default_keyspace.default_consistency)
         self.identity: Identity | None = None
         self.storage: Storage | None = None
         self.transport: PeerTransport | None = None
@@ -71,6 +70,8 @@ class Node:
         cfg = self.config
         tune_gc()
         log.info("node %s configuration:\n%s", self.node_id, describe_config(cfg))
+        if cfg.deprecated:
+            log.warning("%s", deprecation_notice(cfg))
         self.identity = identity.establish(cfg)  # before the database is created
         previous = previous_run(cfg.data_dir)  # before RocksDB creates its files
         self.storage = Storage(cfg.data_dir, Durability(cfg.node.fsync),
@@ -100,8 +101,7 @@ class Node:
         if cfg.node.anti_entropy_interval_ms > 0:
             self._tasks.append(asyncio.ensure_future(self.anti_entropy.run()))
         self.tombstone_gc = TombstoneGC(self.node_id, self.ranges, self.storage, self.clock_ms,
-                                        self.metrics, cfg.cluster.gc_grace_ms,
-                                        cfg.node.tombstone_gc_interval_ms / 1000)
+                                        self.metrics, cfg.node.tombstone_gc_interval_ms / 1000)
         if cfg.node.tombstone_gc_interval_ms > 0:
             self._tasks.append(asyncio.ensure_future(self.tombstone_gc.run()))
         self.coordinator = Coordinator(self.node_id, self.ranges, self.storage, self.transport,
@@ -159,7 +159,8 @@ class Node:
     # ---- cluster view ------------------------------------------------------------
 
     async def cluster_status(self) -> dict:
-        """Every node as this node sees it, plus the range map (``/v1/cluster``)."""
+        """Every node as this node sees it, every keyspace (mode, partitioner, rf,
+        range count, db) and the range map (``/v1/cluster``)."""
         held: dict[str, int] = {n.id: 0 for n in self.config.cluster.nodes}
         for rng in self.ranges.all_ranges():
             for node in rng.replicas:
@@ -202,6 +203,8 @@ class Node:
                 }
                 for n, reply in zip(nodes, replies)
             ],
+            "keyspaces": [ks.to_json() | {"ranges": len(self.ranges.ranges(ks.name))}
+                          for ks in self.ranges.keyspaces.values()],
             "range_map": self.ranges.to_json(),
         }
 
@@ -214,30 +217,59 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def build_range_map(config: Config) -> RangeMap:
-    """The bootstrap map: keyspace ``default`` pre-split over the static node list."""
+def build_range_map(config: Config) -> RangeCache:
+    """The bootstrap map: every keyspace pre-split over the static node list, range
+    ids unique across keyspaces (default's first, as before there were others)."""
     node_ids = [n.id for n in config.cluster.nodes]
-    ks = Keyspace("default", DEFAULT_KEYSPACE_ID,
-                  replication_factor=min(config.cluster.replication_factor, len(node_ids)),
-                  default_consistency=config.cluster.default_consistency.upper(),
-                  hints_count=config.cluster.hints_count_toward_consistency == "on")
-    ranges = RangeMap()
-    ranges.add_keyspace(ks, bootstrap_ranges(ks, node_ids, config.cluster.ranges))
+    ranges = RangeCache()
+    next_id = 1
+    for settings in config.keyspaces:
+        ks = runtime_keyspace(settings, len(node_ids))
+        descriptors = bootstrap_ranges(ks, node_ids, settings.ranges, next_id,
+                                       settings.split_points)
+        ranges.add_keyspace(ks, descriptors)
+        next_id += len(descriptors)
     return ranges
+
+
+def runtime_keyspace(settings: KeyspaceSettings, node_count: int) -> Keyspace:
+    return Keyspace(settings.name, settings.keyspace_id, mode=settings.mode,
+                    partitioner=settings.partitioner,
+                    replication_factor=min(settings.replication_factor, node_count),
+                    default_consistency=settings.default_consistency.upper(),
+                    hints_count=settings.hints_count_toward_consistency == "on",
+                    db=settings.db, gc_grace_ms=settings.gc_grace_ms)
 
 
 def describe_config(config: Config) -> str:
     """The effective configuration, one setting a line, for the start-up log
     (settings named like secrets are masked)."""
-    def shown(section: str, obj) -> list[str]:
+    def shown(section: str, obj, skip=()) -> list[str]:
         return [f"  {section}.{f.name} = "
                 f"{'***' if any(w in f.name for w in SECRET_WORDS) else getattr(obj, f.name)!r}"
-                for f in dataclasses.fields(obj) if f.name != "nodes"]
+                for f in dataclasses.fields(obj) if f.name not in skip]
     lines = shown("node", config.node) + [f"  (data directory {config.data_dir})"]
-    lines += shown("cluster", config.cluster)
+    # the old keyspace keys of [cluster] only mirror keyspace default: shown there
+    lines += shown("cluster", config.cluster, ("nodes",) + LEGACY_KEYSPACE_KEYS)
     lines += [f"  cluster.nodes: {n.id} {n.host} resp {n.resp_port} http {n.http_port} "
               f"peer {n.peer_port}" for n in config.cluster.nodes]
+    for ks in config.keyspaces:
+        placement = (f"{ks.ranges} ranges" if ks.partitioner == "hash"
+                     else f"split points {list(ks.split_points)}")
+        lines.append(f"  keyspace {ks.name} (id {ks.keyspace_id}, db {ks.db}): {ks.mode}, "
+                     f"{ks.partitioner}, {placement}, replication factor "
+                     f"{ks.replication_factor}, default consistency {ks.default_consistency}, "
+                     f"gc grace {ks.gc_grace_ms} ms, hints count "
+                     f"{ks.hints_count_toward_consistency}")
     return "\n".join(lines)
+
+
+def deprecation_notice(config: Config) -> str:
+    """The one warning at start for the old [cluster] keys of keyspace default."""
+    keys = ", ".join(config.deprecated)
+    return (f"deprecated settings: {keys} (the [cluster] keys of keyspace default) "
+            f"work for this release only; declare [[keyspaces]] name = \"default\" "
+            f"with these settings instead")
 
 
 def previous_run(data_dir: str) -> str:

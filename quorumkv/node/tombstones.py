@@ -1,8 +1,8 @@
 """Tombstone GC: purge deletes and expired values once they can no longer matter.
 
-A tombstone (or an expired value) is purged when it is older than the keyspace's
-grace period (``cluster.gc_grace_ms``, ten days by default, as Cassandra's
-``gc_grace_seconds``). The rule that keeps deleted data from coming back: every
+A tombstone (or an expired value) is purged when it is older than its keyspace's
+grace period (the keyspace's ``gc_grace_ms``, ten days by default, as Cassandra's
+``gc_grace_seconds``; each keyspace has its own). The rule that keeps deleted data from coming back: every
 replica must have received the tombstone before any replica purges it. Hinted
 handoff and read repair usually see to that; anti-entropy guarantees it as long as
 it completes a pass over every range more often than once per grace period (the
@@ -29,14 +29,13 @@ CHUNK = 2000
 
 
 class TombstoneGC:
-    def __init__(self, node_id: str, ranges, storage, clock_ms, metrics, grace_ms: int,
+    def __init__(self, node_id: str, ranges, storage, clock_ms, metrics,
                  interval_s: float) -> None:
         self.node_id = node_id
-        self.ranges = ranges
+        self.ranges = ranges  # each Keyspace in it carries its gc_grace_ms
         self.storage = storage
         self.clock_ms = clock_ms
         self.metrics = metrics
-        self.grace_ms = grace_ms
         self.interval_s = interval_s
 
     async def run(self) -> None:
@@ -58,7 +57,7 @@ class TombstoneGC:
             candidates: list[tuple[bytes, bytes]] = []
             for i, (pkey, raw) in enumerate(self.storage.iter_range_raw(
                     ks.keyspace_id, rng.start, rng.end)):
-                if purgeable(Version.decode(raw), self.clock_ms(), self.grace_ms):
+                if purgeable(Version.decode(raw), self.clock_ms(), ks.gc_grace_ms):
                     candidates.append((pkey, raw))
                 if i % CHUNK == CHUNK - 1:
                     await asyncio.sleep(0)

@@ -40,8 +40,9 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 class ProcessCluster:
     def __init__(self, workdir, nodes: int = 3, host_per_node: bool = False,
                  cluster_settings: dict | None = None, first_host: int = 1,
-                 **node_settings) -> None:
-        """``host_per_node``: node i on 127.0.0.(first_host + i)."""
+                 keyspaces: tuple = (), **node_settings) -> None:
+        """``host_per_node``: node i on 127.0.0.(first_host + i); ``keyspaces``:
+        KeyspaceSettings of the cluster file (default's come from cluster_settings)."""
         self.workdir = str(workdir)
         ports = free_ports(3 * nodes)
         self.addresses = tuple(
@@ -52,7 +53,8 @@ class ProcessCluster:
             for i in range(nodes))
         node = replace(NodeSection(), data_dir=os.path.join(self.workdir, "{id}"),
                        **node_settings)
-        config = Config(node, ClusterSection(nodes=self.addresses, **(cluster_settings or {})))
+        config = Config(node, ClusterSection(nodes=self.addresses, **(cluster_settings or {})),
+                        tuple(keyspaces))
         self.config_path = os.path.join(self.workdir, "cluster.toml")
         with open(self.config_path, "w") as f:
             f.write(to_toml(config))

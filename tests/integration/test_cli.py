@@ -208,17 +208,26 @@ def test_status_table_lists_every_node_up_with_ranges(cluster):
         assert cols[5].startswith("~") and cols[5][1:].isdigit()  # an estimate, known
         assert 0 <= float(cols[-1]) < 5  # phi of a peer answering its heartbeats
     n_ranges = len(status["range_map"]["ranges"])
-    assert f"Range map: epoch {status['range_map']['epoch']}, {n_ranges} ranges" in out.stdout
-    assert "keyspace default" in out.stdout
+    assert f"Range map: version {status['range_map']['version']}, {n_ranges} ranges" \
+        in out.stdout
+    keyspace_rows = [line.split() for line in out.stdout.splitlines()
+                     if line.startswith(("Keyspace ", "default "))]
+    assert keyspace_rows == [["Keyspace", "Id", "Mode", "Partitioner", "RF", "Ranges", "DB",
+                              "Consistency"],
+                             ["default", "1", "eventual", "hash", "3", str(n_ranges), "0",
+                              "QUORUM"]]
 
 
-def test_status_json_has_the_range_map_epoch(cluster):
+def test_status_json_has_the_range_map_version(cluster):
     out = qkv("status", "--http", cluster.http("n1") + "/", "--json")
     assert out.returncode == 0, out.stderr
     status = json.loads(out.stdout)
     assert status["node_id"] == "n1"
-    assert isinstance(status["range_map"]["epoch"], int)
-    assert status["range_map"]["epoch"] == cluster.cluster_json("n3")["range_map"]["epoch"]
+    assert isinstance(status["range_map"]["version"], int)
+    assert status["range_map"]["version"] == \
+        cluster.cluster_json("n3")["range_map"]["version"]
+    assert status["range_map"]["epoch"] == status["range_map"]["version"], \
+        "the old name stays for one release"
     assert {n["id"]: n["state"] for n in status["nodes"]} == \
         {"n1": "up", "n2": "up", "n3": "up"}
 

@@ -22,7 +22,7 @@ from dataclasses import replace
 import pytest
 import redis
 
-from quorumkv.config import load, to_toml
+from quorumkv.config import LEGACY_KEYSPACE_KEYS, load, to_toml
 from quorumkv.node.identity import IDENTITY_FILE
 
 from .cluster import STOP_TIMEOUT_S, ProcessCluster
@@ -33,9 +33,13 @@ LOG_WAIT_S = 15.0
 
 
 def write_config(cluster: ProcessCluster, name: str, **cluster_settings) -> str:
-    """``cluster``'s file with some [cluster] settings changed, as another file."""
+    """``cluster``'s file with some [cluster] settings changed, as another file
+    (``ranges`` and the other keyspace settings: those of keyspace default)."""
     config = load(cluster.config_path, env={}, overrides={"id": "n1"})
-    config = replace(config, cluster=replace(config.cluster, **cluster_settings))
+    default = {k: cluster_settings.pop(k) for k in LEGACY_KEYSPACE_KEYS if k in cluster_settings}
+    config = replace(config, cluster=replace(config.cluster, **cluster_settings),
+                     keyspaces=(replace(config.default_keyspace, **default),)
+                     + config.keyspaces[1:])
     path = os.path.join(cluster.workdir, name)
     with open(path, "w") as f:
         f.write(to_toml(config))

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from .cluster import free_ports
+from quorumkv.config import KeyspaceSettings
+
+from .cluster import ProcessCluster, free_ports
 
 CLI_TIMEOUT_S = 60.0
 
@@ -75,3 +77,35 @@ def test_status_falls_over_to_the_next_address_and_fails_clearly_when_all_are_do
 def test_status_with_no_address_is_a_usage_error(value):
     out = qkv("status", "--http", value)
     assert out.returncode == 2 and out.stderr == "error: --http names no address\n"
+
+
+def test_status_and_v1_cluster_show_every_keyspace(tmp_path):
+    users = KeyspaceSettings("users", partitioner="range", split_points=("l", "r"), db=1)
+    events = KeyspaceSettings("events", ranges=8, replication_factor=2,
+                              default_consistency="ONE")
+    c = ProcessCluster(tmp_path, keyspaces=(users, events))
+    try:
+        c.start()
+        view = c.cluster_json("n2")
+        assert [(k["name"], k["id"], k["mode"], k["partitioner"], k["replication_factor"],
+                 k["ranges"], k["db"]) for k in view["keyspaces"]] == [
+            ("default", 1, "eventual", "hash", 3, 16, 0),
+            ("users", 2, "eventual", "range", 3, 3, 1),
+            ("events", 3, "eventual", "hash", 2, 8, None)]
+        ranges = view["range_map"]["ranges"]
+        assert len(ranges) == 16 + 3 + 8
+        assert len({r["range_id"] for r in ranges}) == len(ranges)
+        assert [r["bounds"] for r in ranges if r["keyspace"] == "users"] == \
+            ["[, l)", "[l, r)", "[r, )"]
+        out = qkv("status", "--http", c.http("n1"))
+        assert out.returncode == 0, out.stderr
+        table = [line.split() for line in out.stdout.splitlines()
+                 if line.split()[:1] in (["Keyspace"], ["default"], ["users"], ["events"])]
+        assert table == [
+            ["Keyspace", "Id", "Mode", "Partitioner", "RF", "Ranges", "DB", "Consistency"],
+            ["default", "1", "eventual", "hash", "3", "16", "0", "QUORUM"],
+            ["users", "2", "eventual", "range", "3", "3", "1", "QUORUM"],
+            ["events", "3", "eventual", "hash", "2", "8", "-", "ONE"]], out.stdout
+        assert "Range map: version 3, 27 ranges" in out.stdout
+    finally:
+        c.close()

@@ -317,3 +317,90 @@ def test_a_refused_connection_serves_nothing_and_is_closed(first, refusal):
     (reply,) = sent(wire)
     assert reply[0] == -1 and type(reply[1]) is m.HelloReply and refusal in reply[1].refusal
     assert wire.closed
+
+
+# ---- keyspaces in the layout ---------------------------------------------------------
+
+USERS_L = ci.KeyspaceLayout("users", 2, "range", 3, 3, ("l", "r"))
+EVENTS_L = ci.KeyspaceLayout("events", 3, "hash", 8, 3)
+
+
+def with_keyspaces(*keyspaces, **kw) -> Identity:
+    return Identity("c1", "n1", Layout.of(THREE, 16, 3, keyspaces=keyspaces, **kw))
+
+
+def test_a_layout_of_default_alone_keeps_the_canonical_form_of_before_keyspaces():
+    """Data directories and peers of the release before keep their fingerprint."""
+    assert layout().canonical() == (
+        '{"nodes":[["n1","127.0.0.1",9079],["n2","127.0.0.1",9080],'
+        '["n3","127.0.0.1",9081]],"partitioner":"hash","ranges":16,"replication_factor":3}')
+
+
+def test_every_keyspace_setting_that_decides_placement_changes_the_fingerprint():
+    base = with_keyspaces(USERS_L, EVENTS_L).layout
+    changed = [
+        with_keyspaces(USERS_L),
+        with_keyspaces(replace(EVENTS_L, keyspace_id=2), replace(USERS_L, keyspace_id=3)),
+        with_keyspaces(replace(USERS_L, split_points=("m",), ranges=2), EVENTS_L),
+        with_keyspaces(USERS_L, replace(EVENTS_L, ranges=4)),
+        with_keyspaces(USERS_L, replace(EVENTS_L, replication_factor=2)),
+        with_keyspaces(USERS_L, replace(EVENTS_L, name="evts")),
+        with_keyspaces(USERS_L, EVENTS_L, partitioner="range", split_points=("m",)),
+    ]
+    prints = [x.layout.fingerprint for x in changed] + [base.fingerprint]
+    assert len(set(prints)) == len(prints)
+    assert with_keyspaces(replace(USERS_L, replication_factor=7)).layout == \
+        with_keyspaces(USERS_L).layout, "capped at the node count"
+
+
+def test_an_identity_with_keyspaces_round_trips_and_a_bad_keyspace_is_a_value_error():
+    original = with_keyspaces(USERS_L, EVENTS_L)
+    assert Identity.from_json(json.loads(json.dumps(original.to_json()))) == original
+    raw = original.to_json()
+    for bad in ({"name": "x"}, {**USERS_L.to_json(), "id": "2"},
+                {**USERS_L.to_json(), "split_points": [1]}, "users"):
+        broken = {**raw, "layout": {**raw["layout"], "keyspaces": [bad]}}
+        with pytest.raises(ValueError):
+            Identity.from_json(broken)
+
+
+def test_keyspaces_added_after_the_last_one_are_accepted_and_recorded():
+    stored, configured = with_keyspaces(USERS_L), with_keyspaces(USERS_L, EVENTS_L)
+    d = ci.decide_start(stored, configured, "/d/n1", True)
+    assert (d.action, d.identity) == (ci.EXTEND, configured)
+    assert "keyspaces added: events" in d.message
+    d = ci.decide_start(ident(), configured, "/d/n1", True)
+    assert d.action == ci.EXTEND, "a data directory of default alone takes new keyspaces"
+
+
+@pytest.mark.parametrize("configured, change", [
+    (with_keyspaces(), "keyspaces removed: users"),
+    (with_keyspaces(EVENTS_L, USERS_L), "keyspace order users events -> events users"),
+    (with_keyspaces(replace(USERS_L, split_points=("m",), ranges=2), EVENTS_L),
+     "keyspace users split points [l, r] -> [m]"),
+    (with_keyspaces(replace(EVENTS_L, keyspace_id=2), replace(USERS_L, keyspace_id=3)),
+     "keyspace events id 3 -> 2"),
+])
+def test_a_keyspace_removed_reordered_or_changed_over_data_is_refused(configured, change):
+    d = ci.decide_start(with_keyspaces(USERS_L, EVENTS_L), configured, "/d/n1", True)
+    assert d.action == ci.REFUSE
+    assert change in d.message and "not supported yet" in d.message
+
+
+def test_added_keyspaces_do_not_hide_another_node_id():
+    d = ci.decide_start(with_keyspaces(USERS_L),
+                        replace(with_keyspaces(USERS_L, EVENTS_L), node_id="n2"), "/d", True)
+    assert d.action == ci.REFUSE and "belongs to node n1, not n2" in d.message
+
+
+def test_the_configured_identity_covers_every_keyspace():
+    from quorumkv.config import loads
+    text = ('[[cluster.nodes]]\nid = "n1"\n[[keyspaces]]\nname = "users"\n'
+            'partitioner = "range"\nsplit_points = ["l", "r"]\n'
+            '[[keyspaces]]\nname = "events"\nranges = 8\nreplication_factor = 2\n')
+    layout_ = ni.configured(loads(text, env={}, overrides={"id": "n1"})).layout
+    assert layout_.keyspaces == (ci.KeyspaceLayout("users", 2, "range", 3, 1, ("l", "r")),
+                                 ci.KeyspaceLayout("events", 3, "hash", 8, 1))
+    assert (layout_.ranges, layout_.partitioner) == (16, "hash")
+    assert "keyspaces users (range, 3 ranges, rf 1), events (hash, 8 ranges, rf 1)" \
+        in layout_.describe()

@@ -58,7 +58,7 @@ def test_bootstrap_ranges_tile_the_whole_space(count, nodes, rf):
     for r in ranges[:-1]:
         assert r.start < r.end, "every bounded range is non-empty"
     assert [r.range_id for r in ranges] == list(range(1, count + 1))
-    assert all(r.epoch == 1 for r in ranges)
+    assert all(r.generation == 1 for r in ranges)
 
 
 def test_hash_split_points_are_evenly_spaced():
@@ -143,7 +143,7 @@ def test_range_keyspace_starts_as_one_range():
 
 
 def desc(rid: int, start: bytes, end: bytes) -> RangeDescriptor:
-    return RangeDescriptor(rid, "ks", start, end, ("n1",))
+    return RangeDescriptor.of(rid, "ks", start, end, ("n1",))
 
 
 @pytest.mark.parametrize("ranges", [
@@ -159,16 +159,16 @@ def test_check_tiling_rejects_gaps_and_overlaps(ranges):
         check_tiling(ranges)
 
 
-def test_add_keyspace_sorts_ranges_and_map_epoch_is_the_largest():
+def test_add_keyspace_sorts_ranges_and_counts_a_version():
     ks = hash_keyspace()
-    right = RangeDescriptor(2, "ks", b"m", b"", ("n1",), epoch=4)
-    left = RangeDescriptor(1, "ks", b"", b"m", ("n1",), epoch=2)
+    right = RangeDescriptor.of(2, "ks", b"m", b"", ("n1",), generation=4)
+    left = RangeDescriptor.of(1, "ks", b"", b"m", ("n1",), generation=2)
     rmap = RangeMap()
-    assert rmap.epoch == 0
+    assert rmap.version == 0
     rmap.add_keyspace(ks, [right, left])
     assert rmap.ranges("ks") == [left, right]
     assert rmap.lookup("ks", b"a") == left
     assert rmap.lookup("ks", b"m") == right, "start is inclusive"
     assert rmap.lookup("ks", b"\xff" * 20) == right
-    assert rmap.epoch == 4
-    assert rmap.to_json()["epoch"] == 4
+    assert rmap.version == 1
+    assert rmap.to_json()["version"] == 1

@@ -129,7 +129,7 @@ def _cluster(ctx) -> list[str]:
     return ["cluster_enabled:0", f"cluster_nodes:{len(node.config.cluster.nodes)}",
             f"replication_factor:{node.ranges.keyspaces[KEYSPACE].replication_factor}",
             f"ranges:{len(node.ranges.all_ranges())}",
-            f"range_map_epoch:{node.ranges.epoch}",
+            f"range_map_epoch:{node.ranges.version}",
             f"default_consistency:{node.default_level.name}",
             f"connection_consistency:{ctx.level.name}"]
 
