@@ -30,6 +30,7 @@ MAX_TTL_S = 10 * 365 * 24 * 3600  # a bound on expiry_ms; longer is likely a uni
 # Slack over max_value_bytes so a value just over the limit reaches KV.check_value and
 # gets its exact size in the error; anything bigger is cut off while still being read.
 BODY_SLACK_BYTES = 1024
+RANGE_SORTS = ("load", "size", "range")
 REQUEST_LINE_SLACK = 8190  # aiohttp's default limit, for the method, prefix and query
 
 
@@ -62,6 +63,7 @@ def build_app(node) -> web.Application:
     kv.add_route("PUT", h.put)
     kv.add_route("DELETE", h.delete)
     app.router.add_get("/v1/cluster", h.cluster)
+    app.router.add_get("/v1/ranges", h.ranges)
     app.router.add_get("/v1/health", h.health)
     app.router.add_post("/v1/repair", h.repair)
     app.router.add_get("/metrics", h.metrics)
@@ -205,6 +207,16 @@ class _Handlers:
     async def cluster(self, request: web.Request) -> web.Response:
         return web.json_response(await self.node.cluster_status())
 
+    async def ranges(self, request: web.Request) -> web.Response:
+        """Every range's bounds, replicas, size and load (``quorumkv ranges``);
+        ``keyspace`` narrows it, ``sort`` is load (default), size or range."""
+        sort = request.query.get("sort", "load")
+        if sort not in RANGE_SORTS:
+            raise SyntaxError_(f"sort must be one of {', '.join(RANGE_SORTS)}, "
+                               f"got '{sort[:32]}'")
+        return web.json_response(await self.node.range_view(request.query.get("keyspace"),
+                                                            sort))
+
     async def repair(self, request: web.Request) -> web.StreamResponse:
         """Anti-entropy now, for this node's ranges (``keyspace``, ``range`` narrow
         it): one JSON line per range done, then ``{"summary": ...}``."""
@@ -329,6 +341,19 @@ def build_openapi() -> dict:
             "/v1/cluster": {"get": {"summary": "Nodes and range map as this node sees them",
                                     "responses": {"200": _json_body("Cluster status.",
                                                                     {"type": "object"})}}},
+            "/v1/ranges": {"get": {
+                "summary": "Every range with its bounds, replicas, stored entries and "
+                           "bytes (the fullest replica) and reads/s and writes/s over the "
+                           "last minute (summed over the coordinating nodes)",
+                "parameters": [
+                    {"name": "keyspace", "in": "query", "required": False,
+                     "schema": {"type": "string"}},
+                    {"name": "sort", "in": "query", "required": False,
+                     "schema": {"type": "string", "enum": list(RANGE_SORTS)}}],
+                "responses": {"200": _json_body("Ranges, hottest first by default.",
+                                                {"type": "object"}),
+                              "400": _json_body("Bad sort.", {"type": "object"}),
+                              "404": _json_body("Unknown keyspace.", {"type": "object"})}}},
             "/v1/repair": {"post": {
                 "summary": "Anti-entropy now for this node's ranges (Merkle trees against "
                            "each live peer replica)",

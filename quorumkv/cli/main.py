@@ -5,6 +5,7 @@
     quorumkv cluster restart-node n3                       start again a node of it that died
     quorumkv set KEY VALUE / get KEY / del KEY...          talk to any node
     quorumkv status                                        the cluster as one node sees it
+    quorumkv ranges [--keyspace users] [--sort load]       every range: bounds, size, load
     quorumkv bench                                         load and latency
 
 Exit codes: 0 success; 1 ``get`` found nothing (or a command failed after start);
@@ -280,6 +281,33 @@ def status_cmd(bases, as_json, timeout) -> None:
         click.echo(json.dumps(status, indent=2))
         return
     click.echo(format_status(status, *hint_backlog(status, timeout)))
+
+
+@main.command("ranges")
+@click.option("--http", "bases", multiple=True, metavar="URL[,URL...]",
+              default=("http://127.0.0.1:8079",), show_default=True,
+              help="Node HTTP addresses, tried in order until one answers.")
+@click.option("--keyspace", help="Only this keyspace.")
+@click.option("--sort", type=click.Choice(["load", "size", "range"]), default="load",
+              show_default=True, help="Hottest first, largest first, or in range order.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@click.option("--timeout", type=float, default=5.0, show_default=True,
+              help="Seconds per node asked.")
+def ranges_cmd(bases, keyspace, sort, as_json, timeout) -> None:
+    """Every range with its bounds, replicas, keys, bytes and reads/s and writes/s
+    over the last minute, the hottest first: where the load goes."""
+    from .ranges import fetch_ranges, format_ranges
+    from .status import Unreachable, base_urls
+    urls = base_urls(bases)
+    if not urls:
+        fail("--http names no address", EXIT_CONFIG)
+    try:
+        view = fetch_ranges(urls, keyspace, sort, timeout)
+    except Unreachable as exc:
+        fail(str(exc), EXIT_UNREACHABLE)
+    except LookupError as exc:  # the node's 4xx answer
+        fail(str(exc.args[0]), EXIT_CONFIG)
+    click.echo(json.dumps(view, indent=2) if as_json else format_ranges(view))
 
 
 @main.command("repair")

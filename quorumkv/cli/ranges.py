@@ -8,9 +8,39 @@ blank), a hash keyspace's are intervals of the 64-bit key hash, shown by their t
 
 from __future__ import annotations
 
-from .status import human_bytes
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from .status import Unreachable, human_bytes
 
 HASH_DIGITS = 8  # top 32 bits of a 64-bit hash bound
+
+
+def fetch_ranges(bases: list[str], keyspace: str | None, sort: str,
+                 timeout: float) -> dict:
+    """``/v1/ranges`` of the first address that answers. A node's refusal (unknown
+    keyspace) raises LookupError with its message; no answer raises Unreachable."""
+    query = urllib.parse.urlencode({k: v for k, v in (("keyspace", keyspace),
+                                                       ("sort", sort)) if v})
+    errors = []
+    for base in bases:
+        url = f"{base}/v1/ranges?{query}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as reply:
+                return json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            if 400 <= exc.code < 500:
+                try:
+                    message = json.loads(exc.read()).get("error", str(exc))
+                except ValueError:
+                    message = str(exc)
+                raise LookupError(message) from None
+            errors.append(f"cannot read {url}: HTTP {exc.code}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            errors.append(f"cannot read {url}: {getattr(exc, 'reason', exc)}")
+    raise Unreachable("; ".join(errors))
 
 
 def readable_key(raw: bytes) -> str:
@@ -59,7 +89,8 @@ def format_ranges(view: dict) -> str:
     missing = view.get("unanswered") or []
     notes = [f"Load: reads and writes per second over the last "
              f"{view.get('window_s', 60):g} s, summed over the nodes that coordinated "
-             f"them; sizes: stored entries and bytes of the fullest replica."]
+             f"them; sizes: stored entries and bytes of the fullest replica, "
+             f"measured every 30 s."]
     if missing:
         notes.append(f"Not answering (their figures are missing): {', '.join(missing)}")
     return "\n".join(lines + [""] + notes)

@@ -191,6 +191,20 @@ class TruncationsReply(NamedTuple):
     items: tuple  # ((keyspace, ts), ...)
 
 
+class RangeStatsRequest(NamedTuple):
+    """The replica's per-range rows (node/rangestats.py), for ``GET /v1/ranges``."""
+    TAG = 22
+
+
+class RangeStatsReply(NamedTuple):
+    """One row per range: ``(range_id, reads, writes, reads per s x 1000, writes
+    per s x 1000, stored entries, bytes)``, all integers; entries and bytes are -1
+    where this node stores no copy of the range or has not measured it yet."""
+    TAG = 23
+    node_id: str
+    rows: tuple
+
+
 class Hello(NamedTuple):
     """The first message on every peer connection, from the side that opened it:
     who connects, the protocol version it speaks, and the cluster and layout it
@@ -287,7 +301,7 @@ class StreamAbort(NamedTuple):
 MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply,
                  Ping, Pong, TreeRequest, TreeReply, DigestRequest, DigestReply,
                  FetchRequest, FetchReply, PutAcks, Truncate, TruncationsRequest,
-                 TruncationsReply, Hello, HelloReply, StreamOpen, StreamChunk, StreamEnd,
+                 TruncationsReply, RangeStatsRequest, RangeStatsReply, Hello, HelloReply, StreamOpen, StreamChunk, StreamEnd,
                  StreamAck, StreamAbort)
 
 
@@ -323,6 +337,8 @@ def encode(req_id: int, message) -> bytes:
                        message.last_pkey])
     if cls is FetchReply or cls is DigestReply or cls is TruncationsReply:
         return _packb([req_id, cls.TAG, list(message.items)])
+    if cls is RangeStatsReply:
+        return _packb([req_id, cls.TAG, message.node_id, [list(r) for r in message.rows]])
     return _packb([req_id, cls.TAG, *message])
 
 
@@ -459,6 +475,11 @@ def _decode_hello_reply(values) -> HelloReply:
     return HelloReply(*_hello_fields(values, 5))
 
 
+def _decode_range_stats_reply(values) -> RangeStatsReply:
+    node_id, rows = values
+    return _checked(RangeStatsReply(node_id, tuple(_typed_tuple(row, int) for row in rows)))
+
+
 def _plain_decoder(cls):
     return lambda values: _checked(cls(*values))
 
@@ -476,6 +497,7 @@ _DECODERS.update({Put.TAG: _decode_put, PutAck.TAG: _decode_put_ack,
                   FetchReply.TAG: _decode_fetch_reply,
                   TruncationsReply.TAG: _decode_truncations_reply,
                   ErrorReply.TAG: _decode_error_reply,
+                  RangeStatsReply.TAG: _decode_range_stats_reply,
                   Hello.TAG: _decode_hello, HelloReply.TAG: _decode_hello_reply})
 
 

@@ -22,7 +22,9 @@ from ..core.consistency import Level
 from ..core.failure import FailureDetector, Liveness
 from ..core.hlc import HLC
 from ..core.identity import Identity, peer_refusal
+from ..core.load import order_rows
 from ..core.placement import Keyspace, RangeCache, bootstrap_ranges
+from ..errors import UnknownKeyspaceError
 from ..net import PeerTransport
 from ..storage import Durability, Storage
 from .coordinator import Coordinator
@@ -34,6 +36,7 @@ from .hints import HintedHandoff
 from .tombstones import TombstoneGC
 from .truncation import Truncations
 from .metrics import Metrics
+from .rangestats import RangeStats
 from .replica import Replica
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ class Node:
         self.heartbeats: Heartbeats | None = None
         self.hints: HintedHandoff | None = None
         self.anti_entropy: AntiEntropy | None = None
+        self.range_stats: RangeStats | None = None
         self.kv = None
         self._servers: list = []
         self._tasks: list[asyncio.Task] = []
@@ -84,6 +88,10 @@ class Node:
         self.transport = PeerTransport(self.me.host, self.me.peer_port, peers,
                                        hello=self.hello(), check_hello=self.check_hello)
         replica.register(self.transport)
+        self.range_stats = RangeStats(self.node_id, self.ranges, self.storage,
+                                      self.metrics.range_load, time.monotonic)
+        self.range_stats.register(self.transport)
+        self.metrics.range_metrics.ranges = self.ranges
         await self.transport.start()
         detector = FailureDetector(cfg.node.heartbeat_interval_ms, cfg.node.phi_suspect,
                                    cfg.node.phi_down)
@@ -110,6 +118,7 @@ class Node:
                                        cfg.node.speculative_retry_ms / 1000,
                                        is_down=self.heartbeats.is_down, hints=self.hints,
                                        max_skew_ms=cfg.node.max_clock_skew_ms)
+        self._tasks.append(asyncio.ensure_future(self.range_stats.run()))
         if self.storage.durability is Durability.PERIODIC:
             self._tasks.append(asyncio.ensure_future(self.storage.run_periodic_sync()))
         # a FLUSHDB this node missed while down: learnt before it serves clients
@@ -206,6 +215,26 @@ class Node:
             "keyspaces": [ks.to_json() | {"ranges": len(self.ranges.ranges(ks.name))}
                           for ks in self.ranges.keyspaces.values()],
             "range_map": self.ranges.to_json(),
+        }
+
+
+    async def range_view(self, keyspace: str | None = None, sort: str = "load") -> dict:
+        """Every range with its bounds, replicas, size and load, merged from every
+        node that answers (``GET /v1/ranges``, ``quorumkv ranges``)."""
+        if keyspace is not None and keyspace not in self.ranges.keyspaces:
+            raise UnknownKeyspaceError(f"unknown keyspace '{keyspace}'")
+        peers = [n.id for n in self.config.cluster.nodes if n.id != self.node_id]
+        rows, missing = await self.range_stats.cluster_rows(self.transport, peers)
+        if keyspace is not None:
+            rows = [row for row in rows if row["keyspace"] == keyspace]
+        return {
+            "node_id": self.node_id,
+            "window_s": self.metrics.range_load.window_s,
+            "sort": sort,
+            "keyspaces": [ks.to_json() for ks in self.ranges.keyspaces.values()
+                          if keyspace is None or ks.name == keyspace],
+            "ranges": order_rows(rows, sort),
+            "unanswered": missing,
         }
 
 

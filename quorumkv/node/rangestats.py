@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..core.load import RangeLoad
+from ..core import messages as m
+from ..core.load import RangeLoad, merge_views
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
 SAMPLE_S = 5.0
 SIZE_S = 30.0
+ASK_TIMEOUT_S = 1.0
 
 
 class RangeStats:
@@ -89,3 +91,54 @@ class RangeStats:
                 "bytes": size,
             })
         return rows
+
+    # ---- the cluster view ------------------------------------------------------------
+
+    def register(self, transport) -> None:
+        transport.handle(m.RangeStatsRequest, self._on_requests)
+
+    def _on_requests(self, items: list, channel) -> list:
+        reply = m.RangeStatsReply(self.node_id, tuple(to_wire(row)
+                                                      for row in self.local_rows()))
+        return [(req_id, reply) for req_id, _ in items]
+
+    async def cluster_rows(self, transport, peers: list[str],
+                           timeout_s: float = ASK_TIMEOUT_S) -> tuple[list[dict], list[str]]:
+        """Every range's row merged from this node and every peer that answers in
+        time; and the peers that did not."""
+        async def ask(peer: str):
+            try:
+                reply = await asyncio.wait_for(transport.request(peer, m.RangeStatsRequest()),
+                                               timeout_s)
+            except Exception:
+                return None
+            return reply if isinstance(reply, m.RangeStatsReply) else None
+
+        replies = await asyncio.gather(*(ask(peer) for peer in peers))
+        local = self.local_rows()
+        descriptors = {row["range_id"]: row for row in local}
+        views = [local]
+        for reply in replies:
+            if reply is not None:
+                views.append([from_wire(reply.node_id, raw, descriptors) for raw in reply.rows
+                              if raw and raw[0] in descriptors])
+        missing = [peer for peer, reply in zip(peers, replies) if reply is None]
+        return merge_views(views), missing
+
+
+def to_wire(row: dict) -> tuple:
+    return (row["range_id"], row["reads"], row["writes"], round(row["reads_per_s"] * 1000),
+            round(row["writes_per_s"] * 1000),
+            -1 if row["keys"] is None else row["keys"],
+            -1 if row["bytes"] is None else row["bytes"])
+
+
+def from_wire(node_id: str, raw: tuple, descriptors: dict) -> dict:
+    """A peer's row, with the range's bounds and replicas from this node's map."""
+    range_id, reads, writes, reads_milli, writes_milli, keys, size = raw
+    base = descriptors[range_id]
+    return {"node_id": node_id, "range_id": range_id, "keyspace": base["keyspace"],
+            "start": base["start"], "end": base["end"], "replicas": base["replicas"],
+            "reads": reads, "writes": writes, "reads_per_s": reads_milli / 1000,
+            "writes_per_s": writes_milli / 1000, "keys": None if keys < 0 else keys,
+            "bytes": None if size < 0 else size}
