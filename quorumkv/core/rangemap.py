@@ -65,6 +65,7 @@ class Keyspace:
     replication_factor: int = 3
     default_consistency: str = "QUORUM"
     hints_count: bool = False  # a stored hint counts toward levels above ANY
+    db: int | None = None  # the Redis database number SELECT addresses it by, if any
 
     def placement_key(self, key: bytes) -> bytes:
         return hash_placement_key(key) if self.partitioner == "hash" else key
