@@ -1,6 +1,9 @@
 """The HTTP/JSON API: an aiohttp adapter over :class:`~quorumkv.api.kv.KV`.
 
 Values travel as raw bytes (``application/octet-stream``); everything else is JSON.
+``/v1/kv/{keyspace}/{key}`` names the keyspace in the path (``default`` is the one
+every cluster has); an unknown one is a 404 ``unknown keyspace 'x'``, as
+``KV.replicator`` words it for every interface.
 Errors are mapped to ``{"error": ...}`` with the error's HTTP status in one place,
 the ``_boundary`` middleware, which also records the kv request metrics.
 """
@@ -174,7 +177,7 @@ class _Handlers:
 
     async def get(self, request: web.Request) -> web.Response:
         keyspace, key = kv_target(request)
-        level = level_of(request, self.node.default_level)
+        level = level_of(request, self.kv.default_level(keyspace))
         session = session_of(request)
         version = await self.kv.get_live(keyspace, key, level, session)
         if version is None:
@@ -187,7 +190,7 @@ class _Handlers:
 
     async def put(self, request: web.Request) -> web.Response:
         keyspace, key = kv_target(request)
-        level = level_of(request, self.node.default_level)
+        level = level_of(request, self.kv.default_level(keyspace))
         ttl = ttl_of(request)
         value = await request.read()
         expiry_ms = self.node.clock_ms() + ttl * 1000 if ttl else 0
@@ -198,7 +201,7 @@ class _Handlers:
 
     async def delete(self, request: web.Request) -> web.Response:
         keyspace, key = kv_target(request)
-        level = level_of(request, self.node.default_level)
+        level = level_of(request, self.kv.default_level(keyspace))
         session = session_of(request)
         existed = await self.kv.delete_existing(keyspace, [key], level, session)
         return web.json_response({"deleted": bool(existed)},
@@ -221,8 +224,8 @@ class _Handlers:
         """Anti-entropy now, for this node's ranges (``keyspace``, ``range`` narrow
         it): one JSON line per range done, then ``{"summary": ...}``."""
         keyspace = request.query.get("keyspace")
-        if keyspace is not None and keyspace not in self.node.ranges.keyspaces:
-            raise SyntaxError_(f"unknown keyspace '{keyspace}'")
+        if keyspace is not None:
+            self.kv.keyspace(keyspace)  # UnknownKeyspaceError: 404
         range_text = request.query.get("range")
         # ASCII digits only (str.isdigit also takes '²', which int() refuses), and few
         # enough for int() (which refuses over 4300)
@@ -267,13 +270,14 @@ def _error(description: str) -> dict:
 def _kv_parameters(with_ttl: bool) -> list[dict]:
     params = [
         {"name": "keyspace", "in": "path", "required": True, "schema": {"type": "string"},
-         "example": "default"},
+         "example": "default",
+         "description": "A keyspace name (QKV.KEYSPACES lists them); unknown: 404."},
         {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
          "description": "Percent-encoded key bytes; may contain '/'."},
         {"name": "consistency", "in": "query", "required": False,
          "schema": {"type": "string", "enum": [level.name for level in Level]},
          "description": "Replica answers required (case-insensitive); default: "
-                        "cluster.default_consistency. ANY is for writes only."},
+                        "the keyspace's default_consistency. ANY is for writes only."},
         {"name": SESSION_HEADER, "in": "header", "required": False,
          "schema": {"type": "string", "example": "1a21a887bfc0000.2"},
          "description": "A session token (`<timestamp hex>.<acks>`) from an earlier "
@@ -370,7 +374,8 @@ def build_openapi() -> dict:
                                            "bytes_exchanged, errors}}.",
                             "content": {"application/x-ndjson": {
                                 "schema": {"type": "string"}}}},
-                    "400": _error("Unknown keyspace or bad range id.")}}},
+                    "400": _error("Bad range id."),
+                    "404": _error("Unknown keyspace.")}}},
             "/v1/health": {"get": {"summary": "Liveness", "responses": {"200": _json_body(
                 "Up.", {"type": "object", "properties": {
                     "status": {"type": "string"}, "node_id": {"type": "string"}}})}}},

@@ -2,4 +2,4 @@
 # become extension types, their attributes struct fields. Plain Python ignores this.
 
 cdef class KV:
-    cdef public object node, coordinator, clock_ms, max_key, max_value
+    cdef public object node, coordinator, clock_ms, max_key, max_value, ranges, initial, served, levels

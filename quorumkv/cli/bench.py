@@ -36,6 +36,7 @@ class BenchParams:
     preload: bool = False
     seed: int = 1
     timeout: float = 5.0
+    keyspace: str | None = None  # None: the node's db 0 keyspace
 
 
 class _Shared:
@@ -104,7 +105,7 @@ def _percentile(sorted_ms: list[float], q: float) -> float | None:
 
 
 async def run_bench(targets: list[tuple[str, int]], params: BenchParams) -> dict:
-    hook = async_consistency_hook(params.consistency)
+    hook = async_consistency_hook(params.consistency, params.keyspace)
     # Bare connections without a read timeout: redis-py's per-call timeout machinery
     # costs more CPU than the request itself. A stuck request is caught by the
     # run's own deadline below instead.
@@ -134,6 +135,7 @@ async def run_bench(targets: list[tuple[str, int]], params: BenchParams) -> dict
     lat = sorted(shared.latencies_ms)
     return {
         "targets": [f"{h}:{p}" for h, p in targets], "clients": params.clients,
+        "keyspace": params.keyspace,
         "consistency": params.consistency, "read_ratio": params.read_ratio,
         "value_size": params.value_size, "keys": params.keys,
         "ok": len(lat), "errors": shared.errors, "first_error": shared.first_error,
@@ -146,7 +148,8 @@ async def run_bench(targets: list[tuple[str, int]], params: BenchParams) -> dict
 
 def format_result(r: dict) -> str:
     lines = [
-        f"bench: {r['clients']} clients -> {', '.join(r['targets'])}, consistency "
+        f"bench: {r['clients']} clients -> {', '.join(r['targets'])}"
+        f"{', keyspace ' + r['keyspace'] if r.get('keyspace') else ''}, consistency "
         f"{r['consistency']}, read ratio {r['read_ratio']:.2f}, {r['value_size']} B values, "
         f"{r['keys']} keys",
         f"  requests    {r['ok']} ok, {r['errors']} errors in {r['elapsed_s']:.2f} s",

@@ -186,13 +186,17 @@ def cluster_restart_node(node_id, data_dir, ready_timeout_s) -> None:
 # ---- key-value commands --------------------------------------------------------
 
 
+KEYSPACE_HELP = "Keyspace (QKV.KEYSPACES lists them; default: the node's db 0 keyspace)."
+
+
 def client_options(fn):
-    """--host/--port or repeated --node, --consistency, --timeout."""
+    """--host/--port or repeated --node, --keyspace, --consistency, --timeout."""
     options = [
         click.option("--host", default="127.0.0.1", show_default=True),
         click.option("--port", type=int, default=7379, show_default=True),
         click.option("--node", "nodes", multiple=True, metavar="HOST:PORT",
                      help="A node to try (repeatable; replaces --host/--port)."),
+        click.option("--keyspace", help=KEYSPACE_HELP),
         click.option("--consistency", type=level_choice,
                      help="Consistency level (default: the keyspace's)."),
         click.option("--timeout", type=float, default=5.0, show_default=True),
@@ -202,17 +206,18 @@ def client_options(fn):
     return fn
 
 
-def open_client(host, port, nodes, consistency, timeout):
+def open_client(host, port, nodes, keyspace, consistency, timeout):
     from ..client import Client
     try:
-        return Client(list(nodes) or [f"{host}:{port}"], consistency, timeout)
+        return Client(list(nodes) or [f"{host}:{port}"], consistency, timeout,
+                      keyspace=keyspace)
     except ValueError as exc:
         fail(str(exc), EXIT_CONFIG)
 
 
-def run_client(fn, host, port, nodes, consistency, timeout):
+def run_client(fn, host, port, nodes, keyspace, consistency, timeout):
     import redis
-    client = open_client(host, port, nodes, consistency, timeout)
+    client = open_client(host, port, nodes, keyspace, consistency, timeout)
     try:
         return fn(client)
     except redis.RedisError as exc:
@@ -370,6 +375,7 @@ def repair_cmd(base, keyspace, range_id, timeout) -> None:
               show_default=True)
 @click.option("--read-ratio", type=click.FloatRange(0.0, 1.0), default=0.0,
               show_default=True)
+@click.option("--keyspace", help=KEYSPACE_HELP)
 @click.option("--consistency", type=level_choice, default="QUORUM", show_default=True)
 @click.option("--preload", is_flag=True, help="Write every key once before measuring.")
 @click.option("--seed", type=int, default=1, show_default=True)

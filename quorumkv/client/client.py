@@ -10,9 +10,12 @@ the last error is raised when no node answers. Error replies (``ResponseError``,
 e.g. a consistency level that could not be met) are the cluster's answer and are
 not retried elsewhere.
 
-The consistency level is per client: it is sent as ``QKV.CONSISTENCY <LEVEL>`` on
-every new connection, so it survives reconnects. ``with_consistency`` returns a
-client with another default. ``AsyncClient`` is the same over ``redis.asyncio``.
+The keyspace and the consistency level are per client: they are sent as
+``QKV.USE <keyspace>`` and ``QKV.CONSISTENCY <LEVEL>`` on every new connection,
+so they survive reconnects (an unknown keyspace raises ``ResponseError: unknown
+keyspace 'x'`` on the first call). ``with_keyspace`` and ``with_consistency``
+return a client with another keyspace or level and the same session.
+``AsyncClient`` is the same over ``redis.asyncio``.
 
 Sessions (on by default): the client keeps the session token of everything it
 wrote or read and presents it with each request (``QKV.SESSION``, pipelined with
@@ -59,22 +62,30 @@ def _ttl_args(ttl: float | None) -> dict:
     return {"ex": int(ttl)} if float(ttl).is_integer() else {"px": int(ttl * 1000)}
 
 
-def consistency_hook(level: str | None):
-    """A redis-py ``redis_connect_func``: the usual handshake, then the level."""
+def _setup_commands(level: str | None, keyspace: str | None) -> list[tuple[str, str]]:
+    """What a new connection sends after redis-py's handshake: the keyspace first
+    (it sets the keyspace's default level), then the client's own level."""
+    return ([("QKV.USE", keyspace)] if keyspace else []) + \
+        ([("QKV.CONSISTENCY", level)] if level else [])
+
+
+def consistency_hook(level: str | None, keyspace: str | None = None):
+    """A redis-py ``redis_connect_func``: the usual handshake, then the keyspace
+    and the level."""
     def on_connect(conn) -> None:
         conn.on_connect()
-        if level:
-            conn.send_command("QKV.CONSISTENCY", level)
-            conn.read_response()  # raises ResponseError if the node refuses the level
+        for command in _setup_commands(level, keyspace):
+            conn.send_command(*command)
+            conn.read_response()  # ResponseError if the node refuses the keyspace or level
     return on_connect
 
 
-def async_consistency_hook(level: str | None):
+def async_consistency_hook(level: str | None, keyspace: str | None = None):
     """``consistency_hook`` for ``redis.asyncio`` connections."""
     async def on_connect(conn) -> None:
         await conn.on_connect()
-        if level:
-            await conn.send_command("QKV.CONSISTENCY", level)
+        for command in _setup_commands(level, keyspace):
+            await conn.send_command(*command)
             await conn.read_response()
     return on_connect
 
@@ -86,13 +97,16 @@ class _Base:
 
     def __init__(self, nodes=("127.0.0.1:7379",), consistency: str | None = None,
                  timeout: float = 5.0, session: bool = True,
-                 session_token: str | None = None) -> None:
+                 session_token: str | None = None, keyspace: str | None = None) -> None:
         if isinstance(nodes, str):
             nodes = [nodes]
         self.nodes = [n if isinstance(n, tuple) else parse_node(n) for n in nodes]
         if not self.nodes:
             raise ValueError("at least one node is needed")
         self.consistency = _check_level(consistency)
+        if keyspace is not None and not (isinstance(keyspace, str) and keyspace):
+            raise ValueError(f"keyspace must be a non-empty name, not {keyspace!r}")
+        self.keyspace = keyspace  # None: the node's db 0 keyspace
         self.timeout = timeout
         self.session = session
         self.session_token = session_token
@@ -104,7 +118,8 @@ class _Base:
         pool = mod.ConnectionPool(host=host, port=port, socket_timeout=self.timeout,
                                   socket_connect_timeout=self.timeout,
                                   retry=self._retry_cls(NoBackoff(), 0),
-                                  redis_connect_func=self._hook(self.consistency))
+                                  redis_connect_func=self._hook(self.consistency,
+                                                                self.keyspace))
         return mod.Redis(connection_pool=pool)
 
     def _order(self) -> list:
@@ -114,7 +129,14 @@ class _Base:
 
     def with_consistency(self, level: str | None):
         """A new client to the same nodes whose requests use ``level`` (same session)."""
-        return type(self)(self.nodes, level, self.timeout, self.session, self.session_token)
+        return type(self)(self.nodes, level, self.timeout, self.session, self.session_token,
+                          self.keyspace)
+
+    def with_keyspace(self, keyspace: str | None):
+        """A new client to the same nodes whose requests go to ``keyspace`` (same
+        level and session)."""
+        return type(self)(self.nodes, self.consistency, self.timeout, self.session,
+                          self.session_token, keyspace)
 
     def _queue(self, pipe, command: str, args, kwargs) -> int:
         """Queue ``command`` between the session's QKV.SESSION calls; its index."""
@@ -138,7 +160,8 @@ class _Base:
 
     def __repr__(self) -> str:
         nodes = ",".join(f"{h}:{p}" for h, p in self.nodes)
-        return f"{type(self).__name__}({nodes}, consistency={self.consistency})"
+        return (f"{type(self).__name__}({nodes}, keyspace={self.keyspace}, "
+                f"consistency={self.consistency})")
 
 
 class Client(_Base):

@@ -31,7 +31,7 @@ class FakeCoordinator:
 
 def random_key(keys: dict[int, bytes], start: int):
     kv = KV.__new__(KV)
-    kv.coordinator = FakeCoordinator(keys)
+    kv.served = {"default": FakeCoordinator(keys)}  # KV.replicator's resolved keyspaces
     return asyncio.run(kv.random_key("default", Level.QUORUM, start=start))
 
 

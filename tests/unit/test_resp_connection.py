@@ -1,36 +1,40 @@
-"""The pipelined connection loop (api/resp/server.py) driven in process, over a
-fake key-value service whose operations finish when the test says: replies in
-order, keys held until a command has wholly finished, protocol errors after the
-commands before them."""
+"""The pipelined connection loop (api/resp/server.py) driven in process, over the
+real key-value layer (api/kv.py) with a fake replicator whose operations finish
+when the test says: replies in order, keys held until a command has wholly
+finished, protocol errors after the commands before them; and each connection's
+keyspace (QKV.USE, SELECT) over a range map of three keyspaces."""
 
 import asyncio
 import types
 
 import pytest
 
+from quorumkv.api.kv import KV
 from quorumkv.api.resp import COMMANDS, server as S
 from quorumkv.api.resp.registry import ONE_KEY, Spec
 from quorumkv.core.consistency import Level
+from quorumkv.core.rangemap import Keyspace, RangeMap, bootstrap_ranges
 
 
 class Version:
-    def __init__(self, value):
-        self.value, self.expiry_ms = value, 0
+    ts = 1
+
+    def __init__(self, value, expiry_ms=0):
+        self.value, self.expiry_ms = value, expiry_ms
 
     def is_live(self, now):
         return True
 
 
-class FakeKV:
-    """GETs and SETs finish when ``finish(key)`` is called, in the order started."""
+class FakeReplicator:
+    """The coordinator under the real KV: reads and writes finish when
+    ``finish(key)`` is called, in the order started. ``data`` is the keyspace
+    ``default``'s, ``stores`` every keyspace's; ``seen`` logs (op, keyspace, key)."""
 
     def __init__(self):
-        self.data, self.pending, self.log, self.fail = {}, [], [], set()
-
-    def check_key(self, key):
-        pass
-
-    check_value = check_key
+        self.stores = {}
+        self.data = self.stores.setdefault("default", {})
+        self.pending, self.log, self.seen, self.fail = [], [], [], set()
 
     def finish(self, key):
         for i, (k, fn) in enumerate(self.pending):
@@ -39,32 +43,49 @@ class FakeKV:
                 return fn()
         raise AssertionError(f"nothing pending on {key!r}")
 
-    def start_get_live(self, ks, key, level, on_done, session=None):
-        self.log.append(("get", key))
-        self.pending.append((key, lambda: on_done(
-            Version(self.data[key]) if key in self.data else None, None)))
+    def new_version(self, value, expiry_ms=0):
+        return Version(value, expiry_ms)
 
-    def start_put(self, ks, key, value, level, expiry, on_done, session=None):
+    def start_read(self, ks, key, level, on_done, session=None):
+        self.log.append(("get", key))
+        self.seen.append(("get", ks, key))
+        store = self.stores.setdefault(ks, {})
+        self.pending.append((key, lambda: on_done(
+            Version(store[key]) if key in store else None, None)))
+
+    def start_write(self, ks, key, version, level, on_done, session=None):
         self.log.append(("put", key))
+        self.seen.append(("put", ks, key))
 
         def done():
-            self.data[key] = value
+            self.stores.setdefault(ks, {})[key] = version.value
             self.log.append(("put-done", key))
             on_done(None)
         self.pending.append((key, done))
 
-    async def get_live(self, ks, key, level, session=None):
-        future = asyncio.get_running_loop().create_future()
-        self.start_get_live(ks, key, level, lambda v, e: future.set_result(v))
-        return await future
+    async def truncate(self, ks, level, sync):
+        self.seen.append(("truncate", ks, None))
+        self.stores.get(ks, {}).clear()
+        return 1
 
-    def put(self, ks, key, value, level, expiry=0, session=None):
+    def write(self, ks, key, version, level, session=None):
         future = asyncio.get_running_loop().create_future()
         if key in self.fail:
             future.set_exception(RuntimeError("boom"))
         else:
-            self.start_put(ks, key, value, level, expiry, lambda e: future.set_result(None))
+            self.start_write(ks, key, version, level, lambda e: future.set_result(version))
         return future
+
+
+def two_keyspaces() -> RangeMap:
+    """``default`` (no db number: db 0 as the initial keyspace), ``users`` (db 1,
+    default level ONE) and ``logs`` (no db number: QKV.USE only)."""
+    ranges = RangeMap()
+    for ks in (Keyspace("default", 1), Keyspace("users", 2, partitioner="range", db=1,
+                                                default_consistency="ONE"),
+               Keyspace("logs", 3)):
+        ranges.add_keyspace(ks, bootstrap_ranges(ks, ["n1"], 4))
+    return ranges
 
 
 class Transport:
@@ -84,19 +105,25 @@ class Transport:
         pass
 
     def get_extra_info(self, name):
-        return ("127.0.0.1", 1)
+        return ("127.0.0.1", 1) if name in ("peername", "sockname") else None
+
+    def get_write_buffer_size(self):
+        return 0
 
 
-def connection():
+def connection(ranges=None):
+    """A connection over the real KV, whose replicator is a FakeReplicator (returned)."""
     node = types.SimpleNamespace(
-        kv=FakeKV(), default_level=Level.parse(b"QUORUM"), clock_ms=lambda: 0,
+        coordinator=FakeReplicator(), ranges=ranges or two_keyspaces(),
+        default_level=Level.parse(b"QUORUM"), clock_ms=lambda: 0,
         config=types.SimpleNamespace(node=types.SimpleNamespace(
             max_key_bytes=512, max_value_bytes=1 << 20, max_clients=100)))
     from quorumkv.node.metrics import Metrics
     node.metrics = Metrics()
+    node.kv = KV(node)
     conn = S.RespConnection(S.RespServer(node))
     conn.connection_made(Transport())
-    return conn, node.kv
+    return conn, node.coordinator
 
 
 def command(*args) -> bytes:

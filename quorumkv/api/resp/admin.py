@@ -176,7 +176,7 @@ class ServerHooks:
         flags = sub.flags if sub else spec.flags
         if "admin" in flags:  # as Redis: admin commands are not shown
             return
-        line = monitor_line(time.time(), addr(ctx.peer), redact(command, args))
+        line = monitor_line(time.time(), addr(ctx.peer), redact(command, args), ctx.db())
         for mon in list(self.monitors):
             if mon is ctx:
                 continue
@@ -246,10 +246,11 @@ def quote(arg: bytes) -> bytes:
     return bytes(out + b'"')
 
 
-def monitor_line(now_s: float, client: str, args: list) -> bytes:
-    """``+1339518083.107412 [0 127.0.0.1:60866] "keys" "*"`` as a status reply."""
-    return (b"+%.6f [0 %s] " % (now_s, client.encode()) + b" ".join(quote(a) for a in args)
-            + b"\r\n")
+def monitor_line(now_s: float, client: str, args: list, db: int = 0) -> bytes:
+    """``+1339518083.107412 [0 127.0.0.1:60866] "keys" "*"`` as a status reply
+    (``db``: the sending connection's, as ``CommandContext.db``)."""
+    return (b"+%.6f [%d %s] " % (now_s, db, client.encode())
+            + b" ".join(quote(a) for a in args) + b"\r\n")
 
 
 # ---- SLOWLOG and MONITOR ------------------------------------------------------------------

@@ -139,7 +139,7 @@ def describe(c, now: float) -> str:
         ("id", c.client_id), ("addr", addr(c.peer)), ("laddr", addr(c.laddr)),
         ("fd", fd_of(transport)), ("name", c.name.decode("utf-8", "replace")),
         ("age", int(now - c.created_s)), ("idle", int(idle)),
-        ("flags", flags or "N"), ("db", 0), ("sub", 0), ("psub", 0), ("ssub", 0),
+        ("flags", flags or "N"), ("db", c.db()), ("sub", 0), ("psub", 0), ("ssub", 0),
         ("multi", -1), ("qbuf", qbuf), ("qbuf-free", 0), ("argv-mem", arg_bytes),
         ("multi-mem", 0), ("rbs", 0), ("rbp", 0), ("obl", 0), ("oll", 0), ("omem", omem),
         ("tot-mem", qbuf + omem + arg_bytes), ("events", events), ("cmd", last_command(c)),

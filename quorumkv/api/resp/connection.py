@@ -1,5 +1,6 @@
 """Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO and the QKV.* settings of a
-connection (CLIENT is in clients.py)."""
+connection: its keyspace (QKV.USE, SELECT; QKV.KEYSPACES lists them), level,
+session and receipts (CLIENT is in clients.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ...core import resp
 from ...core.consistency import Level
 from ...errors import ArityError, SyntaxError_
 from .clients import NAME_ERROR, valid_name
-from .registry import REDIS_COMPAT_VERSION, command, to_int
+from .registry import REDIS_COMPAT_VERSION, command, to_db
 
 
 @command("PING", -1, "fast", alone=False)
@@ -32,8 +33,13 @@ async def quit_(ctx, args):
 
 @command("SELECT", 2, "loading stale fast")
 async def select(ctx, args):
-    if to_int(args[1]) != 0:
+    """``SELECT n``: the keyspace that declares ``db = n`` (db 0: the initial one).
+    A number no keyspace declares is Redis's answer for a db over ``databases``."""
+    keyspace = ctx.kv.by_db(to_db(args[1]))
+    if keyspace is None:
         raise SyntaxError_("DB index is out of range")
+    ctx.kv.replicator(keyspace)  # served here? (a mode this node lacks is refused)
+    ctx.use(keyspace)
     return resp.OK
 
 
@@ -109,7 +115,46 @@ async def qkv_consistency(ctx, args):
     if len(args) != 2:
         raise ArityError("qkv.consistency")
     ctx.level = Level.parse(args[1])
+    ctx.level_set = True
     return resp.OK
+
+
+@command("QKV.USE", -1, "loading stale fast")
+async def qkv_use(ctx, args):
+    """``QKV.USE`` shows, ``QKV.USE <keyspace>`` switches this connection's
+    keyspace (an unknown name is an error and changes nothing)."""
+    if len(args) == 1:
+        return resp.bulk(ctx.keyspace.encode())
+    if len(args) != 2:
+        raise ArityError("qkv.use")
+    keyspace = args[1].decode("utf-8", "replace")
+    ctx.kv.replicator(keyspace)  # UnknownKeyspaceError: "unknown keyspace 'x'"
+    ctx.use(keyspace)
+    return resp.OK
+
+
+@command("QKV.KEYSPACES", 1, "loading stale")
+async def qkv_keyspaces(ctx, args):
+    """Every keyspace, in the order declared: one map each (a flat array of
+    field, value pairs in RESP2), as ``keyspace_fields``."""
+    return resp.array([resp.mapping([(resp.bulk(k.encode()), v)
+                                     for k, v in keyspace_fields(ctx, name)], ctx.resp3)
+                       for name in ctx.kv.names()])
+
+
+def keyspace_fields(ctx, name: str) -> list[tuple[str, bytes]]:
+    """QKV.KEYSPACES' fields of one keyspace, values encoded: ``db`` is nil for a
+    keyspace SELECT cannot address, ``default_consistency`` this node's current
+    default for it (CONFIG SET may have changed it)."""
+    ks = ctx.kv.keyspace(name)
+    db = ctx.kv.db_of(name)
+    return [("name", resp.bulk(name.encode())),
+            ("db", ctx.null() if db is None else resp.integer(db)),
+            ("mode", resp.bulk(ks.mode.encode())),
+            ("partitioner", resp.bulk(ks.partitioner.encode())),
+            ("replication_factor", resp.integer(ks.replication_factor)),
+            ("default_consistency", resp.bulk(ctx.kv.default_level(name).name.encode())),
+            ("ranges", resp.integer(len(ctx.kv.ranges.ranges(name))))]
 
 
 @command("QKV.SESSION", -1, "loading stale fast")

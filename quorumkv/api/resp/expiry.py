@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...core import resp
 from ...errors import SyntaxError_
-from .registry import ONE_KEY, INT64_MAX, KEYSPACE, command, to_int
+from .registry import ONE_KEY, INT64_MAX, command, to_int
 
 
 def _invalid(command: str) -> SyntaxError_:
@@ -63,13 +63,13 @@ async def _expire(ctx, args, unit_ms: int, relative: bool, command: str) -> byte
     n = to_int(args[2])
     now = ctx.now_ms()
     expiry = _to_ms(n, unit_ms, now if relative else 0, command)
-    current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
+    current = await ctx.kv.get_live(ctx.keyspace, args[1], ctx.level, session=ctx.session)
     if current is None or _refused(conditions, expiry, current.expiry_ms):
         return resp.integer(0)
     if expiry <= ctx.now_ms():  # already past (a negative time too): delete, as Redis
-        await ctx.kv.delete(KEYSPACE, args[1], ctx.level, session=ctx.session)
+        await ctx.kv.delete(ctx.keyspace, args[1], ctx.level, session=ctx.session)
     else:
-        await ctx.kv.put(KEYSPACE, args[1], current.value, ctx.level, expiry, session=ctx.session)
+        await ctx.kv.put(ctx.keyspace, args[1], current.value, ctx.level, expiry, session=ctx.session)
     return resp.integer(1)
 
 
@@ -94,7 +94,7 @@ async def pexpireat(ctx, args):
 
 
 async def _ttl_ms(ctx, key: bytes) -> int:
-    current = await ctx.kv.get_live(KEYSPACE, key, ctx.level, session=ctx.session)
+    current = await ctx.kv.get_live(ctx.keyspace, key, ctx.level, session=ctx.session)
     if current is None:
         return -2
     if not current.expiry_ms:
@@ -115,8 +115,8 @@ async def pttl(ctx, args):
 
 @command("PERSIST", 2, "write fast", ONE_KEY)
 async def persist(ctx, args):
-    current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
+    current = await ctx.kv.get_live(ctx.keyspace, args[1], ctx.level, session=ctx.session)
     if current is None or not current.expiry_ms:
         return resp.integer(0)
-    await ctx.kv.put(KEYSPACE, args[1], current.value, ctx.level, 0, session=ctx.session)
+    await ctx.kv.put(ctx.keyspace, args[1], current.value, ctx.level, 0, session=ctx.session)
     return resp.integer(1)

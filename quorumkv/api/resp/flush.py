@@ -1,5 +1,8 @@
 """FLUSHDB and FLUSHALL: a truncation of the keyspace at a timestamp, on every node.
 
+FLUSHDB truncates the connection's keyspace (the one QKV.USE or SELECT chose),
+FLUSHALL every keyspace, one after the other, as Redis's FLUSHALL empties every db.
+
 Each node that takes it treats every version stamped at or before that timestamp
 as gone, wherever it comes from, so a node that was down during the flush cannot
 bring the old data back (node/coordinator.py, ``start_truncate``). The reply waits
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 from ...core import resp
 from ...errors import SyntaxError_
-from .registry import KEYSPACE, command
+from .registry import command
 
 
 def _sync(args) -> bool:
@@ -30,14 +33,14 @@ def _sync(args) -> bool:
 
 @command("FLUSHDB", -1, "write")
 async def flushdb(ctx, args):
-    await ctx.kv.truncate(KEYSPACE, ctx.level, _sync(args))
+    await ctx.kv.truncate(ctx.keyspace, ctx.level, _sync(args))
     return resp.OK
 
 
 @command("FLUSHALL", -1, "write")
 async def flushall(ctx, args):
-    """Every keyspace (today only ``default``, the one RESP serves)."""
+    """Every keyspace of the cluster, not only the connection's."""
     sync = _sync(args)
-    for keyspace in ctx.kv.keyspaces():
+    for keyspace in ctx.kv.names():
         await ctx.kv.truncate(keyspace, ctx.level, sync)
     return resp.OK

@@ -23,6 +23,10 @@ QKV_DOCS = {
     "qkv.session": ("Return or present a session token (read your own writes)", "O(1)"),
     "qkv.receipt": ("Record consistency receipts of the following commands, or return "
                     "the previous command's", "O(1)"),
+    "qkv.use": ("Show or switch this connection's keyspace", "O(1)"),
+    "qkv.keyspaces": ("List the keyspaces: name, db, mode, partitioner, replication "
+                      "factor, default consistency, ranges", "O(N) where N is the number "
+                      "of keyspaces"),
 }
 _FLAG_CATEGORIES = (("write", "@write"), ("readonly", "@read"), ("admin", "@admin"))
 

@@ -9,7 +9,7 @@ from ...core.glob import glob_match
 from ...core.rangemap import HASH_SPACE
 from ...core.scan import next_cursor, parse_cursor
 from ...errors import SyntaxError_
-from .registry import KEYSPACE, command, to_int
+from .registry import command, to_int
 
 SCAN_MAX_PAGES_PER_CALL = 16
 
@@ -19,7 +19,7 @@ async def scan_keys(ctx, position: int, count: int, pattern: bytes | None):
     keys: list[bytes] = []
     pages = 0
     while position < HASH_SPACE and len(keys) < count and pages < SCAN_MAX_PAGES_PER_CALL:
-        page = await ctx.kv.coordinator.scan_page(KEYSPACE, position, count, ctx.level)
+        page = await ctx.kv.scan_page(ctx.keyspace, position, count, ctx.level)
         keys += page.keys if pattern is None else [k for k in page.keys
                                                     if glob_match(pattern, k)]
         position = page.next_position

@@ -17,12 +17,11 @@ from ...core import resp
 from ...core import strings
 from ...errors import LimitError, SyntaxError_
 from ..windowed import windowed
-from .registry import ALL_KEYS, KEYSPACE, ONE_KEY, command, to_int
+from .registry import ALL_KEYS, ONE_KEY, command, to_db, to_int
 from .subcommands import container
 
 TWO_KEYS = (1, 2, 1)
 SUBCOMMAND_KEY = (2, 2, 1)  # OBJECT ENCODING <key>, MEMORY USAGE <key>
-INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
 
 LFU_NOT_SELECTED = (
     "An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
@@ -33,7 +32,7 @@ IDLETIME_NOT_TRACKED = ("idle time not tracked: QuorumKV does not record when a 
 
 
 async def _live(ctx, key: bytes):
-    return await ctx.kv.get_live(KEYSPACE, key, ctx.level, session=ctx.session)
+    return await ctx.kv.get_live(ctx.keyspace, key, ctx.level, session=ctx.session)
 
 
 # ---- strings -------------------------------------------------------------------------
@@ -140,43 +139,40 @@ async def touch(ctx, args):
 
 @command("RANDOMKEY", 1, "readonly")
 async def randomkey(ctx, args):
-    key = await ctx.kv.random_key(KEYSPACE, ctx.level)
+    key = await ctx.kv.random_key(ctx.keyspace, ctx.level)
     return ctx.null() if key is None else resp.bulk(key)
 
 
-def _db_option(raw: bytes) -> int:
-    """COPY's ``DB n``: a 32-bit integer as Redis reads it; only db 0 exists."""
-    n = to_int(raw)
-    if not INT32_MIN <= n <= INT32_MAX:
-        raise SyntaxError_(f"value is out of range, value must between {INT32_MIN} and "
-                           f"{INT32_MAX}")
-    if n != 0:
+def _db_option(ctx, raw: bytes) -> str:
+    """COPY's ``DB n``: the keyspace that declares ``db = n``."""
+    keyspace = ctx.kv.by_db(to_db(raw))
+    if keyspace is None:
         raise SyntaxError_("DB index is out of range")
-    return n
+    return keyspace
 
 
 @command("COPY", -3, "write denyoom", TWO_KEYS)
 async def copy(ctx, args):
-    replace, i = False, 3
+    replace, i, dst_keyspace = False, 3, ctx.keyspace
     while i < len(args):
         option = args[i].upper()
         if option == b"REPLACE":
             replace = True
         elif option == b"DB" and i + 1 < len(args):
-            _db_option(args[i + 1])
+            dst_keyspace = _db_option(ctx, args[i + 1])
             i += 1
         else:
             raise SyntaxError_("syntax error")
         i += 1
-    if args[1] == args[2]:
+    if args[1] == args[2] and dst_keyspace == ctx.keyspace:
         raise SyntaxError_("source and destination objects are the same")
-    copied = await ctx.kv.copy(KEYSPACE, args[1], args[2], ctx.level, replace,
-                               session=ctx.session)
+    copied = await ctx.kv.copy(ctx.keyspace, args[1], args[2], ctx.level, replace,
+                               session=ctx.session, dst_keyspace=dst_keyspace)
     return resp.integer(int(copied))
 
 
 async def _rename(ctx, args, nx: bool):
-    renamed = await ctx.kv.rename(KEYSPACE, args[1], args[2], ctx.level, nx,
+    renamed = await ctx.kv.rename(ctx.keyspace, args[1], args[2], ctx.level, nx,
                                   session=ctx.session)
     if renamed is None:
         raise SyntaxError_("no such key")
@@ -257,6 +253,6 @@ async def memory_usage(ctx, args):
     current = await _live(ctx, args[2])
     if current is None:
         return ctx.null()
-    return resp.integer(ctx.kv.stored_bytes(KEYSPACE, args[2], current))
+    return resp.integer(ctx.kv.stored_bytes(ctx.keyspace, args[2], current))
 
 

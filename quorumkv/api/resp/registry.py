@@ -26,7 +26,6 @@ from ...core.strings import is_canonical_int64
 from ...errors import QuorumKVError, SyntaxError_
 
 
-KEYSPACE = "default"
 # how a command holds its keys among its connection's pipelined commands (Spec)
 EXCLUSIVE, READ, BLIND_WRITE = 0, 1, 2
 REDIS_COMPAT_VERSION = "7.2.0"
@@ -114,6 +113,7 @@ def error_reply(exc: Exception) -> bytes:
 
 
 INT64_MAX = 2**63 - 1
+INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
 
 
 def to_int(raw: bytes) -> int:
@@ -125,15 +125,31 @@ def to_int(raw: bytes) -> int:
     return int(raw)
 
 
+def to_db(raw: bytes) -> int:
+    """A Redis database number (SELECT, COPY ... DB): an integer as ``to_int``
+    reads it, in C's int range, with Redis's error outside it."""
+    n = to_int(raw)
+    if not INT32_MIN <= n <= INT32_MAX:
+        raise SyntaxError_(f"value is out of range, value must between {INT32_MIN} and "
+                           f"{INT32_MAX}")
+    return n
+
+
 class CommandContext:
-    """Per-connection state: protocol version, default level, client name."""
+    """Per-connection state: protocol version, keyspace, default level, client name.
+
+    Every command runs on the connection's keyspace (``QKV.USE``, ``SELECT``);
+    its level is the keyspace's default until ``QKV.CONSISTENCY`` sets one
+    (``level_set``), which then stays whatever keyspace the connection uses."""
 
     def __init__(self, node, kv, client_id: int) -> None:
         self.node = node
         self.kv = kv
         self.client_id = client_id
         self.resp3 = False
-        self.level: Level = node.default_level
+        self.keyspace: str = kv.initial
+        self.level: Level = kv.default_level(kv.initial)
+        self.level_set = False     # QKV.CONSISTENCY <level>: kept across QKV.USE, SELECT
         self.session = Session()  # grows with every read and write (QKV.SESSION)
         self.receipts_on = False
         self.last_receipts: list | None = None
@@ -159,6 +175,19 @@ class CommandContext:
 
     def null(self) -> bytes:
         return resp.null(self.resp3)
+
+    def db(self) -> int:
+        """The keyspace's db number as CLIENT LIST and MONITOR show it; -1 for a
+        keyspace that declares none (QKV.USE reaches those, SELECT cannot)."""
+        db = self.kv.db_of(self.keyspace)
+        return -1 if db is None else db
+
+    def use(self, keyspace: str) -> None:
+        """Switch to ``keyspace`` (known to exist) and, unless the connection set
+        its own level, to that keyspace's default level."""
+        self.keyspace = keyspace
+        if not self.level_set:
+            self.level = self.kv.default_level(keyspace)
 
     def now_ms(self) -> int:
         return self.node.clock_ms()

@@ -74,7 +74,18 @@ def _set_log_level(ctx, value: str) -> None:
 
 
 def _set_consistency(ctx, value: str) -> None:
-    ctx.node.default_level = Level.parse(value.encode())
+    """The level of the keyspace ``[cluster]`` configures (db 0's): new connections
+    to it and HTTP requests on it that name none."""
+    level = Level.parse(value.encode())
+    ctx.node.default_level = level
+    ctx.kv.set_default_level(ctx.kv.initial, level)
+
+
+def _databases(ctx) -> str:
+    """One past the highest db number a keyspace declares (SELECT's range)."""
+    kv = ctx.kv
+    dbs = [db for db in map(kv.db_of, kv.names()) if db is not None]
+    return str(max(dbs, default=0) + 1)
 
 
 def _params(ctx) -> list[Param]:
@@ -88,7 +99,7 @@ def _params(ctx) -> list[Param]:
         Param("port", lambda c: str(me.resp_port)),
         Param("bind", lambda c: me.host),
         Param("dir", lambda c: os.path.abspath(ctx.node.config.data_dir)),
-        Param("databases", lambda c: "1"),
+        Param("databases", _databases),
         Param("save", lambda c: ""),          # no RDB snapshots: RocksDB holds the data
         Param("appendonly", lambda c: "yes"),  # every write is in the WAL before its ack
         Param("appendfsync", _appendfsync),
@@ -105,7 +116,7 @@ def _params(ctx) -> list[Param]:
             "", lambda c: logging.getLevelName(logging.getLogger().level).lower(),
             _set_log_level, _one_of(LOG_LEVELS)),
         "quorumkv.cluster.default_consistency": Param(
-            "", lambda c: c.node.default_level.name, _set_consistency,
+            "", lambda c: c.kv.default_level(c.kv.initial).name, _set_consistency,
             _one_of(("one", "two", "quorum", "all"))),
     }
     own = []

@@ -8,7 +8,7 @@ import dataclasses
 
 from ...core import resp
 from ...errors import ArityError, SyntaxError_, UnsupportedError
-from .registry import always, ALL_KEYS, ONE_KEY, COMMANDS, KEYSPACE, Spec, callback_form, command, error_reply
+from .registry import always, ALL_KEYS, ONE_KEY, COMMANDS, Spec, callback_form, command, error_reply
 from ..windowed import windowed
 from .expiry import parse_expiry
 
@@ -21,7 +21,7 @@ def get_now(ctx, args, done) -> bool:
         else:
             done(ctx.null() if version is None else resp.bulk(version.value))
 
-    ctx.kv.start_get_live(KEYSPACE, args[1], ctx.level, answered, ctx.session)
+    ctx.kv.start_get_live(ctx.keyspace, args[1], ctx.level, answered, ctx.session)
     return True
 
 
@@ -57,15 +57,15 @@ async def set_(ctx, args):
     ctx.kv.check_key(key)
     ctx.kv.check_value(value)
     if not (nx or xx or keep_ttl or want_old):
-        await ctx.kv.put(KEYSPACE, key, value, ctx.level, expiry, session=ctx.session)
+        await ctx.kv.put(ctx.keyspace, key, value, ctx.level, expiry, session=ctx.session)
         return resp.OK
-    current = await ctx.kv.get_live(KEYSPACE, key, ctx.level, session=ctx.session)
+    current = await ctx.kv.get_live(ctx.keyspace, key, ctx.level, session=ctx.session)
     old = resp.bulk(current.value) if current is not None else ctx.null()
     if (nx and current is not None) or (xx and current is None):
         return old if want_old else ctx.null()
     if keep_ttl and current is not None:
         expiry = current.expiry_ms
-    await ctx.kv.put(KEYSPACE, key, value, ctx.level, expiry, session=ctx.session)
+    await ctx.kv.put(ctx.keyspace, key, value, ctx.level, expiry, session=ctx.session)
     return old if want_old else resp.OK
 
 
@@ -80,39 +80,39 @@ def set_now(ctx, args, done) -> bool:
     def written(error) -> None:
         done(resp.OK if error is None else error_reply(error))
 
-    ctx.kv.start_put(KEYSPACE, args[1], args[2], ctx.level, expiry, written, ctx.session)
+    ctx.kv.start_put(ctx.keyspace, args[1], args[2], ctx.level, expiry, written, ctx.session)
     return True
 
 
 @command("SETEX", 4, "write denyoom", ONE_KEY, blind=always)
 async def setex(ctx, args):
     expiry = parse_expiry(ctx, b"EX", args[2], "setex")
-    await ctx.kv.put(KEYSPACE, args[1], args[3], ctx.level, expiry, session=ctx.session)
+    await ctx.kv.put(ctx.keyspace, args[1], args[3], ctx.level, expiry, session=ctx.session)
     return resp.OK
 
 
 @command("PSETEX", 4, "write denyoom", ONE_KEY, blind=always)
 async def psetex(ctx, args):
     expiry = parse_expiry(ctx, b"PX", args[2], "psetex")
-    await ctx.kv.put(KEYSPACE, args[1], args[3], ctx.level, expiry, session=ctx.session)
+    await ctx.kv.put(ctx.keyspace, args[1], args[3], ctx.level, expiry, session=ctx.session)
     return resp.OK
 
 
 @command("SETNX", 3, "write denyoom fast", ONE_KEY)
 async def setnx(ctx, args):
     ctx.kv.check_value(args[2])
-    if await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session) is not None:
+    if await ctx.kv.get_live(ctx.keyspace, args[1], ctx.level, session=ctx.session) is not None:
         return resp.integer(0)
-    await ctx.kv.put(KEYSPACE, args[1], args[2], ctx.level, session=ctx.session)
+    await ctx.kv.put(ctx.keyspace, args[1], args[2], ctx.level, session=ctx.session)
     return resp.integer(1)
 
 
 @command("GETDEL", 2, "write fast", ONE_KEY)
 async def getdel(ctx, args):
-    current = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
+    current = await ctx.kv.get_live(ctx.keyspace, args[1], ctx.level, session=ctx.session)
     if current is None:
         return ctx.null()
-    await ctx.kv.delete(KEYSPACE, args[1], ctx.level, session=ctx.session)
+    await ctx.kv.delete(ctx.keyspace, args[1], ctx.level, session=ctx.session)
     return resp.bulk(current.value)
 
 
@@ -125,19 +125,19 @@ async def getex(ctx, args):
         expiry = parse_expiry(ctx, args[2].upper(), args[3], "getex")
     elif len(args) != 2:
         raise SyntaxError_("syntax error")
-    current = await ctx.kv.get_live(KEYSPACE, key, ctx.level, session=ctx.session)
+    current = await ctx.kv.get_live(ctx.keyspace, key, ctx.level, session=ctx.session)
     if current is None:
         return ctx.null()
     if persist and current.expiry_ms:
-        await ctx.kv.put(KEYSPACE, key, current.value, ctx.level, 0, session=ctx.session)
+        await ctx.kv.put(ctx.keyspace, key, current.value, ctx.level, 0, session=ctx.session)
     elif expiry is not None:
-        await ctx.kv.rewrite_expiry(KEYSPACE, key, expiry, ctx.level, session=ctx.session)
+        await ctx.kv.rewrite_expiry(ctx.keyspace, key, expiry, ctx.level, session=ctx.session)
     return resp.bulk(current.value)
 
 
 @command("DEL", -2, "write", ALL_KEYS)
 async def del_(ctx, args):
-    return resp.integer(await ctx.kv.delete_existing(KEYSPACE, args[1:], ctx.level,
+    return resp.integer(await ctx.kv.delete_existing(ctx.keyspace, args[1:], ctx.level,
                                                      session=ctx.session))
 
 
@@ -146,14 +146,14 @@ COMMANDS["UNLINK"] = dataclasses.replace(COMMANDS["DEL"], flags=("write", "fast"
 
 @command("EXISTS", -2, "readonly fast", ALL_KEYS)
 async def exists(ctx, args):
-    found = await windowed(args[1:], lambda k: ctx.kv.get_live(KEYSPACE, k, ctx.level,
+    found = await windowed(args[1:], lambda k: ctx.kv.get_live(ctx.keyspace, k, ctx.level,
                                                                 session=ctx.session))
     return resp.integer(sum(v is not None for v in found))
 
 
 @command("MGET", -2, "readonly fast", ALL_KEYS)
 async def mget(ctx, args):
-    values = await windowed(args[1:], lambda k: ctx.kv.get(KEYSPACE, k, ctx.level,
+    values = await windowed(args[1:], lambda k: ctx.kv.get(ctx.keyspace, k, ctx.level,
                                                             session=ctx.session))
     return resp.bulk_array(values, ctx.resp3)
 
@@ -166,14 +166,14 @@ async def mset(ctx, args):
     for key, value in pairs:
         ctx.kv.check_key(key)
         ctx.kv.check_value(value)
-    await windowed(pairs, lambda kv: ctx.kv.put(KEYSPACE, kv[0], kv[1], ctx.level,
+    await windowed(pairs, lambda kv: ctx.kv.put(ctx.keyspace, kv[0], kv[1], ctx.level,
                                                 session=ctx.session))
     return resp.OK
 
 
 @command("TYPE", 2, "readonly fast", ONE_KEY)
 async def type_(ctx, args):
-    found = await ctx.kv.get_live(KEYSPACE, args[1], ctx.level, session=ctx.session)
+    found = await ctx.kv.get_live(ctx.keyspace, args[1], ctx.level, session=ctx.session)
     return resp.simple("string" if found is not None else "none")
 
 

@@ -15,7 +15,7 @@ from ...core import resp
 from ...errors import ExecAbortError, RequestError, UnsupportedError
 from .registry import command
 
-REFUSED_MULTI = ("MULTI is not supported on the eventual keyspace 'default': it cannot "
+REFUSED_MULTI = ("MULTI is not supported on the eventual keyspace '{}': it cannot "
                  "apply several commands atomically; every command up to EXEC or DISCARD "
                  "is refused, so nothing of the transaction is applied")
 REFUSED_IN_MULTI = ("command not run: it follows a MULTI that was refused (eventual "
@@ -28,7 +28,7 @@ async def multi(ctx, args):
     if ctx.multi_refused:
         raise RequestError("MULTI calls can not be nested")
     ctx.multi_refused = True
-    raise UnsupportedError(REFUSED_MULTI)
+    raise UnsupportedError(REFUSED_MULTI.format(ctx.keyspace))
 
 
 @command("EXEC", 1, "noscript loading stale skip_slowlog")
@@ -49,8 +49,8 @@ async def discard(ctx, args):
 
 @command("WATCH", -2, "noscript loading stale fast allow_busy", (1, -1, 1), alone=True)
 async def watch(ctx, args):
-    raise UnsupportedError("WATCH is not supported on the eventual keyspace 'default': it "
-                           "has no transactions to guard")
+    raise UnsupportedError(f"WATCH is not supported on the eventual keyspace "
+                           f"'{ctx.keyspace}': it has no transactions to guard")
 
 
 @command("UNWATCH", 1, "noscript loading stale fast allow_busy")
