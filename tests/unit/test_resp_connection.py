@@ -81,10 +81,13 @@ def two_keyspaces() -> RangeMap:
     """``default`` (no db number: db 0 as the initial keyspace), ``users`` (db 1,
     default level ONE) and ``logs`` (no db number: QKV.USE only)."""
     ranges = RangeMap()
+    first_id = 1
     for ks in (Keyspace("default", 1), Keyspace("users", 2, partitioner="range", db=1,
                                                 default_consistency="ONE"),
                Keyspace("logs", 3)):
-        ranges.add_keyspace(ks, bootstrap_ranges(ks, ["n1"], 4))
+        cut = bootstrap_ranges(ks, ["n1"], 4, first_range_id=first_id)
+        ranges.add_keyspace(ks, cut)
+        first_id += len(cut)
     return ranges
 
 

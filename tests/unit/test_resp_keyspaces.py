@@ -167,7 +167,7 @@ class Node:
 def test_kv_resolves_an_eventual_keyspace_to_the_coordinator_and_refuses_the_rest():
     ranges = two_keyspaces()
     strong = Keyspace("ledger", 4, mode="strong")
-    ranges.add_keyspace(strong, bootstrap_ranges(strong, ["n1"], 1))
+    ranges.add_keyspace(strong, bootstrap_ranges(strong, ["n1"], 1, first_range_id=100))
     node = Node(ranges)
     kv = KV(node)
     assert kv.replicator("users") is node.coordinator
@@ -191,7 +191,7 @@ def test_kv_addresses_keyspaces_by_db_number():
 def test_the_initial_keyspace_is_the_one_that_declares_db_0():
     ranges = RangeMap()
     for ks in (Keyspace("default", 1, db=3), Keyspace("main", 2, db=0)):
-        ranges.add_keyspace(ks, bootstrap_ranges(ks, ["n1"], 1))
+        ranges.add_keyspace(ks, bootstrap_ranges(ks, ["n1"], 1, first_range_id=ks.keyspace_id))
     assert initial_keyspace(ranges) == "main"
     kv = KV(Node(ranges))
     assert (kv.by_db(0), kv.by_db(3), kv.db_of("default")) == ("main", "default", 3)
