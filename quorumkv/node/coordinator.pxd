@@ -9,3 +9,7 @@ cdef class EventualReplicator:
 
 cdef class _Run:
     cdef public object replicator, coordinator, machine, on_done, result_too, timed, outstanding, deadline, speculation, replied, pkey
+    # called from the class's own methods and closures: C calls in the compiled build
+    cpdef execute(self, actions)
+    cpdef answer(self, reply)
+    cpdef _release_if_finished(self)

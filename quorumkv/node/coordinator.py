@@ -51,6 +51,8 @@ from .truncation import Truncations
 
 log = logging.getLogger(__name__)
 PUT_ACK = m.PUT_ACK
+# module globals, not attributes of ``m``: read on every request and reply
+Put, ErrorReply = m.Put, m.ErrorReply
 
 
 class Coordinator:
@@ -103,7 +105,22 @@ class Coordinator:
                     on_done, session=None) -> None:
         """Write ``version``; ``on_done(error)`` once decided (None: acknowledged).
         An acknowledged write advances ``session`` (core.session) to its timestamp."""
-        self.replicator(keyspace).start_write(key, version, level, on_done, session)
+        rep = self.replicators.get(keyspace)  # the replicator, without a call
+        if rep is None or rep.keyspace is not self.ranges.keyspaces.get(keyspace):
+            rep = self.replicator(keyspace)
+        ks = rep.keyspace
+        pkey = ks.placement_key(key)
+        replicas = self.ranges.lookup(keyspace, pkey).replicas
+        write = Write(self.ctx, level, replicas, ks.hints_count,
+                      new_tuple(Put, (keyspace, key, version)), key, pkey, version,
+                      session)
+        run = _Run(rep, write, on_done, False, False, pkey)
+        actions = write.start(self.is_down)
+        if self.debug:
+            log.debug("write %r at %s: replicas %s, down (hinted): %s", key, level.name,
+                      ",".join(replicas), ",".join(
+                          a.node for a in actions if type(a) is StoreHint) or "none")
+        run.execute(actions)
 
     async def write(self, keyspace: str, key: bytes, version: Version, level: Level,
                     session=None) -> Version:
@@ -115,7 +132,25 @@ class Coordinator:
         tombstone or expired: the caller decides what is live). ``on_done(version,
         error)`` once decided, and above ONE once the stale replicas that answered
         are repaired (core/eventual/read.py)."""
-        self.replicator(keyspace).start_read(key, level, on_done, session)
+        rep = self.replicators.get(keyspace)  # the replicator, without a call
+        if rep is None or rep.keyspace is not self.ranges.keyspaces.get(keyspace):
+            rep = self.replicator(keyspace)
+        pkey = rep.keyspace.placement_key(key)
+        replicas = self.ranges.lookup(keyspace, pkey).replicas
+        truncated = self.truncated  # empty unless a FLUSHDB happened
+        read = Read(self.ctx, level, replicas, keyspace, rep.keyspace_id, key, session,
+                    truncated.get(rep.keyspace_id) if truncated else None)
+        run = _Run(rep, read, on_done, True, True, pkey)
+        transport = self.transport
+        actions = read.start(self.clock_ms(), transport.is_connected, self.is_down,
+                             transport.has_queued)
+        if self.debug:
+            asked = [self.node_id if a is LOCAL_READ else a.node for a in actions
+                     if a is LOCAL_READ or type(a) is Send]
+            log.debug("read %r at %s: asking %s of %s", key, level.name, ",".join(asked),
+                      ",".join(replicas))
+        run.execute(actions)
+
 
     async def read(self, keyspace: str, key: bytes, level: Level,
                    session=None) -> Version | None:
@@ -167,20 +202,7 @@ class EventualReplicator:
     def start_write(self, key: bytes, version: Version, level: Level, on_done,
                     session=None) -> None:
         """Write ``version``; ``on_done(error)`` once decided (None: acknowledged)."""
-        c = self.coordinator
-        ks = self.keyspace
-        pkey = ks.placement_key(key)
-        replicas = c.ranges.lookup(self.name, pkey).replicas
-        write = Write(c.ctx, level, replicas, ks.hints_count,
-                      new_tuple(m.Put, (self.name, key, version)), key, pkey, version,
-                      session)
-        run = _Run(self, write, on_done, False, False, pkey)
-        actions = write.start(c.is_down)
-        if c.debug:
-            log.debug("write %r at %s: replicas %s, down (hinted): %s", key, level.name,
-                      ",".join(replicas), ",".join(
-                          a.node for a in actions if type(a) is StoreHint) or "none")
-        run.execute(actions)
+        self.coordinator.start_write(self.name, key, version, level, on_done, session)
 
     async def write(self, key: bytes, version: Version, level: Level,
                     session=None) -> Version:
@@ -212,21 +234,7 @@ class EventualReplicator:
 
     def start_read(self, key: bytes, level: Level, on_done, session=None) -> None:
         """Read the newest version of ``key``: ``on_done(version, error)``."""
-        c = self.coordinator
-        pkey = self.keyspace.placement_key(key)
-        replicas = c.ranges.lookup(self.name, pkey).replicas
-        read = Read(c.ctx, level, replicas, self.name, self.keyspace_id, key, session,
-                    self._truncation())
-        run = _Run(self, read, on_done, True, True, pkey)
-        transport = c.transport
-        actions = read.start(c.clock_ms(), transport.is_connected, c.is_down,
-                             transport.has_queued)
-        if c.debug:
-            asked = [c.node_id if a is LOCAL_READ else a.node for a in actions
-                     if a is LOCAL_READ or type(a) is Send]
-            log.debug("read %r at %s: asking %s of %s", key, level.name, ",".join(asked),
-                      ",".join(replicas))
-        run.execute(actions)
+        self.coordinator.start_read(self.name, key, level, on_done, session)
 
     async def read(self, key: bytes, level: Level, session=None) -> Version | None:
         done = self.coordinator.loop.create_future()
@@ -305,12 +313,14 @@ class _Run:
         """Carry out ``actions`` in order (core/eventual/actions.py)."""
         for action in actions:
             kind = type(action)
-            if kind is Send:  # (node, message, purpose): indexing is the fast path
-                self.send(action[0], action[1], action[2])
+            if kind is Send:  # one unpacking costs less than three attribute reads
+                node, message, purpose = action
+                self.send(node, message, purpose)
             elif kind is Reply:
                 self.answer(action)
             elif kind is LocalWrite:
-                self._write_local(action[0], action[1])
+                version, purpose = action
+                self._write_local(version, purpose)
             elif action is LOCAL_READ:
                 more = self.machine.on_local(self.coordinator.storage.get(
                     self.replicator.keyspace_id, self.pkey))
@@ -337,7 +347,7 @@ class _Run:
         def on_done(reply, error) -> None:
             self.outstanding.pop(node, None)
             if error is None:
-                if type(reply) is m.ErrorReply:
+                if type(reply) is ErrorReply:
                     log.warning("replica %s: %s", node, reply.message)
                 actions = self.machine.on_reply(node, purpose, reply,
                                                 c.clock_ms() if self.timed else 0)
@@ -353,13 +363,13 @@ class _Run:
 
     def answer(self, reply: Reply) -> None:
         self.replied = True
-        error = reply[1]  # (result, error)
+        result, error = reply
         if error is not None and type(error) is ConsistencyError:
             self.coordinator.metrics.consistency_failures.labels(error.level).inc()
         if self.coordinator.debug:
             _log_answer(self.machine, reply)
         if self.result_too:
-            self.on_done(reply[0], error)
+            self.on_done(result, error)
         else:
             self.on_done(error)
 
@@ -501,7 +511,7 @@ def _log_answer(machine, reply: Reply) -> None:
         log.debug("write %r: %s %s (acks from %s; hinted %s)", machine.key,
                   decision.level.name, "reached" if reply.error is None else "not met",
                   ",".join(sorted(tracker.answered)) or "none",
-                  ",".join(machine.hinted) or "none")
+                  ",".join(machine.hinted or ()) or "none")
     elif type(machine) is Read:
         if reply.error is not None and decision is not None and not decision.ok:
             log.debug("read %r: %s not met (%d of %d answered%s)", machine.key,

@@ -5,3 +5,11 @@
 
 cdef class Read:
     cdef public object ctx, tracker, keyspace, keyspace_id, key, session, truncation, spares, phase, now_ms, decision, holders, waiting
+    # called from the class's own methods: C calls in the compiled build
+    cpdef _get(self, digest)
+    cpdef _answered(self, node, version, digest)
+    cpdef _on_decision(self, decision)
+    cpdef _finish(self)
+    cpdef _repairs(self)
+    cpdef _reply_newest(self)
+    cpdef _ask_spare(self)

@@ -73,14 +73,14 @@ class Read:
         self.key = key
         self.session = session
         self.truncation = truncation  # the keyspace's truncation held here, if any
-        self.spares: list[str] = []  # replicas not asked yet
+        self.spares = None  # the list of replicas not asked yet (set by start)
         self.phase = ASKING
         self.now_ms = 0  # the latest time an event brought
         self.decision = None
         self.holders = None  # FETCHING: replicas left to fetch from
         self.waiting = None  # ASKING_REST / REPAIRING: the set of answers awaited
 
-    def _get(self, digest: bool = False):
+    def _get(self, digest: bool):
         return new_tuple(Get, (self.keyspace, self.key, digest))
 
     # ---- events ---------------------------------------------------------------------
@@ -95,16 +95,17 @@ class Read:
         self.spares = targets[required:]
         actions = [SPECULATE] if self.spares else []
         digest = None
-        for i in range(required):  # the nearest sends the data, the others digests
-            node = targets[i]
+        first = True
+        for node in targets[:required]:  # the nearest sends the data, the others digests
             if node == me:
                 actions.append(LOCAL_READ)
-            elif i == 0:
-                actions.append(new_tuple(Send, (node, self._get(), DATA)))
+            elif first:
+                actions.append(new_tuple(Send, (node, self._get(False), DATA)))
             else:
                 if digest is None:
                     digest = self._get(True)
                 actions.append(new_tuple(Send, (node, digest, DIGEST)))
+            first = False
         return actions
 
     def on_local(self, version) -> list | None:
@@ -181,7 +182,7 @@ class Read:
         """A full read of the next replica not asked yet, while undecided."""
         if self.tracker.decision is not None or not self.spares:
             return None
-        return new_tuple(Send, (self.spares.pop(0), self._get(), DATA))
+        return new_tuple(Send, (self.spares.pop(0), self._get(False), DATA))
 
     def _answered(self, node: str, version, digest: bool) -> list | None:
         tracker = self.tracker
@@ -209,7 +210,7 @@ class Read:
                 return self._fail(SessionError(len(tracker.seen), len(tracker.replicas)),
                                   receipt=False)
             self.phase = ASKING_REST
-            message = self._get()
+            message = self._get(False)
             rest, self.spares = self.spares, []
             self.waiting = set(rest)
             return [new_tuple(Send, (node, message, REST)) for node in rest]
@@ -228,7 +229,7 @@ class Read:
     def _fetch_next(self) -> list:
         if not self.holders:
             return self._fetch_failed()
-        return [new_tuple(Send, (self.holders.pop(0), self._get(), FETCH))]
+        return [new_tuple(Send, (self.holders.pop(0), self._get(False), FETCH))]
 
     def _fetched(self, node: str, version, had_version: bool) -> list | None:
         if self.phase != FETCHING:
@@ -313,7 +314,3 @@ class Read:
             actions.append(Receipt(read_receipt(self, self.decision)))
         actions.append(Reply(None, error))
         return actions
-
-    @property
-    def replied(self) -> bool:
-        return self.phase == DONE

@@ -27,7 +27,7 @@ def _common(op: str, key: bytes, tracker, decision) -> dict:
 def write_receipt(write, decision) -> dict:
     receipt = _common("write", write.key, write.tracker, decision)
     receipt["version"] = version_json(write.version)
-    receipt["hinted"] = sorted(write.hinted)
+    receipt["hinted"] = sorted(write.hinted or ())
     return receipt
 
 

@@ -4,6 +4,11 @@
 
 cdef class Write:
     cdef public object ctx, tracker, message, key, pkey, version, session, hinted
+    cpdef _decided(self, decision)
+    cpdef _local(self)
+    cpdef _hint(self, node)
 
 cdef class Truncate(Write):
     cdef public object sync
+    cpdef _local(self)
+    cpdef _hint(self, node)

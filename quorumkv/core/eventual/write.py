@@ -14,7 +14,8 @@ decides; an acknowledged write advances the client's session to its timestamp,
 held by the replicas that acknowledged it (hints are not replicas holding it).
 
 Events: ``start(down)``, ``on_reply``, ``on_failure``, ``on_hint_kept``,
-``on_hint_stored``, ``on_timeout(late)``. Each returns a list of actions or None.
+``on_hint_stored``, ``on_timeout(late)``. Each returns the actions (a list, or a
+tuple built once) or None.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from ..version import new_tuple
 from .actions import (REPLY_OK, WRITE, LocalTruncate, LocalWrite, OweTruncation, Receipt,
                       Reply, Send, StoreHint)
 from .receipts import failed, write_receipt
+
+_ACKNOWLEDGED = (REPLY_OK,)  # the common outcome, built once
 
 
 class Write:
@@ -40,7 +43,7 @@ class Write:
         self.pkey = pkey
         self.version = version
         self.session = session  # the client's core.session.Session, or None
-        self.hinted: list[str] = []  # replicas a hint was kept for
+        self.hinted = None  # the list of replicas a hint was kept for, once there is one
 
     def start(self, down) -> list:
         """``down(node)``: the failure detector's verdict."""
@@ -71,6 +74,8 @@ class Write:
         return new_tuple(StoreHint, (node,))
 
     def on_reply(self, node: str, purpose: int, reply, now_ms: int = 0) -> list | None:
+        if self.tracker.decision is not None:  # a late answer: nothing left to decide
+            return None
         if type(reply) is PutAck:
             return self._decided(self.tracker.on_ack(node))
         return self._decided(self.tracker.on_failure(node))  # refused: no hint
@@ -86,6 +91,8 @@ class Write:
         """The driver queued the hint (``kept``), or there is no hint to be had
         (no hinted handoff here, or the target's bound is reached)."""
         if kept:
+            if self.hinted is None:
+                self.hinted = []
             self.hinted.append(node)
             return None
         return self._decided(self.tracker.on_failure(node))
@@ -98,30 +105,24 @@ class Write:
     def on_timeout(self, late: list) -> list | None:
         """The deadline passed with ``late`` still not answered: they may lack the
         write, so each gets a hint."""
-        actions = self._decided(self.tracker.on_timeout()) or []
+        actions = list(self._decided(self.tracker.on_timeout()) or ())
         for node in late:
             actions.append(self._hint(node))
         return actions or None
 
-    def _decided(self, decision) -> list | None:
+    def _decided(self, decision):
+        """The actions once the tracker decided (a list or tuple), else None."""
         if decision is None:
             return None
         session = self.session
-        if session is None:
-            return [REPLY_OK] if decision.ok else [Reply(None, failed(self.ctx, decision))]
-        actions = []
-        if decision.ok:
+        if session is not None and decision.ok:  # held by the replicas that acked it
             answered = self.tracker.answered
             session.observe(self.version.ts, len(answered - set(self.hinted))
                             if self.hinted else len(answered))
-        if session.receipts is not None:
-            actions.append(Receipt(write_receipt(self, decision)))
-        actions.append(REPLY_OK if decision.ok else Reply(None, failed(self.ctx, decision)))
-        return actions
-
-    @property
-    def replied(self) -> bool:
-        return self.tracker.decision is not None
+        reply = _ACKNOWLEDGED if decision.ok else (Reply(None, failed(self.ctx, decision)),)
+        if session is None or session.receipts is None:
+            return reply
+        return [Receipt(write_receipt(self, decision)), *reply]
 
 
 class Truncate(Write):
