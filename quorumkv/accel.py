@@ -54,7 +54,9 @@ MANIFEST = os.path.join(BUILD_DIR, "manifest.json")
 MODULES = (
     "quorumkv.api.kv", "quorumkv.api.resp.expiry", "quorumkv.api.resp.registry",
     "quorumkv.api.resp.server", "quorumkv.api.resp.strings",
-    "quorumkv.core.consistency", "quorumkv.core.hlc", "quorumkv.core.messages",
+    "quorumkv.core.consistency", "quorumkv.core.eventual.actions",
+    "quorumkv.core.eventual.context", "quorumkv.core.eventual.read",
+    "quorumkv.core.eventual.write", "quorumkv.core.hlc", "quorumkv.core.messages",
     "quorumkv.core.placement.descriptor", "quorumkv.core.placement.keyspace",
     "quorumkv.core.placement.partitioner", "quorumkv.core.placement.rangecache",
     "quorumkv.core.quorum", "quorumkv.core.resp",

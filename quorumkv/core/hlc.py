@@ -28,6 +28,15 @@ def ahead_by_ms(remote_ts: int, physical_ms: int) -> int:
     return wall_ms_of(remote_ts) - physical_ms
 
 
+def beyond_skew(remote_ts: int, physical_ms: int, max_skew_ms: int) -> int:
+    """The clock-skew rule, the one place it is written: how far ``remote_ts`` is
+    ahead of the local clock if that is more than ``max_skew_ms``
+    (``node.max_clock_skew_ms``), else 0. A replica refuses such a write; a
+    coordinator ignores such an answer and does not observe such a timestamp."""
+    ahead = wall_ms_of(remote_ts) - physical_ms
+    return ahead if ahead > max_skew_ms else 0
+
+
 class HLC:
     __slots__ = ("_last",)
 

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..core import messages as m
-from ..core.hlc import ahead_by_ms
+from ..core.hlc import beyond_skew
 from ..core.merkle import DEFAULT_DEPTH, MerkleTree, entry_hash, keys_to_exchange
 from ..core.rangemap import HASH_BYTES
 from ..core.version import Version
@@ -237,7 +237,7 @@ class AntiEntropy:
         entries = []
         now = self.clock_ms()
         for pkey, version in items:
-            if ahead_by_ms(version.ts, now) > self.max_skew_ms:
+            if beyond_skew(version.ts, now, self.max_skew_ms):
                 continue  # from a clock too far ahead: as replicas refuse such writes
             self.hlc.observe(version.ts, now)
             entries.append((ks.keyspace_id, pkey, version))

@@ -13,9 +13,9 @@ import asyncio
 import logging
 
 from ..core import messages as m
-from ..core.hlc import HLC, ahead_by_ms
-from ..core.rangemap import HASH_BYTES, RangeMap
-from ..core.scan import strip_hash
+from ..core.hlc import HLC, beyond_skew
+from ..core.rangemap import RangeMap
+from ..core.scan import group_prefix, page_items
 from ..core.version import Version, new_tuple
 from ..errors import ErrorCode
 from ..storage import Storage
@@ -67,8 +67,8 @@ class Replica:
                 ts = message.version.ts
                 # a ts no newer than an already accepted one cannot be too far ahead
                 if ts > newest_ts:
-                    ahead = ahead_by_ms(ts, now)
-                    if ahead > self.max_skew_ms:
+                    ahead = beyond_skew(ts, now, self.max_skew_ms)
+                    if ahead:
                         replies.append((req_id, self._refuse_skewed(message, ahead)))
                         continue
                 puts.append((ks.keyspace_id, ks.placement_key(message.key), message.version))
@@ -181,15 +181,14 @@ class Replica:
 
     def _scan(self, message: m.Scan) -> m.ScanReply:
         ks = self.ranges.keyspaces[message.keyspace]
-        return scan_range(self.storage, ks.keyspace_id, message.start, message.end,
-                          message.limit)
+        return scan_range(self.storage, ks, message.start, message.end, message.limit)
 
 
-def scan_range(storage: Storage, keyspace_id: int, start: bytes, end: bytes,
+def scan_range(storage: Storage, keyspace, start: bytes, end: bytes,
                limit: int) -> m.ScanReply:
-    """This node's page of a hash keyspace's range; never splits a group of keys
-    that share one hash (see core.scan)."""
+    """This node's page of a span of ``keyspace``; in a hash keyspace it never
+    splits a group of keys that share one hash (see core.scan)."""
     limit = max(1, min(limit, SCAN_LIMIT_MAX))
-    items, truncated, last = storage.scan(keyspace_id, start, end, limit,
-                                          group_prefix=HASH_BYTES)
-    return m.ScanReply(strip_hash(items), truncated, last)
+    items, truncated, last = storage.scan(keyspace.keyspace_id, start, end, limit,
+                                          group_prefix=group_prefix(keyspace))
+    return m.ScanReply(page_items(keyspace, items), truncated, last)

@@ -25,7 +25,7 @@ import asyncio
 import logging
 
 from ..core import messages as m
-from ..core.hlc import ahead_by_ms
+from ..core.hlc import beyond_skew
 from ..core.version import Version
 from ..core.keys import storage_key
 
@@ -58,8 +58,8 @@ class Truncations:
         the truncation held. Raises :class:`TruncationRefused` (clock skew) or the
         storage's error."""
         now = self.clock_ms()
-        ahead = ahead_by_ms(ts, now)
-        if ahead > self.max_skew_ms:
+        ahead = beyond_skew(ts, now, self.max_skew_ms)
+        if ahead:
             raise TruncationRefused(
                 f"clock skew: a truncation of {keyspace} is {ahead} ms ahead of this "
                 f"node's clock (node.max_clock_skew_ms = {self.max_skew_ms}); refused")

@@ -1,0 +1,15 @@
+# Cython declarations for the compiled build (quorumkv/accel.py): these classes
+# become extension types, their attributes struct fields. Plain Python ignores this.
+# Hot: Read.__init__ and the chain from on_reply to the Reply spent most of their
+# instructions in generic attribute lookups (bench/hotpath.py under callgrind).
+
+cdef class Read:
+    cdef public object ctx, tracker, keyspace, keyspace_id, key, session, truncation, spares, phase, now_ms, decision, holders, waiting
+    # called from the class's own methods: C calls in the compiled build
+    cpdef _get(self, digest)
+    cpdef _answered(self, node, version, digest)
+    cpdef _on_decision(self, decision)
+    cpdef _finish(self)
+    cpdef _repairs(self)
+    cpdef _reply_newest(self)
+    cpdef _ask_spare(self)

@@ -1,0 +1,88 @@
+"""A coordinated scan of a span of placement keys within one range.
+
+Every replica of the range is sent the same ``Scan`` (this node serves its own
+page, ``LocalScan``), and a ``Quorum`` at the level counts the pages. Once it
+decides, the pages are merged like a read (``core.scan.merge_span``): union, last
+write wins per key, cut where the shortest truncated page ends. What a truncation
+held here hides is left out, and the replica that sent it is told of the
+truncation. The result is a ``SpanPage`` whose ``resume`` is where the next page
+of the span asked for starts: inside the range after a cut, else the next range's
+start while the span goes on past this range, else None.
+
+Pages that arrive after the decision are not used (a scan does not repair).
+"""
+
+from __future__ import annotations
+
+from ..messages import Scan, ScanReply
+from ..quorum import Quorum
+from ..scan import SpanPage, merge_span
+from .actions import SCAN, LocalScan, Reply, Send, TellTruncation
+from .receipts import failed
+
+
+class SpanScan:
+    __slots__ = ("ctx", "tracker", "keyspace", "message", "range_end", "end", "pages",
+                 "truncation", "notices", "now_ms")
+
+    def __init__(self, ctx, level, keyspace, replicas: tuple, start: bytes, end: bytes,
+                 range_end: bytes, limit: int, truncation: int | None = None) -> None:
+        """``[start, end)`` is the span asked for (``end`` b"": unbounded), which
+        starts in the range whose replicas are ``replicas`` and which ends at
+        ``range_end`` (b"": the last range)."""
+        self.ctx = ctx
+        self.tracker = Quorum(level, replicas)
+        self.keyspace = keyspace  # the core.rangemap.Keyspace
+        stop = range_end if not end or (range_end and range_end < end) else end
+        self.message = Scan(keyspace.name, start, stop, limit)
+        self.range_end = range_end
+        self.end = end
+        self.pages: dict[str, ScanReply] = {}
+        self.truncation = truncation
+        self.notices: list = []
+        self.now_ms = 0  # the latest time an event brought
+
+    def start(self) -> list:
+        me = self.ctx.me
+        return [LocalScan(self.message) if node == me else Send(node, self.message, SCAN)
+                for node in self.tracker.replicas]
+
+    def on_reply(self, node: str, purpose: int, reply, now_ms: int) -> list | None:
+        if type(reply) is not ScanReply:
+            return self.on_failure(node, purpose, False)
+        self.now_ms = now_ms
+        if self.truncation is not None:
+            reply = self._visible(node, reply, now_ms)
+        self.pages[node] = reply
+        return self._decided(self.tracker.on_ack(node))
+
+    def on_failure(self, node: str, purpose: int, unreachable: bool) -> list | None:
+        return self._decided(self.tracker.on_failure(node))
+
+    def on_timeout(self, late: list) -> list | None:
+        return self._decided(self.tracker.on_timeout())
+
+    def _visible(self, node: str, reply: ScanReply, now_ms: int) -> ScanReply:
+        """The page without what the truncation held here hides."""
+        ts = self.truncation
+        items = tuple(item for item in reply.items if item[1].ts > ts)
+        if len(items) == len(reply.items):
+            return reply
+        if node != self.ctx.me and self.ctx.notices.due(node, self.keyspace.keyspace_id,
+                                                        now_ms):
+            self.notices.append(TellTruncation(node, ts))
+        return reply._replace(items=items)
+
+    def _decided(self, decision) -> list | None:
+        notices, self.notices = self.notices, []
+        if decision is None:
+            return notices or None
+        if not decision.ok:
+            return notices + [Reply(None, failed(self.ctx, decision))]
+        page = merge_span(list(self.pages.values()), self.keyspace, self.now_ms)
+        resume = page.resume
+        if resume is not None and self.end and resume >= self.end:
+            resume = None
+        elif resume is None and self.range_end and (not self.end or self.range_end < self.end):
+            resume = self.range_end  # the span goes on in the next range
+        return notices + [Reply(SpanPage(page.items, resume), None)]

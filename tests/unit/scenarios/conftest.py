@@ -1,0 +1,4 @@
+def pytest_addoption(parser):
+    parser.addoption("--rewrite", action="store_true", default=False,
+                     help="scenario tests: write the output the core gives now into the "
+                          "scenario files instead of comparing (review it as a diff)")
