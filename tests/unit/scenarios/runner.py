@@ -344,7 +344,7 @@ class Harness:
 
     def do_refuse(self, positional, named) -> list[str]:
         node = positional[0]
-        reply = m.ErrorReply(named.get("reason", "refused"))
+        reply = m.ErrorReply(m.ErrorCode.CLOCK_SKEW, named.get("reason", "refused"))
         return self._emit(self.request.on_reply(node, self._purpose(node), reply,
                                                 self._now(named)))
 
