@@ -19,7 +19,7 @@ import random
 from typing import Awaitable
 
 from ..core.consistency import Level
-from ..core.rangemap import HASH_SPACE
+from ..core.placement import HASH_SPACE
 from ..core.version import Version
 from ..errors import LimitError, UnknownKeyspaceError, UnsupportedError
 from ..node.coordinator import settle
@@ -53,7 +53,7 @@ class KV:
     # ---- keyspaces: by name, by Redis db number, and what serves each --------------
 
     def keyspace(self, name: str):
-        """The keyspace called ``name`` (core.rangemap.Keyspace)."""
+        """The keyspace called ``name`` (core.placement.Keyspace)."""
         ks = self.ranges.keyspaces.get(name)
         if ks is None:
             raise UnknownKeyspaceError(f"unknown keyspace '{name}'")

@@ -10,7 +10,7 @@ So a keyspace is one contiguous span, and so is a range ``[start, end)`` of its
 placement keys (:func:`range_span`): a range can be scanned, streamed or dropped
 with one range delete. The placement key is the keyspace's partitioner's (a hash
 keyspace: the 8-byte hash then the key; a range keyspace: the key itself,
-core/rangemap.py). The value of a user record is an encoded Version.
+core/placement/). The value of a user record is an encoded Version.
 
 The system records, by tag (a tag is never 0xFF, so every system key sorts below
 :data:`SYSTEM_END`):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import xxhash
 
-from .rangemap import HASH_BYTES, HASH_SPACE
+from .placement import HASH_BYTES, HASH_SPACE
 
 DEFAULT_DEPTH = 10  # 1024 leaves: ~6 keys per leaf for 100k keys in 16 ranges
 LEAF_BYTES = 8

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from ..errors import SyntaxError_
 from .messages import ScanReply
-from .rangemap import HASH_BYTES, HASH_SPACE
+from .placement import HASH_BYTES, HASH_SPACE
 from .version import Version, merge
 
 

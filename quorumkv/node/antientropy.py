@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from ..core import messages as m
 from ..core.hlc import beyond_skew
 from ..core.merkle import DEFAULT_DEPTH, MerkleTree, entry_hash, keys_to_exchange
-from ..core.rangemap import HASH_BYTES
+from ..core.placement import HASH_BYTES
 from ..core.version import Version
 from .truncation import Truncations
 

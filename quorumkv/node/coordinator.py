@@ -40,7 +40,7 @@ from ..core.eventual.read import Read
 from ..core.eventual.scan import SpanScan
 from ..core.eventual.write import Truncate, Write, truncation_nodes
 from ..core.hlc import HLC
-from ..core.rangemap import HASH_SPACE, RangeMap, hash_prefix
+from ..core.placement import HASH_SPACE, RangeMap, hash_prefix
 from ..core.scan import ScanPage, SpanPage, hash_of_pkey
 from ..core.version import Version, new_tuple
 from ..errors import ConsistencyError, UnknownKeyspaceError
@@ -189,7 +189,7 @@ class EventualReplicator:
 
     def __init__(self, coordinator: Coordinator, keyspace) -> None:
         self.coordinator = coordinator
-        self.keyspace = keyspace  # core.rangemap.Keyspace
+        self.keyspace = keyspace  # core.placement.Keyspace
         self.name = keyspace.name
         self.keyspace_id = keyspace.keyspace_id
 

@@ -14,7 +14,7 @@ import logging
 
 from ..core import messages as m
 from ..core.hlc import HLC, beyond_skew
-from ..core.rangemap import RangeMap
+from ..core.placement import RangeMap
 from ..core.scan import group_prefix, page_items
 from ..core.version import Version, new_tuple
 from ..errors import ErrorCode

@@ -8,7 +8,7 @@ import asyncio
 from ..core.consistency import Level
 from ..core.failure import FailureDetector
 from ..core.hlc import HLC
-from ..core.rangemap import Keyspace, RangeMap, bootstrap_ranges
+from ..core.placement import Keyspace, RangeMap, bootstrap_ranges
 from ..node.antientropy import AntiEntropy
 from ..node.coordinator import Coordinator
 from ..node.heartbeat import Heartbeats

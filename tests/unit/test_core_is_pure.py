@@ -67,7 +67,7 @@ def package_of(path: Path) -> str:
 
 def test_the_walk_sees_the_core_modules():
     names = {p.stem for p in CORE_FILES}
-    expected = {"hlc", "version", "consistency", "rangemap", "quorum", "messages",
+    expected = {"hlc", "version", "consistency", "quorum", "messages",
                 "resp", "glob", "scan", "partitioner", "descriptor", "rangecache"}
     assert expected <= names, f"missing: {expected - names}"
 

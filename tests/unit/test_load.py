@@ -77,7 +77,7 @@ def test_order_by_load_puts_the_hottest_first_and_keeps_range_order_on_ties():
 def test_per_range_counters_are_exported_to_prometheus_with_keyspace_and_range_labels():
     from prometheus_client import generate_latest
 
-    from quorumkv.core.rangemap import Keyspace, RangeMap, bootstrap_ranges
+    from quorumkv.core.placement import Keyspace, RangeMap, bootstrap_ranges
     from quorumkv.node.metrics import Metrics
 
     metrics = Metrics()

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quorumkv.core.merkle import MerkleTree, bucket_of, hash_bounds, keys_to_exchange
-from quorumkv.core.rangemap import hash_placement_key, hash_split_points
+from quorumkv.core.placement import hash_placement_key, hash_split_points
 
 entries = st.dictionaries(st.binary(min_size=1, max_size=12), st.binary(max_size=20),
                           max_size=60)

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quorumkv.core import rangemap
 from quorumkv.core.placement import (LEARNER, PENDING, VOTER, Keyspace, RangeCache,
                                      RangeDescriptor, ReplaceRefused, StaleGeneration,
                                      bootstrap_ranges, check_tiling, readable_span)
@@ -192,8 +191,3 @@ def test_split_points_must_increase_and_be_non_empty():
     for bad in (["b", "a"], ["a", "a"], ["", "a"]):
         with pytest.raises(AssertionError):
             bootstrap_ranges(USERS, NODES, split_points=bad)
-
-
-def test_the_old_module_still_exports_the_names():
-    assert rangemap.RangeMap is RangeCache and rangemap.Keyspace is Keyspace
-    assert rangemap.HASH_BYTES == 8

@@ -7,7 +7,7 @@ import pytest
 
 from quorumkv.api.kv import KV
 from quorumkv.core.consistency import Level
-from quorumkv.core.rangemap import HASH_SPACE
+from quorumkv.core.placement import HASH_SPACE
 from quorumkv.core.scan import ScanPage
 
 RANGES = 16

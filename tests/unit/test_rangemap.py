@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quorumkv.core.rangemap import (
+from quorumkv.core.placement import (
     HASH_SPACE,
     Keyspace,
     RangeDescriptor,

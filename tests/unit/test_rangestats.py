@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from quorumkv.core.load import RangeLoad
-from quorumkv.core.rangemap import Keyspace, RangeMap, bootstrap_ranges
+from quorumkv.core.placement import Keyspace, RangeMap, bootstrap_ranges
 from quorumkv.core.version import Version
 from quorumkv.node.rangestats import RangeStats
 from quorumkv.storage.engine import Durability, Storage

@@ -13,7 +13,7 @@ from quorumkv.api.kv import KV
 from quorumkv.api.resp import COMMANDS, server as S
 from quorumkv.api.resp.registry import ONE_KEY, Spec
 from quorumkv.core.consistency import Level
-from quorumkv.core.rangemap import Keyspace, RangeMap, bootstrap_ranges
+from quorumkv.core.placement import Keyspace, RangeMap, bootstrap_ranges
 
 
 class Version:

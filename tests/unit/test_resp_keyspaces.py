@@ -11,7 +11,7 @@ import pytest
 from quorumkv.api.kv import KV, initial_keyspace
 from quorumkv.config import ClusterSection, Config, NodeAddress, NodeSection
 from quorumkv.core.consistency import Level
-from quorumkv.core.rangemap import Keyspace, RangeMap, bootstrap_ranges
+from quorumkv.core.placement import Keyspace, RangeMap, bootstrap_ranges
 from quorumkv.errors import UnknownKeyspaceError, UnsupportedError
 
 from .test_resp_connection import command, connection, two_keyspaces

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quorumkv.core.rangemap import HASH_SPACE, hash_placement_key, key_hash
+from quorumkv.core.placement import HASH_SPACE, hash_placement_key, key_hash
 from quorumkv.core.scan import hash_of_pkey, next_cursor, parse_cursor
 from quorumkv.errors import SyntaxError_
 

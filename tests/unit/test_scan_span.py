@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quorumkv.core import messages as m
-from quorumkv.core.rangemap import Keyspace
+from quorumkv.core.placement import Keyspace
 from quorumkv.core.scan import group_prefix, merge_span, page_items
 from quorumkv.core.version import Version, merge
 

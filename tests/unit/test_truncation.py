@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from quorumkv.core import truncation as tr
 from quorumkv.core.hlc import HLC
-from quorumkv.core.rangemap import Keyspace, RangeMap, bootstrap_ranges
+from quorumkv.core.placement import Keyspace, RangeMap, bootstrap_ranges
 from quorumkv.core.version import Version
 from quorumkv.node.truncation import Truncations, TruncationRefused
 from quorumkv.storage.engine import Durability, Storage

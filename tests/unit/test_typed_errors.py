@@ -11,7 +11,7 @@ import pytest
 from quorumkv import errors as e
 from quorumkv.core import messages as m
 from quorumkv.core.hlc import HLC
-from quorumkv.core.rangemap import Keyspace, RangeMap, bootstrap_ranges
+from quorumkv.core.placement import Keyspace, RangeMap, bootstrap_ranges
 from quorumkv.core.version import Version
 from quorumkv.net import transport as t
 from quorumkv.node.metrics import Metrics

@@ -6,7 +6,7 @@ import asyncio
 
 from ...core import resp
 from ...core.glob import glob_match
-from ...core.rangemap import HASH_SPACE
+from ...core.placement import HASH_SPACE
 from ...core.scan import next_cursor, parse_cursor
 from ...errors import SyntaxError_
 from .registry import command, to_int

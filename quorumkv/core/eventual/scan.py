@@ -32,7 +32,7 @@ class SpanScan:
         ``range_end`` (b"": the last range)."""
         self.ctx = ctx
         self.tracker = Quorum(level, replicas)
-        self.keyspace = keyspace  # the core.rangemap.Keyspace
+        self.keyspace = keyspace  # the core.placement.Keyspace
         stop = range_end if not end or (range_end and range_end < end) else end
         self.message = Scan(keyspace.name, start, stop, limit)
         self.range_end = range_end

@@ -45,7 +45,7 @@ from quorumkv.core.eventual.read import Read
 from quorumkv.core.eventual.scan import SpanScan
 from quorumkv.core.eventual.write import Truncate, Write
 from quorumkv.core.hlc import HLC, pack, wall_ms_of
-from quorumkv.core.rangemap import Keyspace
+from quorumkv.core.placement import Keyspace
 from quorumkv.core.session import Session
 from quorumkv.core.version import Version
 
