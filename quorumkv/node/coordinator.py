@@ -81,6 +81,9 @@ class Coordinator:
         self.truncations = Truncations(storage, ranges, hlc, clock_ms, max_skew_ms)
         self.ctx = Context(node_id, hlc, round(timeout_s * 1000), max_skew_ms)
         self.replicators: dict[str, EventualReplicator] = {}
+        # range id -> client requests coordinated here (core/load.py: quorumkv ranges)
+        self.range_reads = metrics.range_load.reads
+        self.range_writes = metrics.range_load.writes
 
     def replicator(self, name: str) -> "EventualReplicator":
         """The replicator of keyspace ``name`` (UnknownKeyspaceError if none); a
@@ -110,7 +113,9 @@ class Coordinator:
             rep = self.replicator(keyspace)
         ks = rep.keyspace
         pkey = ks.placement_key(key)
-        replicas = self.ranges.lookup(keyspace, pkey).replicas
+        rng = self.ranges.lookup(keyspace, pkey)
+        self.range_writes[rng.range_id] += 1
+        replicas = rng.replicas
         write = Write(self.ctx, level, replicas, ks.hints_count,
                       new_tuple(Put, (keyspace, key, version)), key, pkey, version,
                       session)
@@ -136,7 +141,9 @@ class Coordinator:
         if rep is None or rep.keyspace is not self.ranges.keyspaces.get(keyspace):
             rep = self.replicator(keyspace)
         pkey = rep.keyspace.placement_key(key)
-        replicas = self.ranges.lookup(keyspace, pkey).replicas
+        rng = self.ranges.lookup(keyspace, pkey)
+        self.range_reads[rng.range_id] += 1
+        replicas = rng.replicas
         truncated = self.truncated  # empty unless a FLUSHDB happened
         read = Read(self.ctx, level, replicas, keyspace, rep.keyspace_id, key, session,
                     truncated.get(rep.keyspace_id) if truncated else None)
@@ -249,6 +256,7 @@ class EventualReplicator:
         """:meth:`scan_span` in callback form: ``on_done(page, error)``."""
         c = self.coordinator
         rng = c.ranges.lookup(self.name, start)
+        c.range_reads[rng.range_id] += 1  # a page counts as one read of its range
         scan = SpanScan(c.ctx, level, self.keyspace, rng.replicas, start, end, rng.end,
                         limit, self._truncation())
         _Run(self, scan, on_done, True, True).execute(scan.start())
