@@ -74,6 +74,7 @@ class NodeSection:
     max_clock_skew_ms: int = 500
     anti_entropy_interval_ms: int = 60_000
     tombstone_gc_interval_ms: int = 3_600_000
+    range_stats_interval_ms: int = 30_000  # how often range sizes are counted (0: never)
     hint_delivery_rate: int = 2000
     max_key_bytes: int = 64 * 1024
     max_value_bytes: int = 8 * 1024 * 1024
@@ -351,6 +352,7 @@ def validate(config: Config) -> None:
         ("node.max_clock_skew_ms", n.max_clock_skew_ms, 1, 3_600_000),
         ("node.anti_entropy_interval_ms", n.anti_entropy_interval_ms, 0, 86_400_000),
         ("node.tombstone_gc_interval_ms", n.tombstone_gc_interval_ms, 0, 86_400_000),
+        ("node.range_stats_interval_ms", n.range_stats_interval_ms, 0, 86_400_000),
         ("node.max_key_bytes", n.max_key_bytes, 1, 512 * 1024 * 1024),
         # a value travels in one peer frame (net.transport.MAX_FRAME_BYTES, 64 MiB)
         ("node.max_value_bytes", n.max_value_bytes, 0, 32 * 1024 * 1024),

@@ -1,12 +1,12 @@
 """Per-range load: how many reads and writes each range serves, and their rates.
 
 A coordinator counts every client read and write against the range it routed to
-(``count_read`` / ``count_write``: one dict increment on the request path). A
-sampler takes a snapshot of the totals every few seconds (``sample(now_s)``), and a
-rate is the difference between the newest snapshot and the oldest one still inside
-the window, over the time between them: reads/s and writes/s over the last minute,
-as a Key Visualizer shows them. Time is an input, so tests and the simulation drive
-it.
+(one dict increment on the request path). A sampler takes a snapshot of the totals
+every few seconds (``sample(now_s)``), and a rate is the difference between the
+totals now and the oldest snapshot still inside the window, over the time between
+them: reads/s and writes/s over the last minute (or since the node started, if that
+is less), as a Key Visualizer shows them. Time is an input, so tests and the
+simulation drive it.
 
 Each client request is coordinated by exactly one node, so the cluster's load of a
 range is the sum of every node's figures (``merge_views``). Sizes are different:
@@ -31,6 +31,7 @@ class RangeLoad:
         self._samples: deque = deque()  # (now_s, reads copy, writes copy), oldest first
 
     def count_read(self, range_id: int) -> None:
+        """(The coordinator increments ``reads`` itself: one call less per request.)"""
         self.reads[range_id] += 1
 
     def count_write(self, range_id: int) -> None:
@@ -40,23 +41,22 @@ class RangeLoad:
         """Snapshot the totals; snapshots older than the window are dropped, except
         the newest of them (a rate needs a starting point a window back)."""
         self._samples.append((now_s, dict(self.reads), dict(self.writes)))
-        while len(self._samples) > 2 and self._samples[1][0] <= now_s - self.window_s:
+        while len(self._samples) > 1 and self._samples[1][0] <= now_s - self.window_s:
             self._samples.popleft()
 
-    def rates(self) -> dict[int, tuple[float, float]]:
-        """range id -> (reads/s, writes/s) between the oldest and newest snapshot in
-        the window; empty until two snapshots exist."""
-        if len(self._samples) < 2:
+    def rates(self, now_s: float) -> dict[int, tuple[float, float]]:
+        """range id -> (reads/s, writes/s) from the oldest snapshot in the window to
+        the totals at ``now_s``; empty before the first snapshot."""
+        if not self._samples:
             return {}
-        (t0, reads0, writes0), (t1, reads1, writes1) = self._samples[0], self._samples[-1]
-        elapsed = t1 - t0
+        t0, reads0, writes0 = self._samples[0]
+        elapsed = now_s - t0
         if elapsed <= 0:
             return {}
-        out = {}
-        for range_id in set(reads1) | set(writes1):
-            out[range_id] = ((reads1.get(range_id, 0) - reads0.get(range_id, 0)) / elapsed,
-                             (writes1.get(range_id, 0) - writes0.get(range_id, 0)) / elapsed)
-        return out
+        reads, writes = self.reads, self.writes
+        return {range_id: ((reads.get(range_id, 0) - reads0.get(range_id, 0)) / elapsed,
+                           (writes.get(range_id, 0) - writes0.get(range_id, 0)) / elapsed)
+                for range_id in set(reads) | set(writes)}
 
 
 def merge_views(views: list[list[dict]]) -> list[dict]:

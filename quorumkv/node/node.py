@@ -89,7 +89,8 @@ class Node:
                                        hello=self.hello(), check_hello=self.check_hello)
         replica.register(self.transport)
         self.range_stats = RangeStats(self.node_id, self.ranges, self.storage,
-                                      self.metrics.range_load, time.monotonic)
+                                      self.metrics.range_load, time.monotonic,
+                                      size_s=cfg.node.range_stats_interval_ms / 1000)
         self.range_stats.register(self.transport)
         self.metrics.range_metrics.ranges = self.ranges
         await self.transport.start()

@@ -2,7 +2,8 @@
 ranges it stores.
 
 ``RangeStats.run`` samples the coordinator's per-range counters (core/load.py)
-every ``sample_s`` and measures the ranges this node replicates every ``size_s``:
+every ``sample_s`` and measures the ranges this node replicates every ``size_s``
+(``node.range_stats_interval_ms``; 0: never):
 a walk of each range's span counting stored entries (tombstones not yet purged
 included) and their bytes, yielding to the event loop every ``CHUNK`` entries so
 a large range never stalls requests. RocksDB keeps no per-span counters, and its
@@ -45,13 +46,13 @@ class RangeStats:
         next_size = 0.0
         while True:
             now = self.clock_s()
-            if now >= next_size:
+            if self.size_s > 0 and now >= next_size:
                 try:
                     await self.measure_sizes()
                 except Exception:  # a failed walk leaves the last figures
                     log.exception("measuring range sizes failed")
                 next_size = self.clock_s() + self.size_s
-            await asyncio.sleep(self.sample_s)
+            await asyncio.sleep(min(self.sample_s, self.size_s or self.sample_s))
             self.load.sample(self.clock_s())
 
     async def measure_sizes(self) -> None:
@@ -71,7 +72,7 @@ class RangeStats:
     def local_rows(self) -> list[dict]:
         """One row per range of the map: this node's load figures for it, and its
         size where this node stores it (None elsewhere, or before the first walk)."""
-        rates = self.load.rates()
+        rates = self.load.rates(self.clock_s())
         rows = []
         for rng in self.ranges.all_ranges():
             reads_per_s, writes_per_s = rates.get(rng.range_id, (0.0, 0.0))

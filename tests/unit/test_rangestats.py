@@ -24,13 +24,14 @@ def test_sizes_count_only_the_ranges_this_node_stores_and_load_comes_from_the_co
     expected = {r.range_id: sum(1 for k in keys if r.contains(ks.placement_key(k)))
                 for r in mine}
     load = RangeLoad()
-    stats = RangeStats("n1", ranges, storage, load, clock_s=lambda: 0.0)
+    now = [0.0]
+    stats = RangeStats("n1", ranges, storage, load, clock_s=lambda: now[0])
     asyncio.run(stats.measure_sizes())
     load.sample(0.0)
     hot = mine[0].range_id
     for _ in range(30):
         load.count_read(hot)
-    load.sample(10.0)
+    now[0] = 10.0
     rows = {row["range_id"]: row for row in stats.local_rows()}
     assert len(rows) == 4
     for r in ranges.all_ranges():
