@@ -90,7 +90,7 @@ def format_ranges(view: dict) -> str:
     notes = [f"Load: reads and writes per second over the last "
              f"{view.get('window_s', 60):g} s, summed over the nodes that coordinated "
              f"them; sizes: stored entries and bytes of the fullest replica, "
-             f"measured every 30 s."]
+             f"counted every {view.get('size_interval_s', 30):g} s."]
     if missing:
         notes.append(f"Not answering (their figures are missing): {', '.join(missing)}")
     return "\n".join(lines + [""] + notes)

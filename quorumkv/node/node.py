@@ -231,6 +231,7 @@ class Node:
         return {
             "node_id": self.node_id,
             "window_s": self.metrics.range_load.window_s,
+            "size_interval_s": self.range_stats.size_s,
             "sort": sort,
             "keyspaces": [ks.to_json() for ks in self.ranges.keyspaces.values()
                           if keyspace is None or ks.name == keyspace],
