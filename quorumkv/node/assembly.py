@@ -35,11 +35,14 @@ from .replica import Replica
 from .tombstones import TombstoneGC
 from .truncation import Truncations
 
+_BUILT_OVER = ("peers", "storage", "transport", "settings", "tasks")
+
 
 @dataclass
 class Parts:
     """Every part of one node. ``peers``, ``storage``, ``transport`` and
-    ``settings`` are what they were built over; ``tasks`` are the background loops once :meth:`start` ran."""
+    ``settings`` are what they were built over; ``tasks``, the background loops
+    once :meth:`start` ran."""
 
     replica: Replica
     heartbeats: Heartbeats
@@ -58,9 +61,7 @@ class Parts:
     @classmethod
     def part_names(cls) -> tuple[str, ...]:
         """The names of the parts proper (not what they were built over)."""
-        return tuple(f.name for f in fields(cls)
-                     if f.name not in ("peers", "storage", "transport", "settings",
-                                       "tasks"))
+        return tuple(f.name for f in fields(cls) if f.name not in _BUILT_OVER)
 
     def background(self) -> dict:
         """The background loops this node runs: name -> coroutine function. A loop
