@@ -73,6 +73,7 @@ class NodeSection:
     max_hints_per_target: int = 100_000
     max_clock_skew_ms: int = 500
     anti_entropy_interval_ms: int = 60_000
+    anti_entropy_depth: int = 10  # Merkle tree levels: 2**depth leaves per range
     tombstone_gc_interval_ms: int = 3_600_000
     range_stats_interval_ms: int = 30_000  # how often range sizes are counted (0: never)
     hint_delivery_rate: int = 2000
@@ -351,6 +352,7 @@ def validate(config: Config) -> None:
         ("node.hint_delivery_rate", n.hint_delivery_rate, 1, 1_000_000),
         ("node.max_clock_skew_ms", n.max_clock_skew_ms, 1, 3_600_000),
         ("node.anti_entropy_interval_ms", n.anti_entropy_interval_ms, 0, 86_400_000),
+        ("node.anti_entropy_depth", n.anti_entropy_depth, 1, 20),  # core/merkle.py's bound
         ("node.tombstone_gc_interval_ms", n.tombstone_gc_interval_ms, 0, 86_400_000),
         ("node.range_stats_interval_ms", n.range_stats_interval_ms, 0, 86_400_000),
         ("node.max_key_bytes", n.max_key_bytes, 1, 512 * 1024 * 1024),

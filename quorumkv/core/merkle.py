@@ -1,7 +1,10 @@
-"""Merkle trees over one range of a hash keyspace, for anti-entropy.
+"""Merkle trees over one range of a keyspace, for anti-entropy.
 
 A range ``[start, end)`` of placement keys covers an interval of the 64-bit hash
 space; the tree cuts that interval into ``2**depth`` equal buckets (the leaves).
+On a range keyspace the placement key is the key itself: its first 8 bytes,
+zero-padded (a key may be shorter), stand in for the hash, so the buckets stay
+in key order and every key of the range falls in one of them.
 A leaf's hash is the XOR of ``entry_hash(pkey, stored version bytes)`` over the
 entries in its bucket, so it is independent of the order entries are added in and
 two replicas holding the same versions of the same keys get the same leaves. Inner
@@ -22,16 +25,20 @@ DEFAULT_DEPTH = 10  # 1024 leaves: ~6 keys per leaf for 100k keys in 16 ranges
 LEAF_BYTES = 8
 
 
+def _prefix(pkey: bytes) -> int:
+    return int.from_bytes(pkey[:HASH_BYTES].ljust(HASH_BYTES, b"\0"), "big")
+
+
 def hash_bounds(start: bytes, end: bytes) -> tuple[int, int]:
     """The hash interval ``[lo, hi)`` a range of placement keys covers."""
-    lo = int.from_bytes(start[:HASH_BYTES].ljust(HASH_BYTES, b"\0"), "big") if start else 0
-    hi = int.from_bytes(end[:HASH_BYTES].ljust(HASH_BYTES, b"\0"), "big") if end else HASH_SPACE
-    return lo, hi
+    return (_prefix(start) if start else 0), (_prefix(end) if end else HASH_SPACE)
 
 
 def bucket_of(pkey: bytes, lo: int, hi: int, depth: int) -> int:
-    h = int.from_bytes(pkey[:HASH_BYTES], "big")
-    return min((h - lo) * (1 << depth) // (hi - lo), (1 << depth) - 1)
+    """The leaf of ``pkey``; a key of the range is never outside [0, 2**depth).
+    Range bounds that share their first 8 bytes (lo == hi) put every key in
+    leaf 0: correct, only coarser."""
+    return min((_prefix(pkey) - lo) * (1 << depth) // max(hi - lo, 1), (1 << depth) - 1)
 
 
 def entry_hash(pkey: bytes, raw_version: bytes) -> int:

@@ -19,7 +19,7 @@ from .. import accel
 from ..config import LEGACY_KEYSPACE_KEYS, Config, KeyspaceSettings
 from ..core import messages as m
 from ..core.consistency import Level
-from ..core.failure import FailureDetector, Liveness
+from ..core.failure import Liveness
 from ..core.hlc import HLC
 from ..core.identity import Identity, peer_refusal
 from ..core.load import order_rows
@@ -27,17 +27,15 @@ from ..core.placement import Keyspace, RangeCache, bootstrap_ranges
 from ..errors import UnknownKeyspaceError
 from ..net import PeerTransport
 from ..storage import Durability, Storage
+from .antientropy import AntiEntropy
+from .assembly import Parts, assemble
+from .clock import wall_clock_ms
 from .coordinator import Coordinator
 from .heartbeat import Heartbeats
-from .antientropy import AntiEntropy
-from .clock import wall_clock_ms
 from . import identity
 from .hints import HintedHandoff
-from .tombstones import TombstoneGC
-from .truncation import Truncations
 from .metrics import Metrics
 from .rangestats import RangeStats
-from .replica import Replica
 
 log = logging.getLogger(__name__)
 STATUS_TIMEOUT_S = 0.5
@@ -66,6 +64,7 @@ class Node:
         self.hints: HintedHandoff | None = None
         self.anti_entropy: AntiEntropy | None = None
         self.range_stats: RangeStats | None = None
+        self.parts: Parts | None = None  # every part, built by node/assembly.py
         self.kv = None
         self._servers: list = []
         self._tasks: list[asyncio.Task] = []
@@ -82,51 +81,16 @@ class Node:
                                cfg.node.periodic_sync_ms,
                                row_cache_bytes=cfg.node.row_cache_bytes)
         log_storage_opened(self.storage, previous)
-        replica = Replica(self.node_id, self.ranges, self.storage, self.hlc, self.clock_ms,
-                          self.metrics, cfg.node.max_clock_skew_ms)
         peers = {n.id: (n.host, n.peer_port) for n in cfg.cluster.nodes if n.id != self.node_id}
         self.transport = PeerTransport(self.me.host, self.me.peer_port, peers,
                                        hello=self.hello(), check_hello=self.check_hello)
-        replica.register(self.transport)
-        self.range_stats = RangeStats(self.node_id, self.ranges, self.storage,
-                                      self.metrics.range_load, time.monotonic,
-                                      size_s=cfg.node.range_stats_interval_ms / 1000)
-        self.range_stats.register(self.transport)
-        self.metrics.range_metrics.ranges = self.ranges
+        self.parts = assemble(cfg.node, self.node_id, list(peers), self.ranges, self.storage,
+                              self.transport, self.hlc, self.clock_ms, self.metrics)
+        for name in Parts.part_names():  # node.coordinator, node.hints, ... as before
+            setattr(self, name, getattr(self.parts, name))
         await self.transport.start()
-        detector = FailureDetector(cfg.node.heartbeat_interval_ms, cfg.node.phi_suspect,
-                                   cfg.node.phi_down)
-        self.heartbeats = Heartbeats(list(peers), self.transport, detector,
-                                     cfg.node.heartbeat_interval_ms / 1000)
-        self._tasks.append(asyncio.ensure_future(self.heartbeats.run()))
-        self.hints = HintedHandoff(self.storage, self.transport, self.heartbeats.is_down,
-                                   self.metrics, cfg.node.max_hints_per_target,
-                                   cfg.node.hint_delivery_rate)
-        self._tasks.append(asyncio.ensure_future(self.hints.run()))
-        self.anti_entropy = AntiEntropy(self.node_id, self.ranges, self.storage,
-                                        self.transport, self.heartbeats.is_down, self.hlc,
-                                        self.clock_ms, self.metrics, cfg.node.max_clock_skew_ms,
-                                        cfg.node.anti_entropy_interval_ms / 1000)
-        if cfg.node.anti_entropy_interval_ms > 0:
-            self._tasks.append(asyncio.ensure_future(self.anti_entropy.run()))
-        self.tombstone_gc = TombstoneGC(self.node_id, self.ranges, self.storage, self.clock_ms,
-                                        self.metrics, cfg.node.tombstone_gc_interval_ms / 1000)
-        if cfg.node.tombstone_gc_interval_ms > 0:
-            self._tasks.append(asyncio.ensure_future(self.tombstone_gc.run()))
-        self.coordinator = Coordinator(self.node_id, self.ranges, self.storage, self.transport,
-                                       self.hlc, self.clock_ms,
-                                       cfg.node.request_timeout_ms / 1000, self.metrics,
-                                       cfg.node.speculative_retry_ms / 1000,
-                                       is_down=self.heartbeats.is_down, hints=self.hints,
-                                       max_skew_ms=cfg.node.max_clock_skew_ms)
-        self._tasks.append(asyncio.ensure_future(self.range_stats.run()))
-        if self.storage.durability is Durability.PERIODIC:
-            self._tasks.append(asyncio.ensure_future(self.storage.run_periodic_sync()))
-        # a FLUSHDB this node missed while down: learnt before it serves clients
-        truncations = Truncations(self.storage, self.ranges, self.hlc, self.clock_ms,
-                                  cfg.node.max_clock_skew_ms)
-        await truncations.learn_from_peers(self.transport, list(peers))
-        self._tasks.append(asyncio.ensure_future(truncations.resume_sweeps()))
+        self._tasks = self.parts.start()
+        await self.parts.catch_up()  # before it serves clients
         from ..api.http import start_http
         from ..api.kv import KV
         from ..api.resp import start_resp

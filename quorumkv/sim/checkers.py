@@ -13,6 +13,9 @@
     stamped at or before it;
 (f) a read that started after a FLUSHDB was acknowledged at ALL (every node took
     it) returns nothing stamped at or before it.
+
+Each keyspace is checked on its own (its keys, its operations, its truncation), and
+each violation starts with the keyspace's name.
 """
 
 from __future__ import annotations
@@ -22,16 +25,14 @@ from ..core.consistency import Level
 STRONG = (Level.QUORUM, Level.ALL)
 
 
-def final_versions(sim) -> tuple[dict, list]:
+def final_versions(sim, keyspace: str, keys) -> tuple[dict, list]:
     """Each key's stored version per replica; violations of (a)."""
     violations, finals = [], {}
-    for node in sim.nodes.values():
-        ks = node.ranges.keyspaces["default"]
-        break
-    from .run import KEYS
-    for key in KEYS:
+    ranges = next(iter(sim.nodes.values())).ranges
+    ks = ranges.keyspaces[keyspace]
+    for key in keys:
         pkey = ks.placement_key(key)
-        replicas = next(iter(sim.nodes.values())).ranges.lookup("default", pkey).replicas
+        replicas = ranges.lookup(keyspace, pkey).replicas
         seen = {n: sim.nodes[n].storage.get(ks.keyspace_id, pkey) for n in replicas}
         distinct = set(seen.values())
         if len(distinct) > 1:
@@ -41,17 +42,16 @@ def final_versions(sim) -> tuple[dict, list]:
     return finals, violations
 
 
-def check_truncations(sim) -> tuple[int, list]:
-    """The truncation every node holds (0: none); violations of (e)."""
-    from .run import KEYS
-    held = {n: node.storage.truncated.get(1, 0) for n, node in sim.nodes.items()}
+def check_truncations(sim, keyspace: str, keys) -> tuple[int, list]:
+    """The truncation of ``keyspace`` every node holds (0: none); violations of (e)."""
+    ks = next(iter(sim.nodes.values())).ranges.keyspaces[keyspace]
+    held = {n: node.storage.truncated.get(ks.keyspace_id, 0) for n, node in sim.nodes.items()}
     truncated = max(held.values())
     violations = [f"(e) {n} holds truncation {t}, not {truncated}"
                   for n, t in held.items() if t != truncated]
     for n, node in sim.nodes.items():
-        for key in KEYS:
-            pkey = node.ranges.keyspaces["default"].placement_key(key)
-            version = node.storage.get(1, pkey)
+        for key in keys:
+            version = node.storage.get(ks.keyspace_id, ks.placement_key(key))
             if version is not None and version.ts <= truncated:
                 violations.append(f"(e) {n} returns {key.decode()} at ts {version.ts}, "
                                   f"flushed at {truncated}")
@@ -59,10 +59,17 @@ def check_truncations(sim) -> tuple[int, list]:
 
 
 def check(sim) -> list[str]:
-    finals, violations = final_versions(sim)
-    truncated, flushed = check_truncations(sim)
-    return violations + flushed + check_history(
-        sim.result.ops, {k: (v.ts if v else 0) for k, v in finals.items()}, truncated)
+    """Every check, on each keyspace on its own: a violation names its keyspace."""
+    from .run import KEYS
+    violations = []
+    for keyspace, keys in KEYS.items():
+        finals, converged = final_versions(sim, keyspace, keys)
+        truncated, flushed = check_truncations(sim, keyspace, keys)
+        ops = [o for o in sim.result.ops if o.keyspace == keyspace]
+        history = check_history(ops, {k: (v.ts if v else 0) for k, v in finals.items()},
+                                truncated)
+        violations += [f"{keyspace}: {v}" for v in converged + flushed + history]
+    return violations
 
 
 def check_history(ops, final_ts: dict, truncated: int = 0) -> list[str]:

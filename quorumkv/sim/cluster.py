@@ -1,87 +1,105 @@
-"""Simulated nodes: the real coordinator, replica, failure detector, hinted handoff
-and anti-entropy, wired to simulated storage, network and clocks."""
+"""Simulated nodes: every part built by the real node's assembly (node/assembly.py)
+over the real range map bootstrap (node/node.py's ``build_range_map``), with only
+the clock, the network (sim/network.py, under the real framing) and the disk
+(sim/storage.py, under the engine interface) simulated.
+
+The cluster has two keyspaces at once: ``default``, hash-partitioned into 4
+ranges, and ``users``, range-partitioned at ``l`` and ``r`` (a-k / l-q / r-z).
+"""
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 
+from ..config import ClusterSection, Config, KeyspaceSettings, NodeSection, \
+    local_cluster_nodes, validate
 from ..core.consistency import Level
-from ..core.failure import FailureDetector
 from ..core.hlc import HLC
-from ..core.placement import Keyspace, RangeMap, bootstrap_ranges
-from ..node.antientropy import AntiEntropy
-from ..node.coordinator import Coordinator
-from ..node.heartbeat import Heartbeats
-from ..node.hints import HintedHandoff
+from ..node.assembly import Parts, assemble
 from ..node.metrics import Metrics
-from ..node.replica import Replica
+from ..node.node import build_range_map
 from .storage import SimStorage
 
 EPOCH_MS = 1_800_000_000_000  # virtual wall clocks start here
-HEARTBEAT_S = 0.05
-TIMEOUT_S = 0.5
-MAX_SKEW_MS = 500
+NODE_COUNT = 3
+KEYSPACES = (
+    KeyspaceSettings("default", ranges=4, replication_factor=3),
+    KeyspaceSettings("users", partitioner="range", split_points=("l", "r"),
+                     replication_factor=3),
+)
+# the node settings the simulation changes from the defaults (every other one is
+# what a real node runs with): faster heartbeats, timeouts and anti-entropy so
+# that a run of a few virtual seconds sees failures detected and repaired
+SETTINGS = dict(heartbeat_interval_ms=50, request_timeout_ms=500,
+                anti_entropy_interval_ms=200, anti_entropy_depth=4,
+                hint_delivery_rate=10_000)
 
 
-def range_map(node_ids: list[str], ranges: int = 4) -> RangeMap:
-    ks = Keyspace("default", 1, replication_factor=3)
-    rm = RangeMap()
-    rm.add_keyspace(ks, bootstrap_ranges(ks, node_ids, ranges))
-    return rm
+def sim_config(node_id: str = "n1", **overrides) -> Config:
+    """The cluster's configuration as node ``node_id`` would read it."""
+    node = dataclasses.replace(NodeSection(id=node_id), **(SETTINGS | overrides))
+    config = Config(node=node, cluster=ClusterSection(nodes=local_cluster_nodes(NODE_COUNT)),
+                    keyspaces=KEYSPACES)
+    validate(config)
+    return config
 
 
 class SimNode:
-    def __init__(self, sim, node_id: str, node_ids: list[str]) -> None:
+    def __init__(self, sim, node_id: str) -> None:
         self.sim = sim
         self.node_id = node_id
-        self.node_ids = node_ids
+        self.config = sim_config(node_id)
+        self.peers = [n.id for n in self.config.cluster.nodes if n.id != node_id]
         self.storage = SimStorage(sim)  # survives restarts, minus what was not synced
         self.skew_ms = 0
-        self.up = False
-        self.tasks: list[asyncio.Task] = []
+        self.up = False       # the process runs (answers its peers)
+        self.serving = False  # and has caught up, so takes client requests
+        self.parts: Parts | None = None
+        self.tasks: list = []
 
     def clock_ms(self) -> int:
         return EPOCH_MS + int(self.sim.loop.time() * 1000) + self.skew_ms
 
     def start(self) -> None:
+        """A (re)started process: fresh memory over the disk that survived."""
         sim = self.sim
         self.metrics = Metrics()
         self.hlc = HLC()
-        self.ranges = range_map(self.node_ids)
+        self.ranges = build_range_map(self.config)
         self.transport = sim.network.transport_for(self.node_id)
-        self.replica = Replica(self.node_id, self.ranges, self.storage, self.hlc,
-                               self.clock_ms, self.metrics, MAX_SKEW_MS)
-        peers = [n for n in self.node_ids if n != self.node_id]
-        self.heartbeats = Heartbeats(peers, self.transport, FailureDetector(
-            HEARTBEAT_S * 1000), HEARTBEAT_S)
-        self.hints = HintedHandoff(self.storage, self.transport, self.heartbeats.is_down,
-                                   self.metrics, max_per_target=100_000, rate_per_s=10_000)
-        self.coordinator = Coordinator(self.node_id, self.ranges, self.storage,
-                                       self.transport, self.hlc, self.clock_ms, TIMEOUT_S,
-                                       self.metrics, 0.05, is_down=self.heartbeats.is_down,
-                                       hints=self.hints, max_skew_ms=MAX_SKEW_MS)
-        self.anti_entropy = AntiEntropy(self.node_id, self.ranges, self.storage,
-                                        self.transport, self.heartbeats.is_down, self.hlc,
-                                        self.clock_ms, self.metrics, MAX_SKEW_MS, 0.2, depth=4)
-        self.tasks = [asyncio.ensure_future(t) for t in (
-            self.heartbeats.run(), self.hints.run(), self.anti_entropy.run())]
-        self.replica.register(self.transport)
+        self.parts = assemble(self.config.node, self.node_id, self.peers, self.ranges,
+                              self.storage, self.transport, self.hlc, self.clock_ms,
+                              self.metrics, monotonic_s=sim.loop.time)
         sim.network.up(self.node_id, self.transport.handlers)
         self.up = True
+        self.tasks = self.parts.start()
+        self.tasks.append(sim.loop.create_task(self._catch_up()))
         sim.trace(f"node {self.node_id} up")
+
+    async def _catch_up(self) -> None:
+        await self.parts.catch_up()
+        self.serving = True
+        self.sim.trace(f"node {self.node_id} serving")
+
+    def __getattr__(self, name: str):
+        """``node.coordinator``, ``node.anti_entropy``, ...: the assembled parts."""
+        if name in Parts.part_names() and self.__dict__.get("parts") is not None:
+            return getattr(self.parts, name)
+        raise AttributeError(name)
 
     def crash(self) -> None:
         """Kill the process: in-memory state and unsynced writes are gone."""
-        self.up = False
+        self.up = self.serving = False
         self.sim.network.down(self.node_id)
         self.transport.closed = True
         for task in self.tasks:
             task.cancel()
-        self.coordinator.deadlines._queue.clear()
-        if self.coordinator.speculation is not None:
-            self.coordinator.speculation._queue.clear()
+        coordinator = self.parts.coordinator
+        coordinator.deadlines._queue.clear()
+        if coordinator.speculation is not None:
+            coordinator.speculation._queue.clear()
         self.storage.crash()
         self.sim.trace(f"node {self.node_id} crashed")
 
-    async def read(self, key: bytes, level: Level, session=None):
-        return await self.coordinator.read("default", key, level, session)
+    async def read(self, keyspace: str, key: bytes, level: Level, session=None):
+        return await self.coordinator.read(keyspace, key, level, session)

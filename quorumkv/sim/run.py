@@ -19,7 +19,12 @@ from .loop import SimLoop
 from .network import SimNetwork
 
 NODES = ["n1", "n2", "n3"]
-KEYS = [b"k%d" % i for i in range(8)]
+# each keyspace's keys (sim/cluster.py declares the keyspaces): on ``users`` they
+# fall in all three ranges a-k / l-q / r-z, the split points themselves included
+KEYS = {
+    "default": [b"k%d" % i for i in (0, 1, 2, 3, 4, 5, 6, 9)],  # in all 4 hash ranges
+    "users": [b"alice", b"kate", b"l", b"mallory", b"quinn", b"r", b"sybil", b"zoe"],
+}
 WRITE_LEVELS = [Level.ANY, Level.ONE, Level.QUORUM, Level.ALL]
 READ_LEVELS = [Level.ONE, Level.QUORUM, Level.ALL]
 CLIENT_WAIT_S = 2.0
@@ -36,6 +41,7 @@ class Op:
     ok: bool | None = None   # None: unknown (timed out, coordinator crashed)
     ts: int = 0              # written version's, or read version's (0: none)
     session: bool = False
+    keyspace: str = "default"
 
 
 @dataclass
@@ -57,16 +63,16 @@ class Sim:
         self.rnd = random.Random(seed)
         self.loop = SimLoop()
         self.network = SimNetwork(self)
-        self.nodes = {n: SimNode(self, n, NODES) for n in NODES}
+        self.nodes = {n: SimNode(self, n) for n in NODES}
         self.ops_per_client = ops_per_client
         self.clients = clients
         self.faults = faults
         self.keep_trace = trace
         self.result = Result(seed)
-        # a FLUSHDB in about half the runs, from its own generator so that the runs
-        # without one do what they did before flushes were simulated
+        # a FLUSHDB of each keyspace in about half the runs, from its own generator
+        # so that the runs without one do what they would do without flushes
         self.flush_rnd = random.Random(seed * 7919 + 1)
-        self.flushes = self.faults and self.flush_rnd.random() < 0.5
+        self.flushes = [ks for ks in KEYS if self.faults and self.flush_rnd.random() < 0.5]
 
     def trace(self, text: str) -> None:
         if self.keep_trace:
@@ -79,50 +85,54 @@ class Sim:
         session = Session(enforced=True) if cid == 0 else None  # client 0 uses a session
         for _ in range(self.ops_per_client):
             await asyncio.sleep(rnd.uniform(0.001, 0.05))
-            live = [n for n in self.nodes.values() if n.up]
+            live = [n for n in self.nodes.values() if n.serving]
             if not live:
                 continue
             node = rnd.choice(live)
-            key = rnd.choice(KEYS)
+            keyspace = rnd.choice(list(KEYS))
+            key = rnd.choice(KEYS[keyspace])
             roll = rnd.random()
             kind = "read" if roll < 0.45 else "delete" if roll < 0.55 else "write"
             level = rnd.choice(READ_LEVELS if kind == "read" else WRITE_LEVELS)
-            op = Op(cid, kind, key, level, self.loop.time(), session=session is not None)
+            op = Op(cid, kind, key, level, self.loop.time(), session=session is not None,
+                    keyspace=keyspace)
             self.result.ops.append(op)
             try:
                 if kind == "read":
-                    version = await asyncio.wait_for(node.read(key, level, session),
-                                                     CLIENT_WAIT_S)
+                    version = await asyncio.wait_for(node.read(keyspace, key, level,
+                                                               session), CLIENT_WAIT_S)
                     op.ts = 0 if version is None else version.ts
                 else:
                     value = None if kind == "delete" else b"c%d-%d" % (cid, len(self.result.ops))
                     version = node.coordinator.new_version(value)
                     op.ts = version.ts
                     await asyncio.wait_for(node.coordinator.write(
-                        "default", key, version, level, session), CLIENT_WAIT_S)
+                        keyspace, key, version, level, session), CLIENT_WAIT_S)
                 op.ok = True
             except QuorumKVError:
                 op.ok = False
             except asyncio.TimeoutError:
                 op.ok = None
             op.end = self.loop.time()
-            self.trace(f"client {cid} {kind} {key.decode()} {level.name} via {node.node_id}"
+            self.trace(f"client {cid} {kind} {keyspace}/{key.decode()} {level.name} via "
+                       f"{node.node_id}"
                        f" -> {'ok' if op.ok else 'failed' if op.ok is False else 'unknown'}"
                        f" ts={op.ts}")
 
-    async def flusher(self) -> None:
-        """One FLUSHDB, through a random live node, in the middle of the workload."""
+    async def flusher(self, keyspace: str) -> None:
+        """One FLUSHDB of ``keyspace``, through a random live node, in the middle of
+        the workload."""
         rnd = self.flush_rnd
         await asyncio.sleep(rnd.uniform(0.1, 0.6))
-        live = [n for n in self.nodes.values() if n.up]
+        live = [n for n in self.nodes.values() if n.serving]
         if not live:
             return
         node = rnd.choice(live)
         level, sync = rnd.choice(WRITE_LEVELS), rnd.random() < 0.5
-        op = Op(-1, "flush", b"", level, self.loop.time())
+        op = Op(-1, "flush", b"", level, self.loop.time(), keyspace=keyspace)
         self.result.ops.append(op)
         try:
-            op.ts = await asyncio.wait_for(node.coordinator.truncate("default", level, sync),
+            op.ts = await asyncio.wait_for(node.coordinator.truncate(keyspace, level, sync),
                                            CLIENT_WAIT_S)
             op.ok = True
         except QuorumKVError:
@@ -130,7 +140,8 @@ class Sim:
         except asyncio.TimeoutError:
             op.ok = None
         op.end = self.loop.time()
-        self.trace(f"flush {level.name} via {node.node_id} -> {op.ok} ts={op.ts}")
+        self.trace(f"flush {keyspace} {level.name} via {node.node_id} -> {op.ok} "
+                   f"ts={op.ts}")
 
     async def nemesis(self, until: asyncio.Future) -> None:
         rnd, net = self.rnd, self.network
@@ -175,7 +186,7 @@ class Sim:
         await asyncio.sleep(0.2)  # first heartbeats
         done = self.loop.create_future()
         nemesis = asyncio.ensure_future(self.nemesis(done)) if self.faults else None
-        flusher = [self.flusher()] if self.flushes else []
+        flusher = [self.flusher(keyspace) for keyspace in self.flushes]
         await asyncio.gather(*(self.client(c) for c in range(self.clients)), *flusher)
         done.set_result(None)
         if nemesis is not None:

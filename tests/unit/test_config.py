@@ -164,6 +164,8 @@ def test_nodes_not_an_array_of_tables(write):
     ("replication_factor = 2", "replication_factor = 16", "cluster.replication_factor"),
     ("request_timeout_ms = 1500", "request_timeout_ms = 5", "node.request_timeout_ms"),
     ("max_clients = 50", "max_clients = 0", "node.max_clients"),
+    ("max_clients = 50", "max_clients = 50\nanti_entropy_depth = 21",
+     "node.anti_entropy_depth = 21 is out of range [1, 20]"),
     ("max_value_bytes = 4096", "max_value_bytes = -1", "node.max_value_bytes"),
     ("periodic_sync_ms = 250", "periodic_sync_ms = 0", "node.periodic_sync_ms"),
     ("resp_port = 17002", "resp_port = 70000", "node n2: resp_port 70000 is not a valid port"),

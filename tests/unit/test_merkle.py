@@ -43,6 +43,27 @@ def test_buckets_cover_a_range_evenly():
     assert hash_bounds(b"", b"") == (0, 1 << 64)
 
 
+@settings(max_examples=300)
+@given(st.lists(st.binary(max_size=12), min_size=3, max_size=3, unique=True),
+       st.integers(0, 8))
+def test_every_key_of_a_range_keyspace_range_falls_in_a_leaf(keys, depth):
+    """On a range keyspace placement keys are the keys themselves, as short as one
+    byte (``b"l"``, a split point, in the a-k / l-q / r-z keyspace) and sharing
+    long prefixes with the bounds: each key of [start, end) has a leaf of its
+    own range's tree, and the leaves keep key order."""
+    start, key, end = sorted(keys)
+    for lo_key, hi_key in ((start, end), (start, b""), (b"", end)):
+        if not (lo_key <= key and (not hi_key or key < hi_key)):
+            continue
+        lo, hi = hash_bounds(lo_key, hi_key)
+        leaf = bucket_of(key, lo, hi, depth)
+        assert 0 <= leaf < 1 << depth
+        assert bucket_of(lo_key, lo, hi, depth) <= leaf
+    tree = MerkleTree(b"l", b"r", 4)
+    leaves = [tree.bucket(k) for k in (b"l", b"mallory", b"quinn", b"qzzzzzzzzzz")]
+    assert leaves == sorted(leaves) and leaves[0] == 0 and leaves[-1] < 16
+
+
 @given(st.dictionaries(st.binary(max_size=4), st.integers(0, 9)),
        st.dictionaries(st.binary(max_size=4), st.integers(0, 9)))
 def test_keys_to_exchange_moves_exactly_the_differences(mine, theirs):

@@ -1,0 +1,120 @@
+"""One node's parts, built in one place.
+
+:func:`assemble` builds every part of a node (replica, failure detector and
+heartbeats, hinted handoff, anti-entropy, tombstone GC, coordinator, range
+statistics, truncations) from its settings and the four things that differ
+between a real process and a simulated one: the physical clock (``clock_ms``,
+``monotonic_s``), the storage (the real :class:`~quorumkv.storage.Storage`; the
+simulation's runs it over an in-memory plain engine), the peer transport
+(``PeerTransport``; the simulation's runs the same framing over a simulated
+network) and the metrics. The CLI's node (node/node.py) and every simulated node
+(sim/cluster.py) call it, so the simulation tests the wiring that ships; nothing
+else constructs these parts.
+
+Starting is two steps, in this order, after the transport listens:
+:meth:`Parts.start` starts the background loops, and :meth:`Parts.catch_up`
+learns the FLUSHDBs this node missed while down (before it serves clients) and
+then finishes interrupted truncation sweeps in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field, fields
+
+from ..config import NodeSection
+from ..core.failure import FailureDetector
+from ..storage import Durability
+from .antientropy import AntiEntropy
+from .coordinator import Coordinator
+from .heartbeat import Heartbeats
+from .hints import HintedHandoff
+from .rangestats import RangeStats
+from .replica import Replica
+from .tombstones import TombstoneGC
+from .truncation import Truncations
+
+_BUILT_OVER = ("peers", "storage", "transport", "settings", "tasks")
+
+
+@dataclass
+class Parts:
+    """Every part of one node. ``peers``, ``storage``, ``transport`` and
+    ``settings`` are what they were built over; ``tasks``, the background loops
+    once :meth:`start` ran."""
+
+    replica: Replica
+    heartbeats: Heartbeats
+    hints: HintedHandoff
+    anti_entropy: AntiEntropy
+    tombstone_gc: TombstoneGC
+    coordinator: Coordinator
+    range_stats: RangeStats
+    truncations: Truncations
+    peers: list = field(repr=False)
+    storage: object = field(repr=False)
+    transport: object = field(repr=False)
+    settings: NodeSection = field(repr=False)
+    tasks: list = field(default_factory=list, repr=False)
+
+    @classmethod
+    def part_names(cls) -> tuple[str, ...]:
+        """The names of the parts proper (not what they were built over)."""
+        return tuple(f.name for f in fields(cls) if f.name not in _BUILT_OVER)
+
+    def background(self) -> dict:
+        """The background loops this node runs: name -> coroutine function. A loop
+        whose interval is 0 is off."""
+        s = self.settings
+        loops = {"heartbeats": self.heartbeats.run, "hints": self.hints.run,
+                 "range_stats": self.range_stats.run}
+        if s.anti_entropy_interval_ms > 0:
+            loops["anti_entropy"] = self.anti_entropy.run
+        if s.tombstone_gc_interval_ms > 0:
+            loops["tombstone_gc"] = self.tombstone_gc.run
+        if self.storage.durability is Durability.PERIODIC:
+            loops["periodic_sync"] = self.storage.run_periodic_sync
+        return loops
+
+    def start(self) -> list[asyncio.Task]:
+        """Start the background loops (the transport already carries requests)."""
+        self.tasks = [asyncio.ensure_future(run()) for run in self.background().values()]
+        return self.tasks
+
+    async def catch_up(self) -> None:
+        """A FLUSHDB this node missed while down: learnt from its peers before it
+        serves clients; the sweeps a crash interrupted then go on in the background."""
+        await self.truncations.learn_from_peers(self.transport, self.peers)
+        self.tasks.append(asyncio.ensure_future(self.truncations.resume_sweeps()))
+
+
+def assemble(settings: NodeSection, node_id: str, peers: list[str], ranges, storage,
+             transport, hlc, clock_ms, metrics, monotonic_s=time.monotonic) -> Parts:
+    """Build every part of node ``node_id`` and register its handlers on
+    ``transport``. Call inside the running event loop (the heartbeats read it)."""
+    s = settings
+    skew = s.max_clock_skew_ms
+    replica = Replica(node_id, ranges, storage, hlc, clock_ms, metrics, skew)
+    detector = FailureDetector(s.heartbeat_interval_ms, s.phi_suspect, s.phi_down)
+    heartbeats = Heartbeats(list(peers), transport, detector, s.heartbeat_interval_ms / 1000)
+    is_down = heartbeats.is_down
+    hints = HintedHandoff(storage, transport, is_down, metrics, s.max_hints_per_target,
+                          s.hint_delivery_rate)
+    anti_entropy = AntiEntropy(node_id, ranges, storage, transport, is_down, hlc, clock_ms,
+                               metrics, skew, s.anti_entropy_interval_ms / 1000,
+                               depth=s.anti_entropy_depth)
+    tombstone_gc = TombstoneGC(node_id, ranges, storage, clock_ms, metrics,
+                               s.tombstone_gc_interval_ms / 1000)
+    coordinator = Coordinator(node_id, ranges, storage, transport, hlc, clock_ms,
+                              s.request_timeout_ms / 1000, metrics,
+                              s.speculative_retry_ms / 1000, is_down=is_down, hints=hints,
+                              max_skew_ms=skew)
+    range_stats = RangeStats(node_id, ranges, storage, metrics.range_load, monotonic_s,
+                             size_s=s.range_stats_interval_ms / 1000)
+    truncations = Truncations(storage, ranges, hlc, clock_ms, skew)
+    metrics.range_metrics.ranges = ranges
+    replica.register(transport)
+    range_stats.register(transport)
+    return Parts(replica, heartbeats, hints, anti_entropy, tombstone_gc, coordinator,
+                 range_stats, truncations, list(peers), storage, transport, s)
