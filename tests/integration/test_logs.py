@@ -62,7 +62,8 @@ def test_start_logs_the_configuration_and_how_storage_was_left(fresh_cluster):
     assert block, log[-3000:]
     settings = block.group(1)
     assert "  node.fsync = 'batch'\n" in settings
-    assert "  cluster.replication_factor = 3\n" in settings
+    assert ("  keyspace default (id 1, db 0): eventual, hash, 16 ranges, replication "
+            "factor 3, default consistency QUORUM,") in settings  # the keyspace's settings
     n3 = c.address("n3")
     assert (f"  cluster.nodes: n3 127.0.0.1 resp {n3.resp_port} http {n3.http_port} "
             f"peer {n3.peer_port}\n") in settings
@@ -154,7 +155,7 @@ def test_debug_logs_the_request_path_and_info_does_not(tmp_path):
         wait_log(c, "n2", r"DEBUG +quorumkv\.node\.coordinator: read b'dbg:k' at QUORUM: "
                           r"asking n2,n\d of ")
         wait_log(c, "n2", r"read b'dbg:k': QUORUM reached from n\d,n\d; newest ts \d+ from n1")
-        wait_log(c, "n3", r"DEBUG +quorumkv\.node\.replica: peer requests: .*\b1 Put\b")
+        wait_log(c, "n3", r"DEBUG +quorumkv\.net\.transport: peer requests: .*\b1 Put\b")
 
         c.kill("n3")
         c.wait_state("n1", "n3", "down", timeout_s=5)
