@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -181,6 +183,22 @@ def test_binary_keys_come_back_in_base64(loaded):
         r.delete(b"zz\xff\x00")
     finally:
         r.close()
+
+
+def test_bench_range_reads_counts_the_keys_it_read(loaded):
+    c, live = loaded
+    port = str(c.address("n2").resp_port)
+    common = [sys.executable, "-m", "quorumkv", "bench", "--port", port, "--range-reads",
+              "--requests", "40", "--clients", "2", "--keys", "100", "--duration-s", "30",
+              "--json"]
+    done = subprocess.run(common + ["--keyspace", "users"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    # from bench:N on, every read finds 100 keys (the c..z keys sort after "bench:")
+    assert result["ok"] == 40 and result["errors"] == 0 and result["keys_read"] == 4000
+    refused = subprocess.run(common, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and HASH_ERROR in refused.stderr
 
 
 def test_with_one_node_killed_at_quorum(loaded):
