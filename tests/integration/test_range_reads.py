@@ -185,6 +185,31 @@ def test_binary_keys_come_back_in_base64(loaded):
         r.close()
 
 
+def test_scan_over_keys_longer_than_a_cursor_finishes_and_skips_none(loaded):
+    """Keys sharing a prefix longer than a cursor holds (1,024 bytes): the cursor
+    holds the prefix, so keys may come again, but each call moves on."""
+    c, live = loaded
+    r = c.redis("n1", consistency="ALL", db=1)
+    long_keys = [b"y" * 1100 + b"%02d" % i for i in range(30)]
+    try:
+        r.mset({k: b"long" for k in long_keys})
+        seen, cursor, calls = [], 0, 0
+        while True:
+            before = cursor
+            cursor, page = r.scan(cursor, count=5)
+            assert cursor != before, "a SCAN call made no progress"
+            seen += page
+            calls += 1
+            assert calls < 2 * len(live) / 5, "SCAN made no progress"
+            if cursor == 0:
+                break
+        assert set(seen) == set(live) | set(long_keys)
+        assert sorted(set(seen)) == sorted(live.keys() | set(long_keys))
+    finally:
+        assert r.delete(*long_keys) == len(long_keys)
+        r.close()
+
+
 def test_bench_range_reads_counts_the_keys_it_read(loaded):
     c, live = loaded
     port = str(c.address("n2").resp_port)

@@ -11,8 +11,8 @@ import asyncio
 from ...core import resp
 from ...core.glob import glob_match
 from ...core.placement import HASH_SPACE
-from ...core.scan import (next_cursor, parse_cursor, parse_range_cursor, range_cursor,
-                          RANGE_LIMIT_MAX)
+from ...core.scan import (CURSOR_KEY_BYTES, RANGE_LIMIT_MAX, next_cursor, parse_cursor,
+                          parse_range_cursor, range_cursor)
 from ...errors import SyntaxError_
 from .registry import command, to_int
 
@@ -34,12 +34,15 @@ async def scan_keys(ctx, position: int, count: int, pattern: bytes | None):
 
 async def scan_range_keys(ctx, start: bytes, count: int, pattern: bytes | None):
     """Keys of a range keyspace from ``start`` on, in key order, at least ``count``
-    unless the keyspace ends; and the key to resume at (None: done)."""
+    unless the keyspace ends; and the key to resume at (None: done). It reads on
+    while the cursor of the resume key would not move past ``start`` (a key longer
+    than a cursor holds: core.scan), so that every call makes progress."""
     keys: list[bytes] = []
     resume: bytes | None = start
     pages = 0
     limit = min(count, RANGE_LIMIT_MAX)
-    while resume is not None and len(keys) < count and pages < SCAN_MAX_PAGES_PER_CALL:
+    while resume is not None and (len(keys) < count and pages < SCAN_MAX_PAGES_PER_CALL
+                                  or resume[:CURSOR_KEY_BYTES] <= start):
         page = await ctx.kv.replicator(ctx.keyspace).range_read(
             ctx.keyspace, resume, b"", limit, ctx.level)
         keys += [k for k, _ in page.items if pattern is None or glob_match(pattern, k)]
