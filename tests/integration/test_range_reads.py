@@ -7,6 +7,7 @@ with one node killed. A hash keyspace and bad parameters get clear errors.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import subprocess
@@ -19,7 +20,7 @@ import urllib.request
 import pytest
 import redis
 
-from quorumkv.client import Client
+from quorumkv.client import AsyncClient, Client
 from quorumkv.config import KeyspaceSettings
 
 from .cluster import ProcessCluster
@@ -109,11 +110,11 @@ def scan_all(r, count: int) -> list:
 
 def check_every_read(c, live: dict, node: str) -> None:
     expected = sorted(live.items())
+    inside = [(k, v) for k, v in expected if b"k" <= k < b"s"]
     r = c.redis(node, consistency="QUORUM", db=1)
     try:
         assert qkv_range(r, b"", b"", 700) == expected
         assert qkv_range(r, b"", b"", 900, reverse=True) == expected[::-1]
-        inside = [(k, v) for k, v in expected if b"k" <= k < b"s"]
         assert qkv_range(r, b"k", b"s", 333) == inside  # crosses l and r
         assert qkv_range(r, b"k", b"s", 250, reverse=True) == inside[::-1]
         assert http_range(c.http(node), 1000, consistency="QUORUM") == expected
@@ -128,6 +129,12 @@ def check_every_read(c, live: dict, node: str) -> None:
         assert client.range(b"", b"") == expected
         assert client.range(b"", b"m", limit=1500, reverse=True) == \
             [(k, v) for k, v in expected if k < b"m"][::-1][:1500]
+
+    async def read_async():
+        async with AsyncClient([f"127.0.0.1:{port}"], keyspace="users",
+                               consistency="QUORUM") as client:
+            return await client.range("k", "s", limit=2500)
+    assert asyncio.run(read_async()) == inside[:2500]
 
 
 def test_every_read_returns_each_live_key_once_in_order(loaded):

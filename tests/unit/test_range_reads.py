@@ -6,7 +6,6 @@ reverse scan on both engines."""
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from hypothesis import given, settings
@@ -213,6 +212,3 @@ def test_every_engine_iterates_a_span_backwards(make_engine):
     assert [k for k, _ in engine.iter_span_reverse(b"\x00\x01b", b"\x00\x02")] == [
         b"\x00\x01c", b"\x00\x01b"]
     assert list(engine.iter_span_reverse(b"\x00\x03", b"\x00\x04")) == []
-
-
-assert asyncio  # used through the storage helpers
