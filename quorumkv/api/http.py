@@ -10,6 +10,8 @@ the ``_boundary`` middleware, which also records the kv request metrics.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import time
@@ -21,7 +23,9 @@ from aiohttp import web
 from ..core.consistency import Level
 from ..core.session import Session
 from ..errors import LimitError, QuorumKVError, SyntaxError_
+from ..core.scan import range_limit
 from .kv import KV
+from .resp.ranges import read_range
 
 log = logging.getLogger(__name__)
 KV_ROUTE = "kv"
@@ -65,6 +69,7 @@ def build_app(node) -> web.Application:
     kv.add_route("GET", h.get)
     kv.add_route("PUT", h.put)
     kv.add_route("DELETE", h.delete)
+    app.router.add_get(KV_PREFIX + "{keyspace}", h.range_read)
     app.router.add_get("/v1/cluster", h.cluster)
     app.router.add_get("/v1/ranges", h.ranges)
     app.router.add_get("/v1/health", h.health)
@@ -168,6 +173,36 @@ def ttl_of(request: web.Request) -> int:
     return int(text)
 
 
+TRUE_WORDS = ("1", "true", "on")
+
+
+def bound_of(request: web.Request, name: str) -> bytes:
+    """A range bound from ``name`` (UTF-8) or ``name_b64`` (base64 of any bytes);
+    absent: b"" (the keyspace's beginning or end)."""
+    text, b64 = request.query.get(name), request.query.get(name + "_b64")
+    if text is not None and b64 is not None:
+        raise SyntaxError_(f"give {name} or {name}_b64, not both")
+    if b64 is None:
+        return (text or "").encode()
+    try:
+        return base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise SyntaxError_(f"{name}_b64 is not base64") from None
+
+
+def limit_of(request: web.Request) -> int:
+    text = request.query.get("limit")
+    return range_limit(None if text is None else text.encode())
+
+
+def text_or_b64(name: str, data: bytes) -> dict:
+    """``{name: text}`` when ``data`` is UTF-8, else ``{name_b64: base64}``."""
+    try:
+        return {name: data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {name + "_b64": base64.b64encode(data).decode()}
+
+
 # ---- handlers ------------------------------------------------------------------------------
 
 class _Handlers:
@@ -206,6 +241,20 @@ class _Handlers:
         existed = await self.kv.delete_existing(keyspace, [key], level, session)
         return web.json_response({"deleted": bool(existed)},
                                  headers=receipt_headers(session))
+
+    async def range_read(self, request: web.Request) -> web.Response:
+        """``GET /v1/kv/{keyspace}?start=&end=&limit=&rev=``: one page of an ordered
+        range read (api/resp/ranges.py) as ``{"items": [{key, value}...], "next"}``."""
+        keyspace = request.match_info["keyspace"]
+        level = level_of(request, self.kv.default_level(keyspace))
+        page = await read_range(self.kv, keyspace, bound_of(request, "start"),
+                                bound_of(request, "end"), limit_of(request), level,
+                                request.query.get("rev") in TRUE_WORDS)
+        items = [{**text_or_b64("key", key), **text_or_b64("value", version.value)}
+                 for key, version in page.items]
+        following = {"next": None} if page.resume is None else text_or_b64("next",
+                                                                           page.resume)
+        return web.json_response({"items": items, **following})
 
     async def cluster(self, request: web.Request) -> web.Response:
         return web.json_response(await self.node.cluster_status())
@@ -318,6 +367,42 @@ def _session_headers() -> dict:
                                             "repairs).", "schema": {"type": "string"}}}
 
 
+def _range_read_op() -> dict:
+    bound = ("{} bound as UTF-8 text; absent or empty: the keyspace's {}. `{}_b64` "
+             "gives any bytes as base64 instead.")
+    item = {"type": "object", "properties": {
+        name: {"type": "string"} for name in ("key", "value", "key_b64", "value_b64")}}
+    return {
+        "summary": "Ordered range read of a range keyspace: keys and values of "
+                   "[start, end), merged across replicas like a read",
+        "parameters": [
+            _kv_parameters(False)[0],
+            {"name": "start", "in": "query", "required": False,
+             "schema": {"type": "string"},
+             "description": bound.format("Inclusive lower", "beginning", "start")},
+            {"name": "end", "in": "query", "required": False, "schema": {"type": "string"},
+             "description": bound.format("Exclusive upper", "end", "end")},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}},
+            {"name": "rev", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": list(TRUE_WORDS)},
+             "description": "Keys descending from end; `next` is then the next end."},
+            _kv_parameters(False)[2]],
+        "responses": {
+            "200": _json_body(
+                "At most `limit` items in key order (descending with rev). Each has "
+                "`key` and `value` as UTF-8 text, or `key_b64`/`value_b64` (base64) for "
+                "bytes that are not UTF-8. `next` (or `next_b64`) is the start to pass "
+                "again (with rev: the end), null when the read is done.",
+                {"type": "object", "properties": {
+                    "items": {"type": "array", "items": item},
+                    "next": {"type": "string", "nullable": True},
+                    "next_b64": {"type": "string"}}}),
+            "400": _error("Bad start, end, limit or consistency, or a hash keyspace."),
+            "404": _error("Unknown keyspace."),
+            "503": _error("Too few replicas answered for the consistency level.")}}
+
+
 def build_openapi() -> dict:
     kv_ops = {
         "get": {"summary": "Read a value", "parameters": _kv_parameters(False), "responses": {
@@ -342,6 +427,7 @@ def build_openapi() -> dict:
         "info": {"title": "QuorumKV HTTP API", "version": "1"},
         "paths": {
             "/v1/kv/{keyspace}/{key}": kv_ops,
+            "/v1/kv/{keyspace}": {"get": _range_read_op()},
             "/v1/cluster": {"get": {"summary": "Nodes and range map as this node sees them",
                                     "responses": {"200": _json_body("Cluster status.",
                                                                     {"type": "object"})}}},

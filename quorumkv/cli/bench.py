@@ -6,6 +6,10 @@ clients are spread round robin over the given nodes. A run stops at ``requests``
 requests or ``duration_s`` seconds, whichever comes first. The loop stays lean (it
 shares the CPU with the nodes it measures): one ``perf_counter`` pair per request,
 latencies appended to a flat list, percentiles computed once at the end.
+
+``range_reads``: each request is an ordered read of ``RANGE_READ_KEYS`` keys
+(``QKV.RANGE <random key> "" LIMIT 100``) of the keyspace, which must be
+range-partitioned; the result adds ``keys_per_s``, the keys returned per second.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import redis.asyncio
 from ..client.client import async_consistency_hook
 
 KEY_FORMAT = "bench:{:d}"
+RANGE_READ_KEYS = 100
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class BenchParams:
     seed: int = 1
     timeout: float = 5.0
     keyspace: str | None = None  # None: the node's db 0 keyspace
+    range_reads: bool = False
 
 
 class _Shared:
@@ -48,6 +54,7 @@ class _Shared:
         self.last_reply = deadline
         self.latencies_ms: list[float] = []
         self.errors = 0
+        self.keys_read = 0  # range reads: keys returned
         self.first_error: str | None = None
 
     def error(self, exc: Exception) -> None:
@@ -74,6 +81,30 @@ async def _client_loop(conn, shared: _Shared, params: BenchParams, rnd: random.R
             shared.error(exc)
             continue
         end = perf()
+        record((end - start) * 1000.0)
+        shared.last_reply = end
+
+
+async def _range_loop(conn, shared: _Shared, params: BenchParams, rnd: random.Random,
+                      value: bytes) -> None:
+    """``_client_loop`` for range reads: QKV.RANGE from a random key on."""
+    perf, record, pack = time.perf_counter, shared.latencies_ms.append, conn.pack_command
+    keys = params.keys
+    while shared.left > 0:
+        shared.left -= 1
+        command = pack("QKV.RANGE", KEY_FORMAT.format(rnd.randrange(keys)), "", "LIMIT",
+                       RANGE_READ_KEYS)
+        start = perf()
+        if start >= shared.deadline:
+            return
+        try:
+            await conn.send_packed_command(command, check_health=False)
+            reply = await conn.read_response()
+        except redis.RedisError as exc:
+            shared.error(exc)
+            continue
+        end = perf()
+        shared.keys_read += len(reply[1]) // 2
         record((end - start) * 1000.0)
         shared.last_reply = end
 
@@ -117,11 +148,15 @@ async def run_bench(targets: list[tuple[str, int]], params: BenchParams) -> dict
         await _bounded(asyncio.gather(*(_call(c, "PING") for c in conns)), params.timeout,
                        "connecting")  # connect before the clock starts
         value = random.Random(params.seed).randbytes(params.value_size)
+        if params.range_reads:  # a hash keyspace is refused here, before any load
+            await _bounded(_call(conns[0], "QKV.RANGE", "", "", "LIMIT", 1), params.timeout,
+                           "the first range read")
         if params.preload:
             await _bounded(_preload(conns, params, value), params.duration_s, "preloading")
+        loop = _range_loop if params.range_reads else _client_loop
         started = time.perf_counter()
         shared = _Shared(params.requests, started + params.duration_s)
-        tasks = [asyncio.ensure_future(_client_loop(c, shared, params,
+        tasks = [asyncio.ensure_future(loop(c, shared, params,
                                                     random.Random(params.seed * 1_000_003 + i),
                                                     value))
                  for i, c in enumerate(conns)]
@@ -133,7 +168,11 @@ async def run_bench(targets: list[tuple[str, int]], params: BenchParams) -> dict
     finally:
         await asyncio.gather(*(c.disconnect() for c in conns), return_exceptions=True)
     lat = sorted(shared.latencies_ms)
-    return {
+    extra = {}
+    if params.range_reads:
+        extra = {"range_reads": True, "keys_read": shared.keys_read,
+                 "keys_per_s": round(shared.keys_read / elapsed, 1) if elapsed > 0 else 0.0}
+    return {**extra,
         "targets": [f"{h}:{p}" for h, p in targets], "clients": params.clients,
         "keyspace": params.keyspace,
         "consistency": params.consistency, "read_ratio": params.read_ratio,
@@ -157,6 +196,9 @@ def format_result(r: dict) -> str:
         "  latency ms  " + "  ".join(f"{name} {r[name + '_ms']}"
                                      for name in ("p50", "p99", "p999", "max")),
     ]
+    if r.get("range_reads"):
+        lines.insert(1, f"  range reads of {RANGE_READ_KEYS} keys: {r['keys_read']} keys, "
+                        f"{r['keys_per_s']:.0f} keys/s")
     if r["first_error"]:
         lines.append(f"  first error {r['first_error']}")
     return "\n".join(lines)

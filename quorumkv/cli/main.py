@@ -378,6 +378,9 @@ def repair_cmd(base, keyspace, range_id, timeout) -> None:
 @click.option("--keyspace", help=KEYSPACE_HELP)
 @click.option("--consistency", type=level_choice, default="QUORUM", show_default=True)
 @click.option("--preload", is_flag=True, help="Write every key once before measuring.")
+@click.option("--range-reads", is_flag=True,
+              help="Ordered reads of 100 keys (QKV.RANGE) of --keyspace, which must be "
+                   "range-partitioned; reports keys/s.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--timeout", type=float, default=5.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")

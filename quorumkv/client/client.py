@@ -17,6 +17,12 @@ keyspace 'x'`` on the first call). ``with_keyspace`` and ``with_consistency``
 return a client with another keyspace or level and the same session.
 ``AsyncClient`` is the same over ``redis.asyncio``.
 
+``range(start, end, limit=None, reverse=False)`` reads a range keyspace in key
+order (``QKV.RANGE``): it returns a list of ``(key, value)`` pairs of
+``[start, end)`` (b"" or "": unbounded), following the server's continuations
+page after page (each page may be served by another node) until ``limit`` pairs
+or the end of the span; descending with ``reverse``.
+
 Sessions (on by default): the client keeps the session token of everything it
 wrote or read and presents it with each request (``QKV.SESSION``, pipelined with
 the command in one round trip), so after a failover to another node, or at level
@@ -164,6 +170,26 @@ class _Base:
                 f"consistency={self.consistency})")
 
 
+RANGE_PAGE = 1000  # pairs asked for per QKV.RANGE call (the server's default page)
+
+
+def _range_args(start, end, want: int, reverse: bool) -> tuple:
+    return ("QKV.RANGE", start, end, "LIMIT", want) + (("REV",) if reverse else ())
+
+
+def _range_step(reply, pairs: list, start, end, reverse: bool):
+    """Add one QKV.RANGE reply's pairs; the next ``(start, end)``, or None: done."""
+    following, flat = reply
+    pairs += zip(flat[0::2], flat[1::2])
+    if following is None:
+        return None
+    return (start, following) if reverse else (following, end)
+
+
+def _range_want(limit: int | None, got: int) -> int:
+    return RANGE_PAGE if limit is None else min(RANGE_PAGE, limit - got)
+
+
 class Client(_Base):
     """Synchronous client (thread-safe as far as redis-py's pools are)."""
 
@@ -214,6 +240,17 @@ class Client(_Base):
         while cursor:
             cursor, keys = client.scan(cursor, match=match, count=count)
             yield from keys
+
+    def range(self, start=b"", end=b"", limit: int | None = None,
+              reverse: bool = False) -> list:
+        """``(key, value)`` pairs of ``[start, end)`` in key order (module docstring)."""
+        pairs: list = []
+        bounds = (start, end)
+        while bounds is not None and (limit is None or len(pairs) < limit):
+            reply = self._run("execute_command",
+                              *_range_args(*bounds, _range_want(limit, len(pairs)), reverse))
+            bounds = _range_step(reply, pairs, *bounds, reverse)
+        return pairs
 
     def close(self) -> None:
         for client in self._clients:
@@ -285,6 +322,18 @@ class AsyncClient(_Base):
             cursor, keys = await client.scan(cursor, match=match, count=count)
             for key in keys:
                 yield key
+
+    async def range(self, start=b"", end=b"", limit: int | None = None,
+                    reverse: bool = False) -> list:
+        """``(key, value)`` pairs of ``[start, end)`` in key order (module docstring)."""
+        pairs: list = []
+        bounds = (start, end)
+        while bounds is not None and (limit is None or len(pairs) < limit):
+            reply = await self._run(
+                "execute_command", *_range_args(*bounds, _range_want(limit, len(pairs)),
+                                                reverse))
+            bounds = _range_step(reply, pairs, *bounds, reverse)
+        return pairs
 
     async def close(self) -> None:
         for client in self._clients:

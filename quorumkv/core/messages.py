@@ -66,12 +66,15 @@ class Scan(NamedTuple):
     """Versions with placement keys in ``[start, end)``, about ``limit`` of them.
 
     The replica never splits a group of keys sharing one hash prefix, so a cursor
-    made of a hash value never skips or repeats a key."""
+    made of a hash value never skips or repeats a key. With ``reverse`` (range
+    keyspaces) the page runs from ``end`` down, keys descending, and ``last_pkey``
+    of a truncated reply is the smallest key returned."""
     TAG = 5
     keyspace: str
     start: bytes
     end: bytes
     limit: int
+    reverse: bool = False
 
 
 class ScanReply(NamedTuple):

@@ -41,7 +41,7 @@ from ..core.eventual.scan import SpanScan
 from ..core.eventual.write import Truncate, Write, truncation_nodes
 from ..core.hlc import HLC
 from ..core.placement import HASH_SPACE, RangeMap, hash_prefix
-from ..core.scan import ScanPage, SpanPage, hash_of_pkey
+from ..core.scan import ScanPage, SpanPage, clip, hash_of_pkey, range_below
 from ..core.version import Version, new_tuple
 from ..errors import ConsistencyError, UnknownKeyspaceError
 from ..storage import Storage
@@ -51,6 +51,7 @@ from .truncation import Truncations
 
 log = logging.getLogger(__name__)
 PUT_ACK = m.PUT_ACK
+RANGE_PAGES_MAX = 64  # replica pages one range read may ask for before it answers
 # module globals, not attributes of ``m``: read on every request and reply
 Put, ErrorReply = m.Put, m.ErrorReply
 
@@ -184,10 +185,20 @@ class Coordinator:
         return await self.replicator(keyspace).scan_page(position, limit, level)
 
     async def scan_span(self, keyspace: str, start: bytes, end: bytes, limit: int,
-                        level: Level) -> SpanPage:
+                        level: Level, reverse: bool = False) -> SpanPage:
         """Live keys and versions of placement keys ``[start, end)`` within the
-        range that holds ``start``, about ``limit``, in placement-key order."""
-        return await self.replicator(keyspace).scan_span(start, end, limit, level)
+        range that holds ``start``, about ``limit``, in placement-key order
+        (``reverse``: within the range below ``end``, descending)."""
+        return await self.replicator(keyspace).scan_span(start, end, limit, level,
+                                                         reverse)
+
+    async def range_read(self, keyspace: str, start: bytes, end: bytes, limit: int,
+                         level: Level, reverse: bool = False) -> SpanPage:
+        """At most ``limit`` live ``(key, version)`` of ``[start, end)`` of a range
+        keyspace across its ranges, in key order (``reverse``: descending);
+        ``resume`` is the next start (reverse: the next end), None when done."""
+        return await self.replicator(keyspace).range_read(start, end, limit, level,
+                                                          reverse)
 
 
 class EventualReplicator:
@@ -252,26 +263,51 @@ class EventualReplicator:
     # ---- scans -----------------------------------------------------------------
 
     def start_scan_span(self, start: bytes, end: bytes, limit: int, level: Level,
-                        on_done) -> None:
+                        on_done, reverse: bool = False) -> None:
         """:meth:`scan_span` in callback form: ``on_done(page, error)``."""
         c = self.coordinator
-        rng = c.ranges.lookup(self.name, start)
+        if reverse:
+            rng = range_below(c.ranges.ranges(self.name), end)
+        else:
+            rng = c.ranges.lookup(self.name, start)
         c.range_reads[rng.range_id] += 1  # a page counts as one read of its range
         scan = SpanScan(c.ctx, level, self.keyspace, rng.replicas, start, end, rng.end,
-                        limit, self._truncation())
+                        limit, self._truncation(), reverse, rng.start)
         _Run(self, scan, on_done, True, True).execute(scan.start())
 
     async def scan_span(self, start: bytes, end: bytes, limit: int,
-                        level: Level) -> SpanPage:
+                        level: Level, reverse: bool = False) -> SpanPage:
         """Live keys of placement keys ``[start, end)`` (``end`` b"": unbounded)
         within the range holding ``start``, with their versions, about ``limit``,
         in placement-key order, merged across replicas like a read; ``resume`` is
         where the next page starts (None: the span is done). For a range keyspace
-        the placement key is the key."""
+        the placement key is the key. A ``reverse`` page (range keyspaces) is of
+        the range holding the keys just below ``end``, keys descending, and its
+        ``resume`` is where the next page ends."""
         done = self.coordinator.loop.create_future()
         self.start_scan_span(start, end, limit, level,
-                             lambda page, error: settle(done, page, error))
+                             lambda page, error: settle(done, page, error), reverse)
         return await done
+
+    async def range_read(self, start: bytes, end: bytes, limit: int, level: Level,
+                         reverse: bool = False) -> SpanPage:
+        """Pages of :meth:`scan_span` range after range until ``limit`` keys, the
+        end of the span, or RANGE_PAGES_MAX pages (a stretch of expired or deleted
+        keys may need many); then cut to ``limit`` (``core.scan.clip``)."""
+        if end and start >= end:
+            return SpanPage([], None)  # an empty span, as ZRANGEBYLEX's min > max
+        items: list = []
+        bound: bytes | None = end if reverse else start
+        for _ in range(RANGE_PAGES_MAX):
+            if reverse:
+                page = await self.scan_span(start, bound, limit - len(items), level, True)
+            else:
+                page = await self.scan_span(bound, end, limit - len(items), level)
+            items += page.items
+            bound = page.resume
+            if bound is None or len(items) >= limit:
+                break
+        return clip(items, bound, limit, reverse)
 
     async def scan_page(self, position: int, limit: int, level: Level) -> ScanPage:
         """Live keys of one range of a hash keyspace from hash ``position`` on,
@@ -437,7 +473,7 @@ class _Run:
     def _scan_local(self, action: LocalScan) -> None:
         c, message = self.coordinator, action.message
         reply = scan_range(c.storage, self.replicator.keyspace, message.start, message.end,
-                           message.limit)
+                           message.limit, message.reverse)
         self.feed(self.machine.on_reply(c.node_id, SCAN, reply, c.clock_ms()))
 
     def _truncate_local(self, action: LocalTruncate) -> None:

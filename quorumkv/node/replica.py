@@ -181,14 +181,20 @@ class Replica:
 
     def _scan(self, message: m.Scan) -> m.ScanReply:
         ks = self.ranges.keyspaces[message.keyspace]
-        return scan_range(self.storage, ks, message.start, message.end, message.limit)
+        return scan_range(self.storage, ks, message.start, message.end, message.limit,
+                          message.reverse)
 
 
 def scan_range(storage: Storage, keyspace, start: bytes, end: bytes,
-               limit: int) -> m.ScanReply:
+               limit: int, reverse: bool = False) -> m.ScanReply:
     """This node's page of a span of ``keyspace``; in a hash keyspace it never
-    splits a group of keys that share one hash (see core.scan)."""
+    splits a group of keys that share one hash (see core.scan). ``reverse`` pages
+    run from ``end`` down (a range keyspace's; a hash keyspace has no order to
+    reverse, so it is refused)."""
     limit = max(1, min(limit, SCAN_LIMIT_MAX))
+    group = group_prefix(keyspace)
+    if reverse and group:
+        raise ValueError(f"a reverse scan of hash keyspace {keyspace.name!r}")
     items, truncated, last = storage.scan(keyspace.keyspace_id, start, end, limit,
-                                          group_prefix=group_prefix(keyspace))
+                                          group_prefix=group, reverse=reverse)
     return m.ScanReply(page_items(keyspace, items), truncated, last)

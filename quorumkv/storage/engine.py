@@ -115,6 +115,14 @@ class PlainEngine:
         taken now."""
         return self.snapshot().iter_span(lo, hi)
 
+    def iter_span_reverse(self, lo: bytes, hi: bytes):
+        """``(skey, value)`` of every key in ``[lo, hi)``, in descending order, from
+        a snapshot taken now. A snapshot without a reverse iterator (the
+        simulation's) is read forward and reversed: fine for its small spans."""
+        snap = self.snapshot()
+        reverse = getattr(snap, "iter_span_reverse", None)
+        return reverse(lo, hi) if reverse else reversed(list(snap.iter_span(lo, hi)))
+
     def export_span(self, lo: bytes, hi: bytes, path: str, snapshot=None,
                     max_entries: int = 0) -> tuple[int, bytes | None]:
         """Write the entries of ``[lo, hi)`` (one keyspace's span at most) from
@@ -162,6 +170,23 @@ class RocksSnapshot:
             if self._turn != turn:
                 raise RuntimeError("another iteration of this snapshot moved its cursor")
             it.next()
+
+    def iter_span_reverse(self, lo: bytes, hi: bytes):
+        """:meth:`iter_span` from ``hi`` down to ``lo``: keys descending."""
+        self._turn += 1
+        turn = self._turn
+        it = self._it
+        it.seek_for_prev(hi)  # the last key <= hi: hi itself is outside the span
+        if it.valid() and it.key() >= hi:
+            it.prev()
+        while it.valid():
+            key = it.key()
+            if key < lo:
+                return
+            yield key, it.value()
+            if self._turn != turn:
+                raise RuntimeError("another iteration of this snapshot moved its cursor")
+            it.prev()
 
 
 class RocksEngine(PlainEngine):
@@ -373,9 +398,10 @@ class Storage:
         return version
 
     def scan(self, keyspace_id: int, start: bytes, end: bytes, limit: int,
-             group_prefix: int = 0):
+             group_prefix: int = 0, reverse: bool = False):
         """Versions with placement keys in ``[start, end)`` (``end == b""``: to the
-        end of the keyspace), at least ``limit`` unless the span runs out.
+        end of the keyspace), at least ``limit`` unless the span runs out; with
+        ``reverse``, from ``end`` down (keys descending).
 
         After ``limit`` items the scan goes on while the first ``group_prefix``
         bytes equal the last item's, so a group is never split across pages.
@@ -384,7 +410,10 @@ class Storage:
         hide = self.unswept.get(keyspace_id, -1)  # truncated, not deleted yet
         items: list[tuple[bytes, Version]] = []
         group = None
-        for key, raw in self.engine.iter_span(*keys.range_span(keyspace_id, start, end)):
+        span = keys.range_span(keyspace_id, start, end)
+        entries = self.engine.iter_span_reverse(*span) if reverse else \
+            self.engine.iter_span(*span)
+        for key, raw in entries:
             pkey = key[KEYSPACE_ID_BYTES:]
             if len(items) >= limit:
                 if group is None:

@@ -24,6 +24,8 @@ QKV_DOCS = {
     "qkv.receipt": ("Record consistency receipts of the following commands, or return "
                     "the previous command's", "O(1)"),
     "qkv.use": ("Show or switch this connection's keyspace", "O(1)"),
+    "qkv.range": ("Return the keys and values of [start, end) of a range keyspace, in "
+                  "order", "O(N) where N is the number of keys returned"),
     "qkv.keyspaces": ("List the keyspaces: name, db, mode, partitioner, replication "
                       "factor, default consistency, ranges", "O(N) where N is the number "
                       "of keyspaces"),

@@ -9,6 +9,11 @@ truncation. The result is a ``SpanPage`` whose ``resume`` is where the next page
 of the span asked for starts: inside the range after a cut, else the next range's
 start while the span goes on past this range, else None.
 
+A reverse scan (a range keyspace's, keys descending) is the mirror image: it
+starts in the range that holds the keys just below ``end``, and ``resume`` is
+where the next page ends: the cut, else this range's start while the span goes
+on below it, else None.
+
 Pages that arrive after the decision are not used (a scan does not repair).
 """
 
@@ -23,20 +28,28 @@ from .receipts import failed
 
 class SpanScan:
     __slots__ = ("ctx", "tracker", "keyspace", "message", "range_end", "end", "pages",
-                 "truncation", "notices", "now_ms")
+                 "truncation", "notices", "now_ms", "start_", "range_start", "reverse")
 
     def __init__(self, ctx, level, keyspace, replicas: tuple, start: bytes, end: bytes,
-                 range_end: bytes, limit: int, truncation: int | None = None) -> None:
+                 range_end: bytes, limit: int, truncation: int | None = None,
+                 reverse: bool = False, range_start: bytes = b"") -> None:
         """``[start, end)`` is the span asked for (``end`` b"": unbounded), which
         starts in the range whose replicas are ``replicas`` and which ends at
-        ``range_end`` (b"": the last range)."""
+        ``range_end`` (b"": the last range). A ``reverse`` scan starts at ``end``
+        in the range that begins at ``range_start`` and holds the keys below it."""
         self.ctx = ctx
         self.tracker = Quorum(level, replicas)
         self.keyspace = keyspace  # the core.placement.Keyspace
-        stop = range_end if not end or (range_end and range_end < end) else end
-        self.message = Scan(keyspace.name, start, stop, limit)
+        if reverse:
+            self.message = Scan(keyspace.name, max(start, range_start), end, limit, True)
+        else:
+            stop = range_end if not end or (range_end and range_end < end) else end
+            self.message = Scan(keyspace.name, start, stop, limit)
         self.range_end = range_end
         self.end = end
+        self.start_ = start
+        self.range_start = range_start
+        self.reverse = reverse
         self.pages: dict[str, ScanReply] = {}
         self.truncation = truncation
         self.notices: list = []
@@ -79,10 +92,20 @@ class SpanScan:
             return notices or None
         if not decision.ok:
             return notices + [Reply(None, failed(self.ctx, decision))]
-        page = merge_span(list(self.pages.values()), self.keyspace, self.now_ms)
+        page = merge_span(list(self.pages.values()), self.keyspace, self.now_ms,
+                          self.reverse)
+        if self.reverse:
+            return notices + [Reply(SpanPage(page.items, self._below(page.resume)), None)]
         resume = page.resume
         if resume is not None and self.end and resume >= self.end:
             resume = None
         elif resume is None and self.range_end and (not self.end or self.range_end < self.end):
             resume = self.range_end  # the span goes on in the next range
         return notices + [Reply(SpanPage(page.items, resume), None)]
+
+    def _below(self, cut: bytes | None) -> bytes | None:
+        """Where the next reverse page ends: the cut, else this range's start while
+        the span goes on below it, else None (done)."""
+        if cut is not None:
+            return cut if cut > self.start_ else None
+        return self.range_start if self.range_start > self.start_ else None
