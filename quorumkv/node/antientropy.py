@@ -102,8 +102,9 @@ class RepairStats:
 class AntiEntropy:
     def __init__(self, node_id: str, ranges, storage, transport, is_down, hlc, clock_ms,
                  metrics, max_skew_ms: int, interval_s: float,
-                 depth: int = DEFAULT_DEPTH) -> None:
+                 depth: int = DEFAULT_DEPTH, monotonic_s=time.monotonic) -> None:
         self.node_id = node_id
+        self.monotonic_s = monotonic_s  # durations in the log (the sim's virtual clock)
         self.ranges = ranges
         self.storage = storage
         self.transport = transport
@@ -127,7 +128,7 @@ class AntiEntropy:
         """Background repair: one range every interval, round robin; one log line
         per pass over every range (and one per range that differed)."""
         while True:
-            started = time.monotonic()
+            started = self.monotonic_s()
             ranges = self.my_ranges()
             passed = RepairStats()
             for rng in ranges:
@@ -140,7 +141,7 @@ class AntiEntropy:
                             log.warning("anti-entropy of range %d with %s failed: %s",
                                         rng.range_id, peer, exc)
             log.info("anti-entropy pass over %d ranges in %.0f s: %s", len(ranges),
-                     time.monotonic() - started, passed.summary())
+                     self.monotonic_s() - started, passed.summary())
 
     async def repair(self, keyspace: str | None = None, range_id: int | None = None,
                      progress=None) -> RepairStats:
@@ -148,7 +149,7 @@ class AntiEntropy:
         ``progress(done, total, stats)`` after each range."""
         todo = self.my_ranges(keyspace, range_id)
         total = RepairStats()
-        started = time.monotonic()
+        started = self.monotonic_s()
         log.info("repair of %d ranges requested (keyspace %s, range %s)", len(todo),
                  keyspace or "any", range_id or "any")
         for done, rng in enumerate(todo, 1):
@@ -166,7 +167,7 @@ class AntiEntropy:
                 await progress(done, len(todo), total)
         log.log(logging.WARNING if total.errors else logging.INFO,
                 "repair of %d ranges done in %.1f s: %s%s", len(todo),
-                time.monotonic() - started, total.summary(),
+                self.monotonic_s() - started, total.summary(),
                 f"; errors: {'; '.join(total.errors)}" if total.errors else "")
         return total
 

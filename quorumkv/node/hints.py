@@ -84,7 +84,7 @@ class HintLog:
 
 class HintedHandoff:
     def __init__(self, storage, transport, is_down, metrics, max_per_target: int,
-                 rate_per_s: int) -> None:
+                 rate_per_s: int, monotonic_s=time.monotonic) -> None:
         self.storage = storage
         self.transport = transport
         self.is_down = is_down
@@ -100,7 +100,7 @@ class HintedHandoff:
             log.info("hints recounted from storage: %s", ", ".join(
                 f"{n} for {target}" for target, n in sorted(self.pending.items())))
         self._dropped_logged: set[str] = set()
-        self.activity = HintLog()
+        self.activity = HintLog(monotonic_s)  # the sim's virtual clock there
 
     def _count_stored(self) -> dict[str, int]:
         counts: dict[str, int] = {}
