@@ -100,7 +100,7 @@ class Node:
         self._tasks.append(asyncio.ensure_future(self.heartbeats.run()))
         self.hints = HintedHandoff(self.storage, self.transport, self.heartbeats.is_down,
                                    self.metrics, cfg.node.max_hints_per_target,
-                                   cfg.node.hint_delivery_rate)
+                                   cfg.node.hint_delivery_rate, ranges=self.ranges)
         self._tasks.append(asyncio.ensure_future(self.hints.run()))
         self.anti_entropy = AntiEntropy(self.node_id, self.ranges, self.storage,
                                         self.transport, self.heartbeats.is_down, self.hlc,

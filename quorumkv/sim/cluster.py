@@ -55,7 +55,7 @@ class SimNode:
         self.heartbeats = Heartbeats(peers, self.transport, FailureDetector(
             HEARTBEAT_S * 1000), HEARTBEAT_S)
         self.hints = HintedHandoff(self.storage, self.transport, self.heartbeats.is_down,
-                                   self.metrics, max_per_target=100_000, rate_per_s=10_000)
+                                   self.metrics, max_per_target=100_000, rate_per_s=10_000, ranges=self.ranges)
         self.coordinator = Coordinator(self.node_id, self.ranges, self.storage,
                                        self.transport, self.hlc, self.clock_ms, TIMEOUT_S,
                                        self.metrics, 0.05, is_down=self.heartbeats.is_down,
