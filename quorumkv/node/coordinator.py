@@ -409,10 +409,10 @@ class _Run:
         if len(c.lagging_logged) >= LAGGING_LOGGED_MAX:
             c.lagging_logged.clear()
         c.lagging_logged.add(seen)
+        mine = c.ranges.by_id(old.range_id)
         log.warning("replica %s holds range %d at generation %d, older than this node's "
-                    "(%d): counted as failed until its metadata catches up", action.node,
-                    old.range_id, old.generation, c.ranges.by_id(old.range_id).generation
-                    if c.ranges.by_id(old.range_id) else 0)
+                    "%s: counted as failed until its metadata catches up", action.node,
+                    old.range_id, old.generation, mine.generation if mine else "(none)")
 
     def answer(self, reply: Reply) -> None:
         self.replied = True

@@ -68,25 +68,26 @@ class Replica:
         held = self.ranges.held_by(self.node_id)
         for req_id, message in items:
             try:
-                ks = keyspaces.get(message.keyspace)
+                # one unpacking costs less than reading the named fields one by one
+                name, key, version, range_id, generation = message
+                ks = keyspaces.get(name)
                 if ks is None:
-                    replies.append((req_id, self._unknown_keyspace(message.keyspace)))
+                    replies.append((req_id, self._unknown_keyspace(name)))
                     continue
-                pkey = ks.placement_key(message.key)
-                rng = held.get(message.range_id)
-                if (rng is None or rng.generation != message.generation
-                        or rng.keyspace != ks.name or pkey < rng.start
-                        or (rng.end and pkey >= rng.end)):
+                pkey = ks.placement_key(key)
+                rng = held.get(range_id)  # the range check (addressing.py), inline
+                if (rng is None or rng.generation != generation or rng.keyspace != name
+                        or pkey < rng.start or (rng.end and pkey >= rng.end)):
                     replies.append((req_id, self._misrouted(message, *point(pkey))))
                     continue
-                ts = message.version.ts
+                ts = version.ts
                 # a ts no newer than an already accepted one cannot be too far ahead
                 if ts > newest_ts:
                     ahead = beyond_skew(ts, now, self.max_skew_ms)
                     if ahead:
                         replies.append((req_id, self._refuse_skewed(message, ahead)))
                         continue
-                puts.append((ks.keyspace_id, pkey, message.version))
+                puts.append((ks.keyspace_id, pkey, version))
                 put_ids.append(req_id)
                 if ts > newest_ts:
                     newest_ts = ts
@@ -115,19 +116,19 @@ class Replica:
         get = self.storage.get
         for req_id, message in items:
             try:
-                ks = keyspaces.get(message.keyspace)
+                name, key, digest, range_id, generation = message  # one unpacking
+                ks = keyspaces.get(name)
                 if ks is None:
-                    replies.append((req_id, self._unknown_keyspace(message.keyspace)))
+                    replies.append((req_id, self._unknown_keyspace(name)))
                     continue
-                pkey = ks.placement_key(message.key)
-                rng = held.get(message.range_id)
-                if (rng is None or rng.generation != message.generation
-                        or rng.keyspace != ks.name or pkey < rng.start
-                        or (rng.end and pkey >= rng.end)):
+                pkey = ks.placement_key(key)
+                rng = held.get(range_id)  # the range check (addressing.py), inline
+                if (rng is None or rng.generation != generation or rng.keyspace != name
+                        or pkey < rng.start or (rng.end and pkey >= rng.end)):
                     replies.append((req_id, self._misrouted(message, *point(pkey))))
                     continue
                 version = get(ks.keyspace_id, pkey)
-                if message.digest and version is not None:  # the version, no value
+                if digest and version is not None:  # the version, no value
                     version = new_tuple(Version, version[:4] + (b"",))
                 replies.append((req_id, new_tuple(m.GetReply, (version,))))
             except Exception as exc:
