@@ -71,8 +71,8 @@ def test_a_read_reaches_each_types_handler_once_with_all_its_messages():
                     [(r, m.GetReply(None)) for r, _ in items])
     handlers.handle(m.Ping, lambda items, ch: calls.append(("ping", items)) or
                     [(r, m.Pong("n1")) for r, _ in items])
-    items = [(1, m.Get("default", b"a", False, 1, 1)), (2, m.Ping()), (3, m.Get("default", b"b", False, 1, 1)),
-             (4, m.Stats())]
+    items = [(1, m.Get("default", b"a", False, 1, 1)), (2, m.Ping()),
+             (3, m.Get("default", b"b", False, 1, 1)), (4, m.Stats())]
     replies = handlers.dispatch(items, channel=None)
     assert calls == [("get", [items[0], items[2]]), ("ping", [items[1]])]
     by_id = dict(replies)
@@ -463,7 +463,8 @@ def test_a_message_too_large_for_a_frame_is_refused_before_sending(monkeypatch):
         a = await started("a", {"b": address(b)})
         try:
             with pytest.raises(FrameTooLarge, match="exceeds the peer frame limit"):
-                await ask(a, "b", m.Put("default", b"k", Version(1, "a", value=b"v" * 20_000), 1, 1))
+                await ask(a, "b", m.Put("default", b"k", Version(1, "a", value=b"v" * 20_000),
+                                        1, 1))
             small = await ask(a, "b", m.Put("default", b"k", Version(1, "a", value=b"v"), 1, 1))
             return seen, small
         finally:

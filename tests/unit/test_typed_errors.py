@@ -148,8 +148,8 @@ def test_all_the_puts_of_one_read_make_one_batch_and_one_putacks():
     storage = FakeStorage()
     _, handlers = replica(storage)
     back = Back()
-    items = [(1, put(b"a")), (2, m.Get("default", b"a", False, *address(b"a"))), (3, put(b"b")), (4, m.Ping()),
-             (5, put(b"c"))]
+    items = [(1, put(b"a")), (2, m.Get("default", b"a", False, *address(b"a"))),
+             (3, put(b"b")), (4, m.Ping()), (5, put(b"c"))]
     now = handlers.dispatch(items, back)
     assert sorted(r for r, _ in now) == [2, 4]  # the read and the ping at once
     assert len(storage.batches) == 1 and len(storage.batches[0]) == 3

@@ -8,9 +8,9 @@ purpose, reply, now_ms)`` (or ``on_failure``), the outcome of a ``LocalWrite``
 the same way with this node's id, a stored hint as ``on_hint_kept`` and then
 ``on_hint_stored``, a typed redirect (an ``ErrorReply`` with RANGE_NOT_FOUND,
 STALE_GENERATION or NOT_LEADER) as ``on_redirect(node, purpose, error, known)``
-with ``known`` the range cache's ``by_id``. Executing an action may call back into the request at once
-(a local read answers synchronously); the actions that call returns are executed
-before the rest of the outer list.
+with ``known`` the range cache's ``by_id``. Executing an action may call back
+into the request at once (a local read answers synchronously); the actions that
+call returns are executed before the rest of the outer list.
 
 The order within a list is part of the contract: sends come before the local
 write (the replicas work while this node writes), repairs before the receipt and
