@@ -397,6 +397,14 @@ def _decode_put(values) -> Put:
     return new_tuple(Put, (ks, key, Version.from_tuple(v), range_id, generation))
 
 
+def _decode_get(values) -> Get:
+    ks, key, digest, range_id, generation = values
+    if (type(ks) is not str or type(key) is not bytes or type(digest) is not bool
+            or type(range_id) is not int or type(generation) is not int):  # _checked, inline
+        raise TypeError("Get fields are not (str, bytes, bool, int, int)")
+    return new_tuple(Get, (ks, key, digest, range_id, generation))
+
+
 def _decode_put_ack(values) -> PutAck:
     if values:
         raise ValueError("PutAck has no fields")
@@ -509,7 +517,7 @@ PUT_ACK = PutAck()
 # tag -> decoder of the fields after it: messages whose fields are all plain types
 # are built and type-checked as they are; the others rebuild versions and tuples
 _DECODERS = {cls.TAG: _plain_decoder(cls) for cls in MESSAGE_TYPES}
-_DECODERS.update({Put.TAG: _decode_put, PutAck.TAG: _decode_put_ack,
+_DECODERS.update({Put.TAG: _decode_put, Get.TAG: _decode_get, PutAck.TAG: _decode_put_ack,
                   PutAcks.TAG: _decode_put_acks,
                   GetReply.TAG: _decode_get_reply, ScanReply.TAG: _decode_scan_reply,
                   DigestRequest.TAG: _decode_digest_request,

@@ -44,7 +44,8 @@ class RangeCache:
     _by_id: dict[int, RangeDescriptor] = field(default_factory=dict)
     version: int = 0
     # node id -> (version, {range id: descriptor}) of the ranges it is a member of
-    _held: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    _held: dict[str, tuple[int, dict]] = field(default_factory=dict, compare=False,
+                                               repr=False)
 
     def add_keyspace(self, keyspace: Keyspace, ranges: list[RangeDescriptor]) -> None:
         ranges = sorted(ranges, key=lambda r: r.start)
