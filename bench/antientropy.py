@@ -57,7 +57,7 @@ def main() -> None:
         finally:
             c.close()
     # a full copy: every key as one Put message of the same shape
-    put = m.encode(1, m.Put("default", b"key:50000", Version(1 << 60, "n1", value=value)))
+    put = m.encode(1, m.Put("default", b"key:50000", Version(1 << 60, "n1", value=value), 1, 1))
     full = args.keys * (len(put) + 4)
     print(out.stdout.strip() or out.stderr.strip())
     exchanged = int(out.stdout.split("; ")[-1].split()[0]) if out.returncode == 0 else -1

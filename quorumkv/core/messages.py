@@ -11,7 +11,14 @@ their plain arrays. No pickle, no bare dicts.
 handshake (``Hello``), and peers of different versions refuse each other. Change
 it with any change a peer of the previous version would misread. Version 1 had
 string errors and no version in its Hello; version 2 has typed errors
-(``ErrorReply(code, message, payload)``) and streams.
+(``ErrorReply(code, message, payload)``) and streams; version 3 addresses range
+requests by range id and generation.
+
+A request that concerns a range (``Put``, ``Get``, ``Scan``, ``TreeRequest``,
+``DigestRequest``, ``FetchRequest``) ends with the ``range_id`` and the
+``generation`` of the range descriptor its sender routed it by; the replica
+checks them (core/placement/addressing.py) and answers a typed redirect when they
+are not what it holds. ``Truncate`` is per keyspace, not per range, and names none.
 
 Messages are ``NamedTuple`` classes, not frozen dataclasses, for the same reason
 as :class:`~quorumkv.core.version.Version`: several are built per request, and a
@@ -25,7 +32,7 @@ import msgpack
 from ..errors import ErrorCode, remote_error  # noqa: F401 (ErrorCode: for users)
 from .version import Version, new_tuple
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 
 class Put(NamedTuple):
@@ -34,6 +41,8 @@ class Put(NamedTuple):
     keyspace: str
     key: bytes
     version: Version
+    range_id: int     # the range and generation the sender routed it by
+    generation: int
 
 
 class PutAck(NamedTuple):
@@ -54,7 +63,9 @@ class Get(NamedTuple):
     TAG = 3
     keyspace: str
     key: bytes
-    digest: bool = False
+    digest: bool
+    range_id: int
+    generation: int
 
 
 class GetReply(NamedTuple):
@@ -74,6 +85,8 @@ class Scan(NamedTuple):
     start: bytes
     end: bytes
     limit: int
+    range_id: int
+    generation: int
     reverse: bool = False
 
 
@@ -137,7 +150,9 @@ class TreeRequest(NamedTuple):
     end: bytes
     depth: int
     root: bytes
-    truncated: int = 0
+    truncated: int
+    range_id: int
+    generation: int
 
 
 class TreeReply(NamedTuple):
@@ -155,6 +170,8 @@ class DigestRequest(NamedTuple):
     end: bytes
     depth: int
     buckets: tuple  # (int, ...)
+    range_id: int
+    generation: int
 
 
 class DigestReply(NamedTuple):
@@ -167,6 +184,8 @@ class FetchRequest(NamedTuple):
     TAG = 16
     keyspace: str
     pkeys: tuple  # (bytes, ...)
+    range_id: int
+    generation: int
 
 
 class FetchReply(NamedTuple):
@@ -330,7 +349,7 @@ def encode(req_id: int, message) -> bytes:
         if message is not _last_put[0]:  # immutable: the same object, the same bytes
             body = _packb([Put.TAG, *message])[1:]  # without its array header; may raise
             _last_put[:] = (message, body)          # so the memo is set only after it
-        return b"\x95" + _packb(req_id) + _last_put[1]  # [req_id, tag, 3 fields]
+        return b"\x97" + _packb(req_id) + _last_put[1]  # [req_id, tag, 5 fields]
     if cls is PutAck:
         return _packb([req_id, PutAck.TAG])
     if cls is PutAcks:
@@ -374,10 +393,19 @@ def _scan_item(item) -> tuple:
 
 
 def _decode_put(values) -> Put:
-    ks, key, v = values
-    if type(ks) is not str or type(key) is not bytes:  # _checked, inline: the most
-        raise TypeError("Put.keyspace is not str or Put.key not bytes")  # common one
-    return new_tuple(Put, (ks, key, Version.from_tuple(v)))
+    ks, key, v, range_id, generation = values
+    if (type(ks) is not str or type(key) is not bytes  # _checked, inline: the most
+            or type(range_id) is not int or type(generation) is not int):  # common one
+        raise TypeError("Put fields are not (str, bytes, version, int, int)")
+    return new_tuple(Put, (ks, key, Version.from_tuple(v), range_id, generation))
+
+
+def _decode_get(values) -> Get:
+    ks, key, digest, range_id, generation = values
+    if (type(ks) is not str or type(key) is not bytes or type(digest) is not bool
+            or type(range_id) is not int or type(generation) is not int):  # _checked, inline
+        raise TypeError("Get fields are not (str, bytes, bool, int, int)")
+    return new_tuple(Get, (ks, key, digest, range_id, generation))
 
 
 def _decode_put_ack(values) -> PutAck:
@@ -402,8 +430,9 @@ def _decode_scan_reply(values) -> ScanReply:
 
 
 def _decode_digest_request(values) -> DigestRequest:
-    ks, start, end, depth, buckets = values
-    return _checked(DigestRequest(ks, start, end, depth, _typed_tuple(buckets, int)))
+    ks, start, end, depth, buckets, range_id, generation = values
+    return _checked(DigestRequest(ks, start, end, depth, _typed_tuple(buckets, int),
+                                  range_id, generation))
 
 
 def _decode_digest_reply(values) -> DigestReply:
@@ -412,8 +441,8 @@ def _decode_digest_reply(values) -> DigestReply:
 
 
 def _decode_fetch_request(values) -> FetchRequest:
-    ks, pkeys = values
-    return _checked(FetchRequest(ks, _typed_tuple(pkeys, bytes)))
+    ks, pkeys, range_id, generation = values
+    return _checked(FetchRequest(ks, _typed_tuple(pkeys, bytes), range_id, generation))
 
 
 def _decode_fetch_reply(values) -> FetchReply:
@@ -491,7 +520,7 @@ PUT_ACK = PutAck()
 # tag -> decoder of the fields after it: messages whose fields are all plain types
 # are built and type-checked as they are; the others rebuild versions and tuples
 _DECODERS = {cls.TAG: _plain_decoder(cls) for cls in MESSAGE_TYPES}
-_DECODERS.update({Put.TAG: _decode_put, PutAck.TAG: _decode_put_ack,
+_DECODERS.update({Put.TAG: _decode_put, Get.TAG: _decode_get, PutAck.TAG: _decode_put_ack,
                   PutAcks.TAG: _decode_put_acks,
                   GetReply.TAG: _decode_get_reply, ScanReply.TAG: _decode_scan_reply,
                   DigestRequest.TAG: _decode_digest_request,

@@ -16,6 +16,11 @@ takes the later one before it compares digests: a replica that missed a FLUSHDB
 learns it here, and no version older than the truncation is ever streamed in
 either direction (storage drops such writes and hides such entries).
 
+Every request names the range and the generation it was routed by. A peer that
+answers with a typed redirect carrying a newer descriptor has it taken into this
+node's range cache (one descriptor replaced), and the exchange of that range
+ends there: the next pass compares by the refreshed descriptor.
+
 ``AntiEntropy.run`` does this in the background for every range this node
 replicates, against every live peer replica, one range every
 ``node.anti_entropy_interval_ms`` (0: off); ``quorumkv repair`` runs it on demand
@@ -34,6 +39,7 @@ from ..core import messages as m
 from ..core.hlc import beyond_skew
 from ..core.merkle import DEFAULT_DEPTH, MerkleTree, entry_hash, keys_to_exchange
 from ..core.placement import HASH_BYTES
+from ..errors import RangeNotFound
 from ..core.version import Version
 from .truncation import Truncations
 
@@ -176,9 +182,18 @@ class AntiEntropy:
         reply = await asyncio.wait_for(self.transport.request(peer, message),
                                        REQUEST_TIMEOUT_S)
         if isinstance(reply, m.ErrorReply):
-            raise reply.error()
+            error = reply.error()
+            if isinstance(error, RangeNotFound):  # STALE_GENERATION too
+                self._refresh(error, peer)
+            raise error
         stats.bytes_exchanged += len(m.encode(-1, reply))
         return reply
+
+    def _refresh(self, error: RangeNotFound, peer: str) -> None:
+        """Take a newer descriptor a peer's redirect carries into the range cache."""
+        for descriptor in self.ranges.refresh(error.descriptors):
+            log.info("range %d refreshed to generation %d from %s (anti-entropy)",
+                         descriptor.range_id, descriptor.generation, peer)
 
     async def repair_range(self, rng, peer: str) -> RepairStats:
         async with self._lock:
@@ -190,8 +205,9 @@ class AntiEntropy:
         mine = await build_tree(self.storage, ks.keyspace_id, rng.start, rng.end, self.depth)
         root = mine.root()
         truncated = self.storage.truncated.get(ks.keyspace_id, 0)
+        address = (rng.range_id, rng.generation)
         theirs = await self._ask(peer, m.TreeRequest(ks.name, rng.start, rng.end, self.depth,
-                                                     root, truncated), stats)
+                                                     root, truncated, *address), stats)
         if theirs.truncated > truncated:  # they hold a later FLUSHDB: take it first
             await self._take_truncation(ks.name, theirs.truncated, peer)
         if theirs.root == root:
@@ -200,14 +216,14 @@ class AntiEntropy:
         stats.ranges_differing = 1
         buckets = tuple(mine.differing_buckets(theirs.leaves))
         their_digests = dict((await self._ask(peer, m.DigestRequest(
-            ks.name, rng.start, rng.end, self.depth, buckets), stats)).items)
+            ks.name, rng.start, rng.end, self.depth, buckets, *address), stats)).items)
         my_digests = await bucket_digests(self.storage, ks.keyspace_id, rng.start, rng.end,
                                           self.depth, buckets)
         fetch, push = keys_to_exchange(my_digests, their_digests)
         theirs_now: dict[bytes, Version] = {}
         for i in range(0, len(fetch), FETCH_BATCH):
-            reply = await self._ask(peer, m.FetchRequest(ks.name, tuple(fetch[i:i + FETCH_BATCH])),
-                                    stats)
+            reply = await self._ask(peer, m.FetchRequest(
+                ks.name, tuple(fetch[i:i + FETCH_BATCH]), *address), stats)
             theirs_now.update(reply.items)
             stats.keys_fetched += await self._merge_here(ks, reply.items)
         if theirs_now:  # where their version won here, there is nothing to push back
@@ -216,8 +232,8 @@ class AntiEntropy:
         for i in range(0, len(push), FETCH_BATCH):
             batch = push[i:i + FETCH_BATCH]
             versions = self.storage.get_many(ks.keyspace_id, batch)
-            puts = [m.Put(ks.name, pkey[HASH_BYTES:] if ks.partitioner == "hash" else pkey, v)
-                    for pkey, v in zip(batch, versions) if v is not None]
+            puts = [m.Put(ks.name, pkey[HASH_BYTES:] if ks.partitioner == "hash" else pkey, v,
+                          *address) for pkey, v in zip(batch, versions) if v is not None]
             replies = await asyncio.gather(*(self._ask(peer, put, stats) for put in puts),
                                            return_exceptions=True)
             stats.keys_pushed += sum(1 for r in replies if isinstance(r, m.PutAck))
@@ -250,6 +266,16 @@ class AntiEntropy:
         if error is not None:
             raise error
         return len(entries)
+
+
+def span_of(message) -> tuple[bytes, bytes] | None:
+    """The placement keys ``[start, end)`` an anti-entropy request concerns (what
+    the replica checks against the range it names); None for an empty fetch."""
+    if isinstance(message, m.FetchRequest):
+        if not message.pkeys:
+            return None
+        return min(message.pkeys), max(message.pkeys) + b"\0"
+    return message.start, message.end
 
 
 async def answer(storage, ranges, message, truncations: Truncations | None = None):

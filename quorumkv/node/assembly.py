@@ -100,7 +100,7 @@ def assemble(settings: NodeSection, node_id: str, peers: list[str], ranges, stor
     heartbeats = Heartbeats(list(peers), transport, detector, s.heartbeat_interval_ms / 1000)
     is_down = heartbeats.is_down
     hints = HintedHandoff(storage, transport, is_down, metrics, s.max_hints_per_target,
-                          s.hint_delivery_rate, monotonic_s)
+                          s.hint_delivery_rate, monotonic_s, ranges=ranges)
     anti_entropy = AntiEntropy(node_id, ranges, storage, transport, is_down, hlc, clock_ms,
                                metrics, skew, s.anti_entropy_interval_ms / 1000,
                                depth=s.anti_entropy_depth, monotonic_s=monotonic_s)

@@ -2,7 +2,7 @@
 # become extension types, their attributes struct fields. Plain Python ignores this.
 
 cdef class Coordinator:
-    cdef public object max_skew_ms, node_id, ranges, storage, transport, hlc, clock_ms, timeout_s, metrics, is_down, hints, debug, loop, deadlines, speculation, truncated, truncations, ctx, replicators, range_reads, range_writes
+    cdef public object max_skew_ms, node_id, ranges, storage, transport, hlc, clock_ms, timeout_s, metrics, is_down, hints, debug, loop, deadlines, speculation, truncated, truncations, ctx, replicators, range_reads, range_writes, lagging_logged
 
 cdef class EventualReplicator:
     cdef public object coordinator, keyspace, name, keyspace_id

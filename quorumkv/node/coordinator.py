@@ -19,6 +19,12 @@ The hot path is callbacks end to end: ``start_write``/``start_read`` call
 task, coroutine or future per request; ``write``/``read`` wrap them for async
 callers. Timers are one deadline sweep per time slot (node/deadlines.py).
 
+Every request to a replica names the range id and generation it was routed by
+(the descriptor ``ranges.lookup`` gave). A replica's typed redirect is handed to
+the request as ``on_redirect`` with the cache's ``by_id``; the request decides
+(core/eventual/redirect.py) and this driver replaces the one descriptor it says
+(``RefreshDescriptor``) before sending the retry routed by it.
+
 ``--log-level debug`` logs each request's path (replicas asked, hints, the
 decision, read repairs). The level is read once, at construction: with debug off
 a request pays one attribute test, and no message is formatted.
@@ -32,9 +38,9 @@ import logging
 from ..core import messages as m
 from ..core.consistency import Level
 from ..core.eventual.actions import (LOCAL_READ, REPAIR, SCAN, SPECULATE, WRITE,
-                                     LocalScan, LocalTruncate, LocalWrite, OweTruncation,
-                                     Receipt, Repair, Reply, Send, SkewedAnswer, StoreHint,
-                                     TellTruncation)
+                                     LaggingReplica, LocalScan, LocalTruncate, LocalWrite,
+                                     OweTruncation, Receipt, RefreshDescriptor, Repair, Reply,
+                                     Send, SkewedAnswer, StoreHint, TellTruncation)
 from ..core.eventual.context import Context
 from ..core.eventual.read import Read
 from ..core.eventual.scan import SpanScan
@@ -43,7 +49,7 @@ from ..core.hlc import HLC
 from ..core.placement import HASH_SPACE, RangeMap, hash_prefix
 from ..core.scan import ScanPage, SpanPage, clip, hash_of_pkey, range_below
 from ..core.version import Version, new_tuple
-from ..errors import ConsistencyError, UnknownKeyspaceError
+from ..errors import ConsistencyError, ErrorCode, UnknownKeyspaceError
 from ..storage import Storage
 from .deadlines import Deadlines
 from .replica import scan_range
@@ -54,6 +60,10 @@ PUT_ACK = m.PUT_ACK
 RANGE_PAGES_MAX = 64  # replica pages one range read may ask for before it answers
 # module globals, not attributes of ``m``: read on every request and reply
 Put, ErrorReply = m.Put, m.ErrorReply
+# the codes of typed redirects: handed to the request's on_redirect
+REDIRECTS = frozenset((ErrorCode.RANGE_NOT_FOUND, ErrorCode.STALE_GENERATION,
+                       ErrorCode.NOT_LEADER))
+LAGGING_LOGGED_MAX = 1024  # (node, range, generation) lagging replicas logged, at most
 
 
 class Coordinator:
@@ -85,6 +95,7 @@ class Coordinator:
         # range id -> client requests coordinated here (core/load.py: quorumkv ranges)
         self.range_reads = metrics.range_load.reads
         self.range_writes = metrics.range_load.writes
+        self.lagging_logged: set = set()  # (node, range id, generation) logged lagging
 
     def replicator(self, name: str) -> "EventualReplicator":
         """The replicator of keyspace ``name`` (UnknownKeyspaceError if none); a
@@ -118,8 +129,8 @@ class Coordinator:
         self.range_writes[rng.range_id] += 1
         replicas = rng.replicas
         write = Write(self.ctx, level, replicas, ks.hints_count,
-                      new_tuple(Put, (keyspace, key, version)), key, pkey, version,
-                      session)
+                      new_tuple(Put, (keyspace, key, version, rng.range_id, rng.generation)),
+                      key, pkey, version, session)
         run = _Run(rep, write, on_done, False, False, pkey)
         actions = write.start(self.is_down)
         if self.debug:
@@ -144,9 +155,8 @@ class Coordinator:
         pkey = rep.keyspace.placement_key(key)
         rng = self.ranges.lookup(keyspace, pkey)
         self.range_reads[rng.range_id] += 1
-        replicas = rng.replicas
         truncated = self.truncated  # empty unless a FLUSHDB happened
-        read = Read(self.ctx, level, replicas, keyspace, rep.keyspace_id, key, session,
+        read = Read(self.ctx, level, rng, keyspace, rep.keyspace_id, key, session,
                     truncated.get(rep.keyspace_id) if truncated else None)
         run = _Run(rep, read, on_done, True, True, pkey)
         transport = self.transport
@@ -156,7 +166,7 @@ class Coordinator:
             asked = [self.node_id if a is LOCAL_READ else a.node for a in actions
                      if a is LOCAL_READ or type(a) is Send]
             log.debug("read %r at %s: asking %s of %s", key, level.name, ",".join(asked),
-                      ",".join(replicas))
+                      ",".join(rng.replicas))
         run.execute(actions)
 
 
@@ -271,7 +281,7 @@ class EventualReplicator:
         else:
             rng = c.ranges.lookup(self.name, start)
         c.range_reads[rng.range_id] += 1  # a page counts as one read of its range
-        scan = SpanScan(c.ctx, level, self.keyspace, rng.replicas, start, end, rng.end,
+        scan = SpanScan(c.ctx, level, self.keyspace, rng, start, end, rng.end,
                         limit, self._truncation(), reverse, rng.start)
         _Run(self, scan, on_done, True, True).execute(scan.start())
 
@@ -392,9 +402,10 @@ class _Run:
             self.outstanding.pop(node, None)
             if error is None:
                 if type(reply) is ErrorReply:
-                    log.warning("replica %s: %s", node, reply.message)
-                actions = self.machine.on_reply(node, purpose, reply,
-                                                c.clock_ms() if self.timed else 0)
+                    actions = self._refused(node, purpose, reply)
+                else:
+                    actions = self.machine.on_reply(node, purpose, reply,
+                                                    c.clock_ms() if self.timed else 0)
             else:
                 c.metrics.replica_failures.inc()
                 actions = self.machine.on_failure(node, purpose, True)
@@ -404,6 +415,40 @@ class _Run:
                 self._release_if_finished()
 
         self.outstanding[node] = c.transport.send_request(node, message, on_done)
+
+    def _refused(self, node: str, purpose: int, reply) -> list | None:
+        """A typed error from ``node``: a redirect goes to the request's
+        ``on_redirect`` (with this node's cached descriptors), any other error
+        to its ``on_reply``, which counts it as a failure."""
+        c = self.coordinator
+        if reply.code in REDIRECTS:
+            log.debug("replica %s redirects: %s", node, reply.message)
+            return self.machine.on_redirect(node, purpose, reply.error(), c.ranges.by_id)
+        log.warning("replica %s: %s", node, reply.message)
+        return self.machine.on_reply(node, purpose, reply, c.clock_ms() if self.timed else 0)
+
+    def _refresh(self, action: RefreshDescriptor) -> None:
+        """Replace the one descriptor in the range cache (the request's retry,
+        which follows, is routed by it)."""
+        new = action.descriptor
+        if self.coordinator.ranges.refresh((new,)):
+            log.info("range %d of %s refreshed to generation %d (replicas %s) from a "
+                     "replica's redirect", new.range_id, new.keyspace, new.generation,
+                     ",".join(new.replicas))
+
+    def _lagging(self, action: LaggingReplica) -> None:
+        """Once per replica, range and generation: a replica that lags."""
+        c, old = self.coordinator, action.descriptor
+        seen = (action.node, old.range_id, old.generation)
+        if seen in c.lagging_logged:
+            return
+        if len(c.lagging_logged) >= LAGGING_LOGGED_MAX:
+            c.lagging_logged.clear()
+        c.lagging_logged.add(seen)
+        mine = c.ranges.by_id(old.range_id)
+        log.warning("replica %s holds range %d at generation %d, older than this node's "
+                    "%s: counted as failed until its metadata catches up", action.node,
+                    old.range_id, old.generation, mine.generation if mine else "(none)")
 
     def answer(self, reply: Reply) -> None:
         self.replied = True
@@ -544,6 +589,8 @@ _EXECUTE = {
     TellTruncation: _Run._tell_truncation,
     SkewedAnswer: _Run._skewed,
     Receipt: _Run._receipt,
+    RefreshDescriptor: _Run._refresh,
+    LaggingReplica: _Run._lagging,
 }
 
 

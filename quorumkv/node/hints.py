@@ -10,7 +10,10 @@ repairs what a dropped hint would have carried).
 Delivery: every ``DELIVERY_INTERVAL_S`` each target that the failure detector
 sees up gets its oldest hints as ordinary ``Put`` requests, at most
 ``node.hint_delivery_rate`` per second; a hint is deleted once its ``Put`` is
-acknowledged, and kept for the next round otherwise.
+acknowledged, and kept for the next round otherwise. Each ``Put`` is routed by
+the range map as it is at delivery (range id and generation of the key's range
+then); a typed redirect with a newer descriptor refreshes the map, and the hint
+goes out by it in the next round.
 
 The log says when a target starts getting hints, when its backlog is delivered,
 and in between sums up every ``LOG_EVERY_S`` (stored, delivered, pending per
@@ -84,8 +87,9 @@ class HintLog:
 
 class HintedHandoff:
     def __init__(self, storage, transport, is_down, metrics, max_per_target: int,
-                 rate_per_s: int, monotonic_s=time.monotonic) -> None:
+                 rate_per_s: int, monotonic_s=time.monotonic, *, ranges) -> None:
         self.storage = storage
+        self.ranges = ranges  # the node's range map: hints are routed at delivery
         self.transport = transport
         self.is_down = is_down
         self.metrics = metrics
@@ -191,6 +195,8 @@ class HintedHandoff:
             nonlocal left
             if error is None and isinstance(reply, m.PutAck):
                 acked.append(hint_key)
+            elif error is None and isinstance(reply, m.ErrorReply):
+                self._refresh(reply, target)
             left -= 1
             if left == 0 and not waiting.done():
                 waiting.set_result(None)
@@ -199,7 +205,7 @@ class HintedHandoff:
         for hint_key, raw in records:
             keyspace, key, version = h.decode_hint(raw)
             ids.append(self.transport.send_request(
-                target, m.Put(keyspace, key, version),
+                target, self._routed_put(keyspace, key, version),
                 lambda reply, error, k=hint_key: answered(k, reply, error)))
         try:
             await asyncio.wait_for(asyncio.shield(waiting), 5.0)
@@ -218,6 +224,20 @@ class HintedHandoff:
             self._dropped_logged.discard(target)
             self.activity.on_delivered(target, len(acked), left_now)
         return delivered + len(acked)
+
+    def _routed_put(self, keyspace: str, key: bytes, version: Version) -> m.Put:
+        """The hint as a Put routed by the key's range as the map has it now."""
+        ks = self.ranges.keyspaces[keyspace]
+        rng = self.ranges.lookup(keyspace, ks.placement_key(key))
+        return m.Put(keyspace, key, version, rng.range_id, rng.generation)
+
+    def _refresh(self, reply: m.ErrorReply, target: str) -> None:
+        """A redirect's newer descriptor into the map (the next round uses it)."""
+        if reply.code not in (m.ErrorCode.STALE_GENERATION, m.ErrorCode.RANGE_NOT_FOUND):
+            return
+        for descriptor in self.ranges.refresh(reply.payload):
+            log.info("range %d refreshed to generation %d from %s (hint delivery)",
+                     descriptor.range_id, descriptor.generation, target)
 
     async def _deliver_truncations(self, target: str) -> int:
         owed = self.owed.get(target)

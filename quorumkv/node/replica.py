@@ -5,6 +5,12 @@ transport's registry; each gets the requests of its type from one incoming read.
 All the writes of one incoming read (one or many frames) go to storage as one
 batch; their acknowledgements wait for that batch to be durable. Failures are
 answered with typed errors (``ErrorReply`` with an ``errors.ErrorCode``).
+
+Every request that concerns a range names the range id and generation it was
+routed by; one this node does not hold at that generation (or whose key lies
+outside it) is answered with a typed redirect carrying this node's descriptor
+(core/placement/addressing.py has the rule). On the Put and Get path the check
+is a dict lookup, an int compare and the key's bounds.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import logging
 from ..core import messages as m
 from ..core.hlc import HLC, beyond_skew
 from ..core.placement import RangeMap
+from ..core.placement.addressing import point, refusal
 from ..core.scan import group_prefix, page_items
 from ..core.version import Version, new_tuple
 from ..errors import ErrorCode
@@ -58,20 +65,29 @@ class Replica:
         now = self.clock_ms()  # one reading serves the whole batch
         newest_ts = 0
         keyspaces = self.ranges.keyspaces
+        held = self.ranges.held_by(self.node_id)
         for req_id, message in items:
             try:
-                ks = keyspaces.get(message.keyspace)
+                # one unpacking costs less than reading the named fields one by one
+                name, key, version, range_id, generation = message
+                ks = keyspaces.get(name)
                 if ks is None:
-                    replies.append((req_id, self._unknown_keyspace(message.keyspace)))
+                    replies.append((req_id, self._unknown_keyspace(name)))
                     continue
-                ts = message.version.ts
+                pkey = ks.placement_key(key)
+                rng = held.get(range_id)  # the range check (addressing.py), inline
+                if (rng is None or rng.generation != generation or rng.keyspace != name
+                        or pkey < rng.start or (rng.end and pkey >= rng.end)):
+                    replies.append((req_id, self._misrouted(message, *point(pkey))))
+                    continue
+                ts = version.ts
                 # a ts no newer than an already accepted one cannot be too far ahead
                 if ts > newest_ts:
                     ahead = beyond_skew(ts, now, self.max_skew_ms)
                     if ahead:
                         replies.append((req_id, self._refuse_skewed(message, ahead)))
                         continue
-                puts.append((ks.keyspace_id, ks.placement_key(message.key), message.version))
+                puts.append((ks.keyspace_id, pkey, version))
                 put_ids.append(req_id)
                 if ts > newest_ts:
                     newest_ts = ts
@@ -96,15 +112,23 @@ class Replica:
     def _on_gets(self, items: list, channel) -> list:
         replies = []
         keyspaces = self.ranges.keyspaces
+        held = self.ranges.held_by(self.node_id)
         get = self.storage.get
         for req_id, message in items:
             try:
-                ks = keyspaces.get(message.keyspace)
+                name, key, digest, range_id, generation = message  # one unpacking
+                ks = keyspaces.get(name)
                 if ks is None:
-                    replies.append((req_id, self._unknown_keyspace(message.keyspace)))
+                    replies.append((req_id, self._unknown_keyspace(name)))
                     continue
-                version = get(ks.keyspace_id, ks.placement_key(message.key))
-                if message.digest and version is not None:  # the version, no value
+                pkey = ks.placement_key(key)
+                rng = held.get(range_id)  # the range check (addressing.py), inline
+                if (rng is None or rng.generation != generation or rng.keyspace != name
+                        or pkey < rng.start or (rng.end and pkey >= rng.end)):
+                    replies.append((req_id, self._misrouted(message, *point(pkey))))
+                    continue
+                version = get(ks.keyspace_id, pkey)
+                if digest and version is not None:  # the version, no value
                     version = new_tuple(Version, version[:4] + (b"",))
                 replies.append((req_id, new_tuple(m.GetReply, (version,))))
             except Exception as exc:
@@ -149,6 +173,17 @@ class Replica:
             log.exception("peer request failed")
             return m.error_reply(exc)
 
+    def _misrouted(self, message, start: bytes, end: bytes) -> m.ErrorReply | None:
+        """The typed redirect for a request routed by a range this node does not
+        serve it for, over placement keys ``[start, end)``; None if it does."""
+        refused = refusal(self.ranges, self.node_id, message.keyspace, message.range_id,
+                          message.generation, start, end)
+        if refused is None:
+            return None
+        code, text, payload = refused
+        log.debug("refused a request: %s", text)
+        return m.ErrorReply(int(code), text, payload)
+
     def _unknown_keyspace(self, name: str) -> m.ErrorReply:
         return m.ErrorReply(ErrorCode.UNKNOWN_KEYSPACE,
                             f"unknown keyspace {name!r} at {self.node_id}")
@@ -164,8 +199,11 @@ class Replica:
 
     async def _anti_entropy(self, req_id: int, message, send_later) -> None:
         try:
-            reply = await antientropy.answer(self.storage, self.ranges, message,
-                                             self.truncations)
+            span = antientropy.span_of(message)
+            reply = self._misrouted(message, *span) if span is not None else None
+            if reply is None:
+                reply = await antientropy.answer(self.storage, self.ranges, message,
+                                                 self.truncations)
         except Exception as exc:
             log.exception("anti-entropy request failed")
             reply = m.error_reply(exc)
@@ -180,6 +218,9 @@ class Replica:
         return m.ErrorReply(ErrorCode.CLOCK_SKEW, text)
 
     def _scan(self, message: m.Scan) -> m.ScanReply:
+        refused = self._misrouted(message, message.start, message.end)
+        if refused is not None:
+            return refused
         ks = self.ranges.keyspaces[message.keyspace]
         return scan_range(self.storage, ks, message.start, message.end, message.limit,
                           message.reverse)

@@ -40,8 +40,10 @@ def test_array_header_is_msgpacks_own(n):
 messages = st.one_of(
     st.builds(m.Put, st.just("default"), st.binary(max_size=40),
               st.builds(Version, st.integers(0, 2**62), st.sampled_from(["n1", "n2"]),
-                        st.booleans(), st.integers(0, 2**40), st.binary(max_size=300))),
-    st.builds(m.Get, st.just("default"), st.binary(max_size=40)),
+                        st.booleans(), st.integers(0, 2**40), st.binary(max_size=300)),
+              st.integers(1, 2**40), st.integers(1, 2**40)),
+    st.builds(m.Get, st.just("default"), st.binary(max_size=40), st.booleans(),
+              st.integers(1, 2**40), st.integers(1, 2**40)),
     st.just(m.PutAck()),
     st.builds(m.PutAcks, st.lists(st.integers(1, 2**40), max_size=5).map(tuple)),
     st.builds(m.ErrorReply, st.sampled_from(list(m.ErrorCode)), st.text(max_size=30)),
@@ -79,7 +81,7 @@ def test_a_big_turn_is_cut_into_frames_under_the_batch_size():
         sender.connection_made(wire)
         value = b"v" * (t.BATCH_BYTES // 4)
         for i in range(10):
-            sender.send(i + 1, m.Put("default", b"k%d" % i, Version(i, "n1", value=value)))
+            sender.send(i + 1, m.Put("default", b"k%d" % i, Version(i, "n1", value=value), 1, 1))
         await asyncio.sleep(0)
         return bytes(wire.data)
 

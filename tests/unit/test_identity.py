@@ -308,7 +308,7 @@ def test_a_refused_connection_serves_nothing_and_is_closed(first, refusal):
 
     async def scenario():
         proto, wire, served = inbound(ident(node_id="n1"))
-        proto.data_received(frame((1, opening), (2, m.Get("default", b"k"))))
+        proto.data_received(frame((1, opening), (2, m.Get("default", b"k", False, 1, 1))))
         await asyncio.sleep(0)
         return wire, served
 

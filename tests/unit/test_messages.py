@@ -36,13 +36,17 @@ plain_data = st.recursive(
                                st.dictionaries(texts, children, max_size=3)),
     max_leaves=10)
 
+# the range id and generation a range request was routed by
+address = {"range_id": uints, "generation": uints}
+
 STRATEGIES = {
-    m.Put: st.builds(m.Put, keyspace=texts, key=small_bytes, version=versions),
+    m.Put: st.builds(m.Put, keyspace=texts, key=small_bytes, version=versions, **address),
     m.PutAck: st.just(m.PutAck()),
     m.PutAcks: st.builds(m.PutAcks, req_ids=st.lists(st.integers(1, 2**63 - 1)).map(tuple)),
-    m.Get: st.builds(m.Get, keyspace=texts, key=small_bytes),
+    m.Get: st.builds(m.Get, keyspace=texts, key=small_bytes, digest=st.booleans(), **address),
     m.GetReply: st.builds(m.GetReply, version=st.one_of(st.none(), versions)),
-    m.Scan: st.builds(m.Scan, keyspace=texts, start=small_bytes, end=small_bytes, limit=uints),
+    m.Scan: st.builds(m.Scan, keyspace=texts, start=small_bytes, end=small_bytes, limit=uints,
+                      **address),
     m.ScanReply: st.builds(
         m.ScanReply,
         items=st.lists(st.tuples(small_bytes, versions), max_size=4).map(tuple),
@@ -54,16 +58,17 @@ STRATEGIES = {
     m.Ping: st.just(m.Ping()),
     m.TreeRequest: st.builds(m.TreeRequest, keyspace=texts, start=st.binary(max_size=9),
                              end=st.binary(max_size=9), depth=st.integers(0, 20),
-                             root=st.binary(max_size=16), truncated=uints),
+                             root=st.binary(max_size=16), truncated=uints, **address),
     m.TreeReply: st.builds(m.TreeReply, root=st.binary(max_size=16),
                            leaves=st.binary(max_size=64), truncated=uints),
     m.DigestRequest: st.builds(m.DigestRequest, keyspace=texts, start=st.binary(max_size=9),
                                end=st.binary(max_size=9), depth=st.integers(0, 20),
-                               buckets=st.lists(st.integers(0, 2**20)).map(tuple)),
+                               buckets=st.lists(st.integers(0, 2**20)).map(tuple),
+                               **address),
     m.DigestReply: st.builds(m.DigestReply, items=st.lists(
         st.tuples(st.binary(max_size=20), st.integers(0, 2**64 - 1))).map(tuple)),
     m.FetchRequest: st.builds(m.FetchRequest, keyspace=texts,
-                              pkeys=st.lists(st.binary(max_size=20)).map(tuple)),
+                              pkeys=st.lists(st.binary(max_size=20)).map(tuple), **address),
     m.FetchReply: st.builds(m.FetchReply, items=st.lists(
         st.tuples(st.binary(max_size=20), versions)).map(tuple)),
     m.Pong: st.builds(m.Pong, node_id=texts),
@@ -114,15 +119,16 @@ def test_roundtrip(cls, data, req_id):
 
 def test_a_body_is_req_id_tag_then_fields_in_order():
     v = Version(7, "n1", False, 0, b"v")
-    body = msgpack.unpackb(m.encode(5, m.Put("ks", b"k", v)), raw=False)
-    assert body == [5, m.Put.TAG, "ks", b"k", [7, "n1", False, 0, b"v"]]
+    body = msgpack.unpackb(m.encode(5, m.Put("ks", b"k", v, 3, 2)), raw=False)
+    assert body == [5, m.Put.TAG, "ks", b"k", [7, "n1", False, 0, b"v"], 3, 2]
     assert msgpack.unpackb(m.encode(-5, m.PutAck()), raw=False) == [-5, m.PutAck.TAG]
     truncate = msgpack.unpackb(m.encode(6, m.Truncate("ks", 2**60, True)), raw=False)
     assert truncate == [6, 19, "ks", 2**60, True]
     reply = msgpack.unpackb(m.encode(-6, m.TruncationsReply((("ks", 9),))), raw=False)
     assert reply == [-6, 21, [["ks", 9]]]
-    tree = msgpack.unpackb(m.encode(7, m.TreeRequest("ks", b"", b"", 10, b"r", 9)), raw=False)
-    assert tree == [7, m.TreeRequest.TAG, "ks", b"", b"", 10, b"r", 9]
+    tree = msgpack.unpackb(m.encode(7, m.TreeRequest("ks", b"", b"", 10, b"r", 9, 4, 5)),
+                           raw=False)
+    assert tree == [7, m.TreeRequest.TAG, "ks", b"", b"", 10, b"r", 9, 4, 5]
 
 
 GARBAGE = [
@@ -228,5 +234,6 @@ def test_a_put_sent_to_several_replicas_encodes_as_each_one_alone(sends, data):
     for req_id, put in sends:
         for rid in (req_id, data.draw(req_ids)):  # the same Put again, another id
             expected = msgpack.packb([rid, m.Put.TAG, put.keyspace, put.key,
-                                      list(put.version)], use_bin_type=True)
+                                      list(put.version), put.range_id, put.generation],
+                                     use_bin_type=True)
             assert m.encode(rid, put) == expected

@@ -45,7 +45,7 @@ def test_one_turns_puts_are_one_frame_and_their_acks_one_putacks():
 
     async def scenario():
         for i in range(3):
-            a.send_request("b", m.Put("default", b"k%d" % i, Version(i + 1, "a")),
+            a.send_request("b", m.Put("default", b"k%d" % i, Version(i + 1, "a"), 1, 1),
                            lambda reply, error: answers.append((reply, error)))
         link = sim.network.links[("a", "b")]
         received = link.out._on_messages
@@ -68,7 +68,7 @@ def test_a_node_going_down_fails_the_requests_waiting_on_it():
     outcome: list = []
 
     async def scenario():
-        a.send_request("b", m.Put("default", b"k", Version(1, "a")),
+        a.send_request("b", m.Put("default", b"k", Version(1, "a"), 1, 1),
                        lambda reply, error: outcome.append(error))
         await asyncio.sleep(0.01)  # virtual time: the request is at b
         assert held
@@ -88,7 +88,7 @@ def test_a_forgotten_request_is_not_failed_when_its_connection_breaks():
     outcome: list = []
 
     async def scenario():
-        req_id = a.send_request("b", m.Put("default", b"k", Version(1, "a")),
+        req_id = a.send_request("b", m.Put("default", b"k", Version(1, "a"), 1, 1),
                                 lambda reply, error: outcome.append(error))
         await asyncio.sleep(0.01)
         sim.network.down("b")

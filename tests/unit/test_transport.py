@@ -71,8 +71,8 @@ def test_a_read_reaches_each_types_handler_once_with_all_its_messages():
                     [(r, m.GetReply(None)) for r, _ in items])
     handlers.handle(m.Ping, lambda items, ch: calls.append(("ping", items)) or
                     [(r, m.Pong("n1")) for r, _ in items])
-    items = [(1, m.Get("default", b"a")), (2, m.Ping()), (3, m.Get("default", b"b")),
-             (4, m.Stats())]
+    items = [(1, m.Get("default", b"a", False, 1, 1)), (2, m.Ping()),
+             (3, m.Get("default", b"b", False, 1, 1)), (4, m.Stats())]
     replies = handlers.dispatch(items, channel=None)
     assert calls == [("get", [items[0], items[2]]), ("ping", [items[1]])]
     by_id = dict(replies)
@@ -261,7 +261,8 @@ def test_a_version_1_peer_is_refused_in_the_reply_shape_it_can_read():
     wire = asyncio.run(scenario())
     (reply,) = msgpack.unpackb(bytes(wire.data[4:]), raw=False)
     assert reply[:2] == [-1, m.HelloReply.TAG] and len(reply) == 7  # 5 fields: v1's shape
-    assert "node n2 speaks peer protocol version 1, node n1 version 2" in reply[6]
+    assert (f"node n2 speaks peer protocol version 1, node n1 version {m.PROTOCOL_VERSION}"
+            in reply[6])
     assert wire.closed
 
 
@@ -372,7 +373,7 @@ def test_a_peer_that_does_not_read_makes_requests_fail_fast_within_the_bound():
         try:
             for i in range(4000):  # bounded: far more than the kernel buffers hold
                 a.send_request("b", m.Put("default", b"k%d" % i, Version(i + 1, "a",
-                                                                         value=value)),
+                                                                         value=value), 1, 1),
                                lambda reply, error: errors.append(error))
                 await asyncio.sleep(0)
                 proto = a._links["b"].proto
@@ -435,7 +436,7 @@ def test_pause_writing_holds_frames_and_resume_sends_them_in_order():
         held = len(wire.data) == written and proto._held_bytes > 0
         with pytest.raises(PeerOverloaded):
             for i in range(100):  # bounded: 100 x 1 KiB passes the 4 KiB bound
-                proto.send(3 + i, m.Put("default", b"k", Version(1, "a", value=b"v" * 1024)))
+                proto.send(3 + i, m.Put("default", b"k", Version(1, "a", value=b"v" * 1024), 1, 1))
                 await asyncio.sleep(0)
         proto.resume_writing()
         return held, wire, proto
@@ -462,8 +463,9 @@ def test_a_message_too_large_for_a_frame_is_refused_before_sending(monkeypatch):
         a = await started("a", {"b": address(b)})
         try:
             with pytest.raises(FrameTooLarge, match="exceeds the peer frame limit"):
-                await ask(a, "b", m.Put("default", b"k", Version(1, "a", value=b"v" * 20_000)))
-            small = await ask(a, "b", m.Put("default", b"k", Version(1, "a", value=b"v")))
+                await ask(a, "b", m.Put("default", b"k", Version(1, "a", value=b"v" * 20_000),
+                                        1, 1))
+            small = await ask(a, "b", m.Put("default", b"k", Version(1, "a", value=b"v"), 1, 1))
             return seen, small
         finally:
             await a.close()

@@ -116,10 +116,24 @@ class Back:
         self.later.append(list(replies))
 
 
-def replica(storage) -> tuple[Replica, t.Handlers]:
+def range_map() -> RangeMap:
     ks = Keyspace("default", 1, replication_factor=3)
     ranges = RangeMap()
     ranges.add_keyspace(ks, bootstrap_ranges(ks, ["n1", "n2", "n3"], 4))
+    return ranges
+
+
+ROUTING = range_map()  # the same map as each replica's: requests are routed by it
+
+
+def address(key: bytes) -> tuple[int, int]:
+    """The range id and generation a request for ``key`` is routed by."""
+    rng = ROUTING.lookup("default", ROUTING.keyspaces["default"].placement_key(key))
+    return rng.range_id, rng.generation
+
+
+def replica(storage) -> tuple[Replica, t.Handlers]:
+    ranges = range_map()
     r = Replica("n1", ranges, storage, HLC(), lambda: NOW_MS, Metrics(), max_skew_ms=500)
     handlers = t.Handlers()
     r.register(handlers)
@@ -127,15 +141,15 @@ def replica(storage) -> tuple[Replica, t.Handlers]:
 
 
 def put(key: bytes, ts_ms: int = NOW_MS) -> m.Put:
-    return m.Put("default", key, Version(ts_ms << 16, "n2", value=b"v"))
+    return m.Put("default", key, Version(ts_ms << 16, "n2", value=b"v"), *address(key))
 
 
 def test_all_the_puts_of_one_read_make_one_batch_and_one_putacks():
     storage = FakeStorage()
     _, handlers = replica(storage)
     back = Back()
-    items = [(1, put(b"a")), (2, m.Get("default", b"a")), (3, put(b"b")), (4, m.Ping()),
-             (5, put(b"c"))]
+    items = [(1, put(b"a")), (2, m.Get("default", b"a", False, *address(b"a"))),
+             (3, put(b"b")), (4, m.Ping()), (5, put(b"c"))]
     now = handlers.dispatch(items, back)
     assert sorted(r for r, _ in now) == [2, 4]  # the read and the ping at once
     assert len(storage.batches) == 1 and len(storage.batches[0]) == 3
@@ -150,9 +164,10 @@ def test_replica_failures_are_answered_with_their_codes():
     _, handlers = replica(storage)
     back = Back()
     skewed = put(b"late", NOW_MS + 60_000)  # a minute ahead of the replica's clock
-    now = dict(handlers.dispatch([(1, m.Put("nope", b"k", Version(1, "n2"))),
-                                  (2, m.Get("nope", b"k")), (3, skewed), (4, put(b"ok")),
-                                  (5, m.Scan("nope", b"", b"", 10))], back))
+    now = dict(handlers.dispatch([(1, m.Put("nope", b"k", Version(1, "n2"), 1, 1)),
+                                  (2, m.Get("nope", b"k", False, 1, 1)), (3, skewed),
+                                  (4, put(b"ok")), (5, m.Scan("nope", b"", b"", 10, 1, 1))],
+                                 back))
     assert now[1].code == now[2].code == now[5].code == e.ErrorCode.UNKNOWN_KEYSPACE
     assert isinstance(now[1].error(), e.RemoteUnknownKeyspace) and "'nope'" in now[1].message
     assert now[3].code == e.ErrorCode.CLOCK_SKEW and "clock skew" in now[3].message

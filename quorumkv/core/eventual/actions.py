@@ -6,9 +6,11 @@ The driver (``node/coordinator.py``) executes them in list order, and feeds what
 comes of them back as events: the reply to a ``Send`` as ``on_reply(node,
 purpose, reply, now_ms)`` (or ``on_failure``), the outcome of a ``LocalWrite``
 the same way with this node's id, a stored hint as ``on_hint_kept`` and then
-``on_hint_stored``. Executing an action may call back into the request at once
-(a local read answers synchronously); the actions that call returns are executed
-before the rest of the outer list.
+``on_hint_stored``, a typed redirect (an ``ErrorReply`` with RANGE_NOT_FOUND,
+STALE_GENERATION or NOT_LEADER) as ``on_redirect(node, purpose, error, known)``
+with ``known`` the range cache's ``by_id``. Executing an action may call back
+into the request at once (a local read answers synchronously); the actions that
+call returns are executed before the rest of the outer list.
 
 The order within a list is part of the contract: sends come before the local
 write (the replicas work while this node writes), repairs before the receipt and
@@ -106,6 +108,20 @@ class Reply(NamedTuple):
     None; a scan: a page), or ``error``."""
     result: object
     error: object
+
+
+class RefreshDescriptor(NamedTuple):
+    """A replica's typed redirect carried ``descriptor``, newer than this node's:
+    replace that one descriptor in the range cache (before the retry that
+    follows, which is routed by it)."""
+    descriptor: object
+
+
+class LaggingReplica(NamedTuple):
+    """``node`` refused a request with ``descriptor``, older than this node's: it
+    lags (its metadata will catch up); counted as failed, worth one log line."""
+    node: str
+    descriptor: object
 
 
 class Speculate(NamedTuple):

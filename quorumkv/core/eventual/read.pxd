@@ -4,7 +4,7 @@
 # instructions in generic attribute lookups (bench/hotpath.py under callgrind).
 
 cdef class Read:
-    cdef public object ctx, tracker, keyspace, keyspace_id, key, session, truncation, spares, phase, now_ms, decision, holders, waiting
+    cdef public object ctx, tracker, keyspace, keyspace_id, key, session, truncation, spares, phase, now_ms, decision, holders, waiting, rng, retried
     # called from the class's own methods: C calls in the compiled build
     cpdef _get(self, digest)
     cpdef _answered(self, node, version, digest)

@@ -23,6 +23,10 @@ How it goes:
    same level cannot see the older value again; at ONE at once.
 5. **Late answers** (after the decision) still reach the tracker, and a stale
    one is repaired in the background.
+6. **Redirects.** Every Get and repair Put names the range and generation the
+   read was routed by (``rng``). A replica that answers a typed redirect with a
+   newer descriptor (``on_redirect``, core/eventual/redirect.py) is asked again
+   once, routed by it; otherwise it has failed (as in 1: a spare is asked).
 
 The phase of a read is one of the names below; ``on_timeout`` ends each.
 """
@@ -38,6 +42,7 @@ from ..version import new_tuple
 from .actions import (DATA, DIGEST, FETCH, LOCAL_READ, REPAIR, REST, SPECULATE, Receipt,
                       Repair, Reply, Send, SkewedAnswer, TellTruncation)
 from .receipts import failed, read_receipt
+from .redirect import RETRY, judge
 
 ASKING, FETCHING, ASKING_REST, REPAIRING, DONE = "asking", "fetching", "asking rest", \
     "repairing", "done"
@@ -62,12 +67,14 @@ def read_order(replicas: tuple, me: str, connected, down, queued) -> list:
 class Read:
     __slots__ = ("ctx", "tracker", "keyspace", "keyspace_id", "key", "session",
                  "truncation", "spares", "phase", "now_ms", "decision", "holders",
-                 "waiting")
+                 "waiting", "rng", "retried")
 
-    def __init__(self, ctx, level, replicas: tuple, keyspace: str, keyspace_id: int,
+    def __init__(self, ctx, level, rng, keyspace: str, keyspace_id: int,
                  key: bytes, session=None, truncation: int | None = None) -> None:
+        """``rng``: the descriptor of the key's range the read is routed by."""
         self.ctx = ctx
-        self.tracker = ReadQuorum(level, replicas)
+        self.tracker = ReadQuorum(level, rng.replicas)
+        self.rng = rng
         self.keyspace = keyspace
         self.keyspace_id = keyspace_id
         self.key = key
@@ -79,9 +86,12 @@ class Read:
         self.decision = None
         self.holders = None  # FETCHING: replicas left to fetch from
         self.waiting = None  # ASKING_REST / REPAIRING: the set of answers awaited
+        self.retried = None  # the set of replicas asked again after a redirect
 
     def _get(self, digest: bool):
-        return new_tuple(Get, (self.keyspace, self.key, digest))
+        rng = self.rng
+        return new_tuple(Get, (self.keyspace, self.key, digest, rng.range_id,
+                               rng.generation))
 
     # ---- events ---------------------------------------------------------------------
 
@@ -155,6 +165,25 @@ class Read:
         if spare is None:
             return actions
         return [spare] + (actions or [])
+
+    def on_redirect(self, node: str, purpose: int, error, known) -> list | None:
+        """``node`` answered a typed redirect (``error``, an errors.RemoteError);
+        ``known(range_id)``: this node's cached descriptor of a range."""
+        if self.retried is None:
+            self.retried = set()
+        rng = self.rng
+        verdict, theirs, actions = judge(error, node, rng.range_id, rng.generation, known,
+                                         self.retried, purpose == REPAIR)
+        if verdict == RETRY:
+            address = (theirs.range_id, theirs.generation)
+            if purpose == REPAIR:
+                message = Put(self.keyspace, self.key, self.tracker.newest, *address)
+            else:
+                message = Get(self.keyspace, self.key, purpose == DIGEST, *address)
+            actions.append(Send(node, message, purpose))
+            return actions
+        actions.extend(self.on_failure(node, purpose, False) or ())
+        return actions or None
 
     def on_slow(self) -> list | None:
         """``speculative_retry_ms`` passed since the start: if still undecided, ask
@@ -293,8 +322,10 @@ class Read:
         stale = self.tracker.take_repairs()
         if not stale:
             return []
+        rng = self.rng
         return [Repair(tuple(stale), new_tuple(Put, (self.keyspace, self.key,
-                                                     self.tracker.newest)))]
+                                                     self.tracker.newest, rng.range_id,
+                                                     rng.generation)))]
 
     def _repaired(self, node: str) -> list | None:
         if self.phase != REPAIRING:

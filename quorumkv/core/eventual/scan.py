@@ -15,6 +15,9 @@ where the next page ends: the cut, else this range's start while the span goes
 on below it, else None.
 
 Pages that arrive after the decision are not used (a scan does not repair).
+A replica's typed redirect with a newer descriptor that still holds the span
+(``on_redirect``, core/eventual/redirect.py) gets the Scan once more, routed by
+it; otherwise it has failed.
 """
 
 from __future__ import annotations
@@ -23,28 +26,35 @@ from ..messages import Scan, ScanReply
 from ..quorum import Quorum
 from ..scan import SpanPage, merge_span
 from .actions import SCAN, LocalScan, Reply, Send, TellTruncation
+from ..placement.addressing import within
 from .receipts import failed
+from .redirect import RETRY, judge
 
 
 class SpanScan:
     __slots__ = ("ctx", "tracker", "keyspace", "message", "range_end", "end", "pages",
-                 "truncation", "notices", "now_ms", "start_", "range_start", "reverse")
+                 "truncation", "notices", "now_ms", "retried", "start_", "range_start",
+                 "reverse")
 
-    def __init__(self, ctx, level, keyspace, replicas: tuple, start: bytes, end: bytes,
+    def __init__(self, ctx, level, keyspace, rng, start: bytes, end: bytes,
                  range_end: bytes, limit: int, truncation: int | None = None,
                  reverse: bool = False, range_start: bytes = b"") -> None:
         """``[start, end)`` is the span asked for (``end`` b"": unbounded), which
-        starts in the range whose replicas are ``replicas`` and which ends at
-        ``range_end`` (b"": the last range). A ``reverse`` scan starts at ``end``
-        in the range that begins at ``range_start`` and holds the keys below it."""
+        starts in the range ``rng`` (the descriptor it is routed by) and which
+        ends at ``range_end`` (b"": the last range). A ``reverse`` scan starts at
+        ``end`` in the range that begins at ``range_start`` and holds the keys
+        below it."""
         self.ctx = ctx
-        self.tracker = Quorum(level, replicas)
+        self.tracker = Quorum(level, rng.replicas)
         self.keyspace = keyspace  # the core.placement.Keyspace
         if reverse:
-            self.message = Scan(keyspace.name, max(start, range_start), end, limit, True)
+            self.message = Scan(keyspace.name, max(start, range_start), end, limit,
+                                rng.range_id, rng.generation, True)
         else:
             stop = range_end if not end or (range_end and range_end < end) else end
-            self.message = Scan(keyspace.name, start, stop, limit)
+            self.message = Scan(keyspace.name, start, stop, limit, rng.range_id,
+                                rng.generation)
+        self.retried = None
         self.range_end = range_end
         self.end = end
         self.start_ = start
@@ -74,6 +84,20 @@ class SpanScan:
 
     def on_timeout(self, late: list) -> list | None:
         return self._decided(self.tracker.on_timeout())
+
+    def on_redirect(self, node: str, purpose: int, error, known) -> list | None:
+        """``node`` answered a typed redirect; ``known``: the cache's ``by_id``."""
+        if self.retried is None:
+            self.retried = set()
+        message = self.message
+        verdict, theirs, actions = judge(error, node, message.range_id, message.generation,
+                                         known, self.retried, False)
+        if verdict == RETRY and within(theirs, message.start, message.end):
+            actions.append(Send(node, message._replace(range_id=theirs.range_id,
+                                                       generation=theirs.generation), purpose))
+            return actions
+        actions.extend(self.on_failure(node, purpose, False) or ())
+        return actions or None
 
     def _visible(self, node: str, reply: ScanReply, now_ms: int) -> ScanReply:
         """The page without what the truncation held here hides."""

@@ -3,7 +3,7 @@
 # Hot on every SET (bench/hotpath.py under callgrind).
 
 cdef class Write:
-    cdef public object ctx, tracker, message, key, pkey, version, session, hinted
+    cdef public object ctx, tracker, message, key, pkey, version, session, hinted, retried
     cpdef _decided(self, decision)
     cpdef _local(self)
     cpdef _hint(self, node)

@@ -13,8 +13,12 @@ keyspace says so (``core.quorum``). The client is answered once the tracker
 decides; an acknowledged write advances the client's session to its timestamp,
 held by the replicas that acknowledged it (hints are not replicas holding it).
 
-Events: ``start(down)``, ``on_reply``, ``on_failure``, ``on_hint_kept``,
-``on_hint_stored``, ``on_timeout(late)``. Each returns the actions (a list, or a
+A replica that answers a typed redirect (``on_redirect``, core/eventual/redirect.py)
+with a newer descriptor is sent the write once more, routed by that descriptor;
+otherwise, or if that fails too, it has failed (no hint: it would be refused too).
+
+Events: ``start(down)``, ``on_reply``, ``on_failure``, ``on_redirect``,
+``on_hint_kept``, ``on_hint_stored``, ``on_timeout(late)``. Each returns the actions (a list, or a
 tuple built once) or None.
 """
 
@@ -26,13 +30,14 @@ from ..version import new_tuple
 from .actions import (REPLY_OK, WRITE, LocalTruncate, LocalWrite, OweTruncation, Receipt,
                       Reply, Send, StoreHint)
 from .receipts import failed, write_receipt
+from .redirect import RETRY, judge
 
 _ACKNOWLEDGED = (REPLY_OK,)  # the common outcome, built once
 
 
 class Write:
     __slots__ = ("ctx", "tracker", "message", "key", "pkey", "version", "session",
-                 "hinted")
+                 "hinted", "retried")
 
     def __init__(self, ctx, level, replicas: tuple, hints_count: bool, message,
                  key: bytes | None, pkey: bytes | None, version, session=None) -> None:
@@ -44,6 +49,7 @@ class Write:
         self.version = version
         self.session = session  # the client's core.session.Session, or None
         self.hinted = None  # the list of replicas a hint was kept for, once there is one
+        self.retried = None  # the set of replicas sent the write again after a redirect
 
     def start(self, down) -> list:
         """``down(node)``: the failure detector's verdict."""
@@ -86,6 +92,23 @@ class Write:
         if unreachable and node != self.ctx.me:
             return [self._hint(node)]
         return self._decided(self.tracker.on_failure(node))
+
+    def on_redirect(self, node: str, purpose: int, error, known) -> list | None:
+        """``node`` answered a typed redirect (``error``, an errors.RemoteError);
+        ``known(range_id)``: this node's cached descriptor of a range."""
+        if self.retried is None:
+            self.retried = set()
+        message = self.message
+        verdict, theirs, actions = judge(error, node, message.range_id, message.generation,
+                                         known, self.retried, True)
+        if self.tracker.decision is not None:  # late: only the cache may gain from it
+            return actions or None
+        if verdict == RETRY:
+            actions.append(Send(node, message._replace(range_id=theirs.range_id,
+                                                       generation=theirs.generation), purpose))
+            return actions
+        actions.extend(self._decided(self.tracker.on_failure(node)) or ())
+        return actions or None
 
     def on_hint_kept(self, node: str, kept: bool) -> list | None:
         """The driver queued the hint (``kept``), or there is no hint to be had
@@ -140,6 +163,10 @@ class Truncate(Write):
 
     def _local(self):
         return LocalTruncate(self.version, self.sync)
+
+    def on_redirect(self, node: str, purpose: int, error, known) -> list | None:
+        """A truncation names no range (it is per keyspace): a refusal."""
+        return self._decided(self.tracker.on_failure(node))
 
     def _hint(self, node: str):
         return OweTruncation(node)

@@ -76,6 +76,30 @@ class RangeDescriptor:
         return (self.keyspace, self.start, self.end) == (other.keyspace, other.start,
                                                          other.end)
 
+    def to_plain(self) -> dict:
+        """This descriptor as plain data (what a typed redirect carries on the
+        wire: ``core.messages.ErrorReply.payload``); ``from_plain`` reads it."""
+        return {"range_id": self.range_id, "keyspace": self.keyspace, "start": self.start,
+                "end": self.end, "members": tuple((n, r) for n, r in self.members),
+                "generation": self.generation}
+
+    @classmethod
+    def from_plain(cls, data) -> "RangeDescriptor":
+        """The descriptor ``to_plain`` gave; ValueError if ``data`` is not one."""
+        try:
+            members = tuple((node, role) for node, role in data["members"])
+            fields = (data["range_id"], data["keyspace"], data["start"], data["end"],
+                      data["generation"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ValueError(f"not a range descriptor: {exc!r}") from None
+        types = (int, str, bytes, bytes, int)
+        if (any(type(f) is not t for f, t in zip(fields, types))
+                or any(type(n) is not str or r not in ROLES for n, r in members)
+                or len({n for n, _ in members}) != len(members) or fields[4] < 1):
+            raise ValueError("not a range descriptor: bad field types or values")
+        range_id, keyspace, start, end, generation = fields
+        return cls(range_id, keyspace, start, end, members, generation)
+
     def to_json(self, partitioner: str = HASH) -> dict:
         """Bounds as hex (``start``, ``end``) and readable (``bounds``: ``[l, r)``
         for a range keyspace, hash intervals for a hash one)."""

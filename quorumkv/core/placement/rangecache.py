@@ -43,6 +43,9 @@ class RangeCache:
     _starts: dict[str, list[bytes]] = field(default_factory=dict)
     _by_id: dict[int, RangeDescriptor] = field(default_factory=dict)
     version: int = 0
+    # node id -> (version, {range id: descriptor}) of the ranges it is a member of
+    _held: dict[str, tuple[int, dict]] = field(default_factory=dict, compare=False,
+                                               repr=False)
 
     def add_keyspace(self, keyspace: Keyspace, ranges: list[RangeDescriptor]) -> None:
         ranges = sorted(ranges, key=lambda r: r.start)
@@ -77,6 +80,16 @@ class RangeCache:
     def by_id(self, range_id: int) -> RangeDescriptor | None:
         return self._by_id.get(range_id)
 
+    def held_by(self, node_id: str) -> dict[int, RangeDescriptor]:
+        """The ranges ``node_id`` is a member of (any role), by range id: what a
+        replica checks a request's range against (addressing.py). Built again
+        after the cache changes; callers must not change it."""
+        held = self._held.get(node_id)
+        if held is None or held[0] != self.version:
+            held = self._held[node_id] = (self.version, {
+                r.range_id: r for r in self._by_id.values() if node_id in r.write_targets})
+        return held[1]
+
     def replace(self, new: RangeDescriptor) -> list[RangeDescriptor]:
         """Take ``new`` in place of the descriptors it covers; returns them.
 
@@ -104,6 +117,21 @@ class RangeCache:
         self._set(new.keyspace, ranges[:first] + [new] + ranges[last + 1:])
         self.version += 1
         return replaced
+
+    def refresh(self, descriptors) -> list[RangeDescriptor]:
+        """Take each of ``descriptors`` (RangeDescriptor, or the plain data a
+        typed redirect carries) that this cache takes: newer than what it holds
+        and replacing whole ranges. Returns the ones taken; the others (stale,
+        malformed, or a split's half) change nothing."""
+        taken = []
+        for data in descriptors:
+            try:
+                new = data if type(data) is RangeDescriptor else RangeDescriptor.from_plain(data)
+                self.replace(new)
+            except (ValueError, AssertionError):  # ReplaceRefused is a ValueError
+                continue
+            taken.append(new)
+        return taken
 
     def to_json(self) -> dict:
         return {

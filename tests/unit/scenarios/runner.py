@@ -10,6 +10,7 @@ into the file instead of comparing (review the diff).
 Commands (``key=value`` arguments; nodes are ``n1``...; this node is ``me``):
 
     cluster me=n1 replicas=n1,n2,n3 [skew=500] [timeout=1000] [hints_count=true]
+            [generation=1]             this node's descriptor of the one range (id 1)
     session [token=<wall ms>] [acks=N] [enforced=true] [receipts=true]
     truncation at=<wall ms>           a truncation held here (hides older data)
     write key=k value=v at=<wall ms> [level=QUORUM] [down=n3,...]
@@ -22,6 +23,10 @@ Commands (``key=value`` arguments; nodes are ``n1``...; this node is ``me``):
     local <version>|none               this node's stored version (a LocalRead)
     page n2 <key:version>,... [truncated=true] [now=...]   a ScanReply
     hint-kept n3 [kept=false] | hint-stored n3 [ok=false]
+    redirect n2 generation=2 [replicas=n1,n2,n3] [range=1] [code=stale|not-found]
+                                       a typed redirect carrying that descriptor
+    not-leader n2 [leader=n3]          a NOT_LEADER typed error
+    ranges                             this node's range cache
     slow                               speculative_retry_ms passed
     timeout [late=n2,...]              the deadline passed (late: default, what is
                                        still outstanding)
@@ -29,13 +34,16 @@ Commands (``key=value`` arguments; nodes are ``n1``...; this node is ``me``):
 
 A version is ``value@wall_ms`` (``~@wall_ms``: a tombstone), optionally
 ``/coordinator`` (default n1). Times are wall-clock milliseconds; the runner
-packs them into HLC timestamps.
+packs them into HLC timestamps. A message routed by another range or generation
+than the request started with shows it: ``(range 1 gen 2)``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import msgpack
 
 from quorumkv.core import messages as m
 from quorumkv.core.consistency import Level
@@ -45,7 +53,7 @@ from quorumkv.core.eventual.read import Read
 from quorumkv.core.eventual.scan import SpanScan
 from quorumkv.core.eventual.write import Truncate, Write
 from quorumkv.core.hlc import HLC, pack, wall_ms_of
-from quorumkv.core.placement import Keyspace
+from quorumkv.core.placement import Keyspace, RangeCache, RangeDescriptor
 from quorumkv.core.session import Session
 from quorumkv.core.version import Version
 
@@ -123,30 +131,47 @@ def show_key(key: bytes) -> str:
     return repr(key)[2:-1]
 
 
-def show_message(msg) -> str:
+def show_address(msg, routed) -> str:
+    """`` (range r gen g)`` if ``msg`` is routed otherwise than ``routed``."""
+    address = (msg.range_id, msg.generation)
+    return "" if address == routed else f" (range {address[0]} gen {address[1]})"
+
+
+def show_message(msg, routed=None) -> str:
     kind = type(msg)
     if kind is m.Put:
-        return f"put {show_key(msg.key)}={show_version(msg.version)}"
+        return (f"put {show_key(msg.key)}={show_version(msg.version)}"
+                + show_address(msg, routed))
     if kind is m.Get:
-        return f"get {show_key(msg.key)}" + (" digest" if msg.digest else "")
+        return (f"get {show_key(msg.key)}" + (" digest" if msg.digest else "")
+                + show_address(msg, routed))
     if kind is m.Scan:
-        return f"scan [{show_key(msg.start)}, {show_key(msg.end)}) limit {msg.limit}"
+        return (f"scan [{show_key(msg.start)}, {show_key(msg.end)}) limit {msg.limit}"
+                + show_address(msg, routed))
     if kind is m.Truncate:
         return f"truncate {msg.keyspace}@{wall_ms_of(msg.ts)}" + (" sync" if msg.sync else "")
     return repr(msg)
 
 
-def show_action(action, request=None) -> str:
+def show_descriptor(d) -> str:
+    return f"range {d.range_id} generation {d.generation} replicas {','.join(d.replicas)}"
+
+
+def show_action(action, request=None, routed=None) -> str:
     kind = type(action)
     purpose = a.PURPOSES[action.purpose] if hasattr(action, "purpose") else None
     if kind is a.Send:
-        return f"send {action.node} {show_message(action.message)} ({purpose})"
+        return f"send {action.node} {show_message(action.message, routed)} ({purpose})"
+    if kind is a.RefreshDescriptor:
+        return f"refresh-descriptor {show_descriptor(action.descriptor)}"
+    if kind is a.LaggingReplica:
+        return f"lagging-replica {action.node} {show_descriptor(action.descriptor)}"
     if kind is a.LocalWrite:
         return f"local-write {show_version(action.version)} ({purpose})"
     if kind is a.LocalRead:
         return "local-read"
     if kind is a.LocalScan:
-        return f"local-{show_message(action.message)}"
+        return f"local-{show_message(action.message, routed)}"
     if kind is a.LocalTruncate:
         return f"local-truncate @{wall_ms_of(action.ts)}" + (" sync" if action.sync else "")
     if kind is a.StoreHint:
@@ -154,7 +179,7 @@ def show_action(action, request=None) -> str:
     if kind is a.OweTruncation:
         return f"owe-truncation {action.node}"
     if kind is a.Repair:
-        return f"repair {','.join(action.nodes)} {show_message(action.message)}"
+        return f"repair {','.join(action.nodes)} {show_message(action.message, routed)}"
     if kind is a.TellTruncation:
         return f"tell-truncation {action.node} @{wall_ms_of(action.ts)}"
     if kind is a.SkewedAnswer:
@@ -212,6 +237,18 @@ class Harness:
         self.asked: dict[str, int] = {}  # node -> purpose of the last thing asked of it
         self.outstanding: set[str] = set()  # peers asked and not answered yet
         self.now_ms = 0
+        self.cache = self._cache(1)
+        self.routed = (1, 1)  # the range and generation the request started with
+
+    def _cache(self, generation: int) -> RangeCache:
+        """One range keyspace ``default`` of one range (id 1) over the replicas."""
+        cache = RangeCache()
+        cache.add_keyspace(Keyspace("default", 1, partitioner="range"), [
+            RangeDescriptor.of(1, "default", b"", b"", self.replicas, generation)])
+        return cache
+
+    def _range(self) -> RangeDescriptor:
+        return self.cache.by_id(1)
 
     def run(self, command: str) -> list[str]:
         name, *words = command.split()
@@ -243,7 +280,9 @@ class Harness:
                 self.asked[self.me] = a.WRITE
             elif type(action) is a.Receipt and self.session is not None:
                 self.session.receipts.append(action.receipt)
-            lines.append(show_action(action, self.request))
+            elif type(action) is a.RefreshDescriptor:  # as the driver does
+                self.cache.refresh((action.descriptor,))
+            lines.append(show_action(action, self.request, self.routed))
         return lines
 
     def _now(self, named) -> int:
@@ -253,6 +292,8 @@ class Harness:
 
     def _start(self, request, actions) -> list[str]:
         self.request = request
+        rng = self._range()
+        self.routed = (rng.range_id, rng.generation)
         self.asked = {}
         self.outstanding = set()
         return self._emit(actions)
@@ -265,6 +306,7 @@ class Harness:
         self.ctx = Context(self.me, self.hlc, int(named.get("timeout", 1000)),
                            int(named.get("skew", 500)))
         self.hints_count = truthy(named.get("hints_count"))
+        self.cache = self._cache(int(named.get("generation", 1)))
         return []
 
     def do_session(self, _, named) -> list[str]:
@@ -294,8 +336,10 @@ class Harness:
         at = named["at"]
         version = version_of(("~" if tombstone else named["value"]) + "@" + at + "/" + self.me)
         level = Level.parse(named.get("level", "QUORUM"))
-        write = Write(self.ctx, level, self.replicas, self.hints_count,
-                      m.Put("default", key, version), key, key, version, self.session)
+        rng = self._range()
+        write = Write(self.ctx, level, rng.replicas, self.hints_count,
+                      m.Put("default", key, version, rng.range_id, rng.generation), key, key,
+                      version, self.session)
         down = nodes_of(named.get("down"))
         return self._start(write, write.start(down.__contains__))
 
@@ -311,7 +355,7 @@ class Harness:
 
     def do_read(self, _, named) -> list[str]:
         level = Level.parse(named.get("level", "QUORUM"))
-        read = Read(self.ctx, level, self.replicas, "default", 1, named["key"].encode(),
+        read = Read(self.ctx, level, self._range(), "default", 1, named["key"].encode(),
                     self.session, self.truncation)
         down = nodes_of(named.get("down"))
         disconnected = nodes_of(named.get("disconnected"))
@@ -323,7 +367,7 @@ class Harness:
     def do_scan(self, _, named) -> list[str]:
         ks = Keyspace("default", 1, partitioner=named.get("partitioner", "range"))
         scan = SpanScan(self.ctx, Level.parse(named.get("level", "QUORUM")), ks,
-                        self.replicas, named["start"].encode(), named.get("end", "").encode(),
+                        self._range(), named["start"].encode(), named.get("end", "").encode(),
                         named.get("range_end", "").encode(), int(named.get("limit", 10)),
                         self.truncation)
         self._now(named)
@@ -374,6 +418,29 @@ class Harness:
         reply = m.ScanReply(tuple(items), truthy(named.get("truncated")), last)
         return self._emit(self.request.on_reply(node, self._purpose(node), reply,
                                                 self._now(named)))
+
+    def _typed_error(self, node: str, reply: m.ErrorReply) -> list[str]:
+        """``reply`` from ``node`` through the wire codec, as the driver hands it."""
+        _, reply = m.decode_body(msgpack.unpackb(m.encode(-1, reply), raw=False))
+        return self._emit(self.request.on_redirect(node, self._purpose(node), reply.error(),
+                                                   self.cache.by_id))
+
+    def do_redirect(self, positional, named) -> list[str]:
+        node = positional[0]
+        replicas = named.get("replicas", ",".join(self.replicas)).split(",")
+        theirs = RangeDescriptor.of(int(named.get("range", 1)), "default", b"", b"",
+                                    replicas, int(named["generation"]))
+        code = (m.ErrorCode.RANGE_NOT_FOUND if named.get("code") == "not-found"
+                else m.ErrorCode.STALE_GENERATION)
+        return self._typed_error(node, m.ErrorReply(code, "redirect", (theirs.to_plain(),)))
+
+    def do_not_leader(self, positional, named) -> list[str]:
+        leader = (named["leader"],) if "leader" in named else ()
+        return self._typed_error(positional[0],
+                                 m.ErrorReply(m.ErrorCode.NOT_LEADER, "not leader", leader))
+
+    def do_ranges(self, _, __) -> list[str]:
+        return [show_descriptor(r) for r in self.cache.all_ranges()]
 
     def do_hint_kept(self, positional, named) -> list[str]:
         return self._emit(self.request.on_hint_kept(positional[0],
