@@ -63,7 +63,7 @@ class FakeStorage:
     def write_soon(self, entries, on_durable, cache: bool = False) -> None:
         self.batches.append(list(entries))
 
-    def scan(self, keyspace_id, start, end, limit, group_prefix=None):
+    def scan(self, keyspace_id, start, end, limit, group_prefix=None, reverse=False):
         return [], False, b""
 
 

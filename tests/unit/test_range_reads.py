@@ -17,6 +17,7 @@ from quorumkv.core.consistency import Level
 from quorumkv.core.eventual.actions import LocalScan, Reply, Send
 from quorumkv.core.eventual.context import Context
 from quorumkv.core.eventual.scan import SpanScan
+from quorumkv.core.placement import VOTER, RangeDescriptor
 from quorumkv.core.hlc import HLC
 from quorumkv.core.placement import Keyspace, RangeDescriptor
 from quorumkv.core.scan import (CURSOR_KEY_BYTES, RANGE_LIMIT_DEFAULT, RANGE_LIMIT_MAX,
@@ -158,13 +159,18 @@ def test_qkv_range_options_and_their_errors():
 # ---- the reverse page of one range ---------------------------------------------------------
 
 
+def voters(range_id: int, start: bytes, end: bytes, *nodes: str) -> RangeDescriptor:
+    return RangeDescriptor(range_id, RANGE.name, start, end,
+                           tuple((node, VOTER) for node in nodes))
+
+
 def test_a_reverse_span_scan_asks_below_end_and_goes_on_in_the_range_before():
     ctx = Context("n1", HLC(), 1000, 1000)
-    scan = SpanScan(ctx, Level.QUORUM, RANGE, ("n1", "n2", "n3"), b"c", b"p", b"r", 2,
-                    reverse=True, range_start=b"l")
+    scan = SpanScan(ctx, Level.QUORUM, RANGE, voters(18, b"l", b"r", "n1", "n2", "n3"),
+                    b"c", b"p", b"r", 2, reverse=True, range_start=b"l")
     actions = scan.start()
     assert isinstance(actions[0], LocalScan) and isinstance(actions[1], Send)
-    assert actions[0].message == m.Scan("users", b"l", b"p", 2, True)  # [max(c, l), p)
+    assert actions[0].message == m.Scan("users", b"l", b"p", 2, 18, 1, True)  # [max(c, l), p)
     v = Version(1, "n2", value=b"x")
     assert scan.on_reply("n1", 0, m.ScanReply(((b"n", v),), False, b"n"), 0) is None
     done = scan.on_reply("n2", 0, m.ScanReply(((b"o", v), (b"m", v)), False, b"m"), 0)
@@ -176,8 +182,8 @@ def test_a_reverse_span_scan_asks_below_end_and_goes_on_in_the_range_before():
 
 def test_a_reverse_span_scan_inside_its_range_ends_when_its_pages_do():
     ctx = Context("n1", HLC(), 1000, 1000)
-    scan = SpanScan(ctx, Level.ONE, RANGE, ("n1",), b"m", b"p", b"r", 2, reverse=True,
-                    range_start=b"l")
+    scan = SpanScan(ctx, Level.ONE, RANGE, voters(18, b"l", b"r", "n1"), b"m", b"p", b"r",
+                    2, reverse=True, range_start=b"l")
     scan.start()
     v = Version(1, "n1", value=b"x")
     done = scan.on_reply("n1", 0, m.ScanReply(((b"o", v),), False, b"o"), 0)
