@@ -95,3 +95,35 @@ class JointConfig:
         if VoteResult.LOST in (first, second):
             return VoteResult.LOST
         return VoteResult.PENDING
+
+
+class TrackerConfig:
+    """A group's membership as the leader's tracker sees it: the voters (joint
+    during a change), the learners, the voters that become learners when the joint
+    config is left (``learners_next``), and whether the leader leaves it by itself.
+    ``confchange.py`` computes new ones; ``progress.py`` holds the current one."""
+
+    __slots__ = ("voters", "learners", "learners_next", "auto_leave")
+
+    def __init__(self, voters: JointConfig | None = None, learners=(), learners_next=(),
+                 auto_leave: bool = False) -> None:
+        self.voters = voters if voters is not None else JointConfig()
+        self.learners = frozenset(learners)
+        self.learners_next = frozenset(learners_next)
+        self.auto_leave = auto_leave
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, TrackerConfig) and self.voters == other.voters
+                and self.learners == other.learners
+                and self.learners_next == other.learners_next
+                and self.auto_leave == other.auto_leave)
+
+    def __repr__(self) -> str:
+        parts = [f"voters={self.voters!r}"]
+        if self.learners:
+            parts.append(f"learners=({','.join(sorted(self.learners))})")
+        if self.learners_next:
+            parts.append(f"learners_next=({','.join(sorted(self.learners_next))})")
+        if self.auto_leave:
+            parts.append("autoleave")
+        return " ".join(parts)
