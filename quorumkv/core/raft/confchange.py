@@ -272,14 +272,18 @@ class Changer:
 # ---- conf states ------------------------------------------------------------------------
 
 def _conf_state_problem(cs: ConfState) -> str:
-    if not cs.voters and (cs.learners or cs.voters_outgoing or cs.learners_next):
+    voters = cs.voters | cs.voters_outgoing
+    if not cs.voters and (voters or cs.learners):
         return "it has members but no voters"
-    if cs.voters & cs.learners or cs.voters_outgoing & cs.learners:
-        return f"{_ids((cs.voters | cs.voters_outgoing) & cs.learners)} both voter and learner"
-    if not cs.learners_next <= cs.voters_outgoing:
-        return f"learners_next {_ids(cs.learners_next - cs.voters_outgoing)} not outgoing voters"
-    if cs.learners_next & (cs.voters | cs.learners):
-        return f"{_ids(cs.learners_next & (cs.voters | cs.learners))} in learners_next and another role"
+    both = voters & cs.learners
+    if both:
+        return f"{_ids(both)} both voter and learner"
+    stray = cs.learners_next - cs.voters_outgoing
+    if stray:
+        return f"learners_next {_ids(stray)} not outgoing voters"
+    twice = cs.learners_next & cs.voters
+    if twice:
+        return f"{_ids(twice)} both in learners_next and an incoming voter"
     if cs.auto_leave and not cs.voters_outgoing:
         return "auto_leave set outside a joint config"
     return ""
