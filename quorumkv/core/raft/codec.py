@@ -3,8 +3,8 @@
 A node sends another, per loop turn, the Raft messages of all its groups for that
 node in one :class:`RaftBatch`, and the heartbeats of all the groups it leads there
 in one :class:`NodeHeartbeat` (the answers in one :class:`NodeHeartbeatResp`): one
-heartbeat per node pair per tick, not one per group (as CockroachDB and TiKV
-coalesce them). The host turns a turn's outgoing ``(group, Message)`` pairs into
+heartbeat per node pair per tick, not one per group (CockroachDB coalesces
+them so too). The host turns a turn's outgoing ``(group, Message)`` pairs into
 these with :func:`collapse_heartbeats` and :func:`batch_by_destination`, and a
 received heartbeat back into per-group HEARTBEAT / HEARTBEAT_RESP messages with
 :func:`expand_heartbeat`. Raft tolerates reordering, so a heartbeat travelling
