@@ -343,6 +343,21 @@ _packb = msgpack.Packer(use_bin_type=True).pack
 _last_put: list = [None, b""]
 
 
+# message class -> its encode(req_id, message): messages defined by other modules
+# (core/raft/codec.py), added to the protocol with :func:`extend`
+_EXTENDED: dict = {}
+
+
+def extend(decoders: dict, encoders: dict) -> None:
+    """Add another module's messages to the peer protocol: ``decoders`` maps tags
+    to functions of the fields, ``encoders`` message classes to ``encode(req_id,
+    message)``. A tag may not be taken twice."""
+    for tag, decoder in decoders.items():
+        assert _DECODERS.get(tag, decoder) is decoder, f"tag {tag} is taken"
+        _DECODERS[tag] = decoder
+    _EXTENDED.update(encoders)
+
+
 def encode(req_id: int, message) -> bytes:
     cls = type(message)
     if cls is Put:
@@ -361,6 +376,9 @@ def encode(req_id: int, message) -> bytes:
         return _packb([req_id, cls.TAG, list(message.items)])
     if cls is RangeStatsReply:
         return _packb([req_id, cls.TAG, message.node_id, [list(r) for r in message.rows]])
+    extended = _EXTENDED.get(cls)
+    if extended is not None:
+        return extended(req_id, message)
     return _packb([req_id, cls.TAG, *message])
 
 
