@@ -352,10 +352,12 @@ def extend(decoders: dict, encoders: dict) -> None:
     """Add another module's messages to the peer protocol: ``decoders`` maps tags
     to functions of the fields, ``encoders`` message classes to ``encode(req_id,
     message)``. A tag may not be taken twice."""
+    global MESSAGE_TYPES
     for tag, decoder in decoders.items():
         assert _DECODERS.get(tag, decoder) is decoder, f"tag {tag} is taken"
         _DECODERS[tag] = decoder
     _EXTENDED.update(encoders)
+    MESSAGE_TYPES += tuple(cls for cls in encoders if cls not in MESSAGE_TYPES)
 
 
 def encode(req_id: int, message) -> bytes:
