@@ -203,7 +203,8 @@ class RaftHost:
         for group, ready in readies:
             gid = group.group_id
             if not ready.snapshot.is_empty():
-                group.machine.restore(ready.snapshot, batch)
+                group.machine.restore(ready.snapshot.data, batch)
+                group.applied = ready.snapshot.meta.index
                 batch.apply_snapshot(gid, ready.snapshot.meta)
             if ready.entries:
                 batch.append(gid, ready.entries)
@@ -252,7 +253,7 @@ class RaftHost:
             _serve_reads(group)
 
     def _apply_entries(self, group: Group, entries, batch) -> None:
-        reader = group.machine.reader(self.engine, batch)
+        reader = group.machine.reader()
         for entry in entries:
             group.applied = entry.index
             if entry.type == EntryType.CONF_CHANGE:
