@@ -43,7 +43,7 @@ class RangeStateMachine:
         self.start, self.end = descriptor.start, descriptor.end
         self.core = RangeMachine(keyspace.keyspace_id, (descriptor.start, descriptor.end),
                                  range_id=descriptor.range_id,
-                                 pkey_of=keyspace.partitioner.placement_key,
+                                 pkey_of=keyspace.placement_key,
                                  max_value_bytes=max_value_bytes)
         self._engine_reader = EngineReader(engine)
         self.core.restore(self._session_records())

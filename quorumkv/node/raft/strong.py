@@ -60,7 +60,7 @@ class StrongReplicator:
     def range_of(self, keys):
         """The one range that holds every key, or CrossSlotError."""
         name = self.keyspace.name
-        pkey_of = self.keyspace.partitioner.placement_key
+        pkey_of = self.keyspace.placement_key
         first = None
         for key in keys:
             descriptor = self.ranges.lookup(name, pkey_of(key))
