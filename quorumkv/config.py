@@ -31,17 +31,15 @@ import socket
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 
-from .core.meta.spec import (LEVELS, MAX_DB, MAX_GC_GRACE_MS, MAX_RANGES,  # noqa: F401
-                             NAME_PATTERN, PARTITIONERS, SpecError, check_spec,
-                             spec_from_settings)
+from .core.meta.spec import (DEFAULT_KEYSPACE, LEVELS, MAX_DB,  # noqa: F401 (for callers)
+                             MAX_GC_GRACE_MS, MAX_KEYSPACES, MAX_RANGES, NAME_PATTERN,
+                             PARTITIONERS, SpecError, check_spec, spec_from_settings)
 from .errors import ConfigError
 
 REQUEST_LEVELS = ("ANY",) + LEVELS       # ANY: writes only
 CLUSTER_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 KEYSPACE_NAME = NAME_PATTERN  # the one rule of core/meta/spec.py
-DEFAULT_KEYSPACE = "default"
 MODES = ("eventual",)  # "strong" arrives with Raft
-MAX_KEYSPACES = 64
 # the [cluster] keys that set keyspace default before [[keyspaces]] existed
 LEGACY_KEYSPACE_KEYS = ("ranges", "replication_factor", "default_consistency",
                         "hints_count_toward_consistency", "gc_grace_ms")

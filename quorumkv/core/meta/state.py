@@ -46,10 +46,8 @@ from ..placement.rangecache import RangeCache
 from .commands import (JOINING, LEAVING, LEFT, UP, AddNode, Bootstrap, CreateKeyspace,
                        DropKeyspace, NodeInfo, RemoveNode, SetNodeState, UpdateDescriptor,
                        decode_spec)
-from .spec import STRONG, KeyspaceSpec, SpecError, check_spec
+from .spec import DEFAULT_KEYSPACE, MAX_KEYSPACES, STRONG, KeyspaceSpec, SpecError, check_spec
 
-DEFAULT_KEYSPACE = "default"
-MAX_KEYSPACES = 64
 MAX_NODE_ID_BYTES = 255  # core/keys.py gives a node id one length byte
 MAX_PLACE_BYTES = 64     # dc and rack names
 MAX_LISTED = 10          # ranges named in one refusal
