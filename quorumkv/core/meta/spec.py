@@ -188,6 +188,8 @@ def spec_from_args(args) -> KeyspaceSpec:
     if not args or not all(type(a) is str for a in args):
         raise SpecError("name", f" is required ({NAME_RULE}), then setting value pairs")
     name, rest = args[0], args[1:]
+    if name.startswith("--"):
+        raise SpecError("name", f" comes first, before the settings (got {name!r})")
     if len(rest) % 2:
         raise SpecError(_field_name(rest[-1]), " has no value")
     fields_ = {"name": name}

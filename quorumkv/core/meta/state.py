@@ -57,7 +57,9 @@ TRANSITIONS = {JOINING: (UP,), UP: (LEAVING,), LEAVING: (UP,), LEFT: ()}
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What applying one command gave: ``ok`` with a ``value``, or the refusal."""
+    """What applying one command gave: ``ok`` with a ``value`` (CreateKeyspace and
+    DropKeyspace: the keyspace id; UpdateDescriptor: the stored descriptor; the
+    others: the new version), or not ``ok`` and the refusal in ``error``."""
     ok: bool
     error: str = ""
     value: object = None

@@ -96,6 +96,7 @@ def test_every_bad_field_is_refused_naming_it(fields, field, text):
 
 @pytest.mark.parametrize("args, text", [
     ([], "name is required"),
+    (["--mode", "strong"], "name comes first, before the settings (got '--mode')"),
     (["locks", "--rf"], "replication_factor has no value"),
     (["locks", "--name", "x"], "name is the first argument"),
     (["locks", "--rf", "2", "--rf", "3"], "replication_factor is given twice"),
