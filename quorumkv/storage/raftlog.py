@@ -46,9 +46,10 @@ host set a source (:meth:`GroupLog.set_snapshot_source`) that builds a real one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import msgpack
 
@@ -76,9 +77,11 @@ def decode_entry(index: int, raw: bytes) -> Entry:
     return Entry(term, index, raw[_ENTRY_HEAD.size:], _NORMAL if type_ == 0 else EntryType(type_))
 
 
-def _conf_plain(cs: ConfState) -> list:
-    return [sorted(cs.voters), sorted(cs.learners), sorted(cs.voters_outgoing),
-            sorted(cs.learners_next), cs.auto_leave]
+@functools.lru_cache(maxsize=1024)
+def _conf_plain(cs: ConfState) -> tuple:
+    """Cached: a group's membership rarely changes, its hard state every turn."""
+    return (sorted(cs.voters), sorted(cs.learners), sorted(cs.voters_outgoing),
+            sorted(cs.learners_next), cs.auto_leave)
 
 
 def _conf_of(plain: list) -> ConfState:
@@ -94,6 +97,9 @@ class GroupState:
     conf_state: ConfState = ConfState()
     snap: SnapshotMeta = SnapshotMeta()  # index and term just before the first entry
     last: int = 0
+
+    def copy(self) -> "GroupState":
+        return GroupState(self.hard_state, self.conf_state, self.snap, self.last)
 
 
 def encode_state(state: GroupState) -> bytes:
@@ -234,6 +240,8 @@ class GroupLog:
 
     def _trim(self, max_entries: int, max_bytes: int) -> None:
         cache = self._cache
+        if len(cache) <= max_entries and self._cache_bytes <= max_bytes:
+            return
         n = 0
         while n < len(cache) and (len(cache) - n > max_entries or self._cache_bytes > max_bytes):
             self._cache_bytes -= cache[n].size()
@@ -372,7 +380,7 @@ class WriteBatch:
         draft = self._drafts.get(group_id)
         if draft is None:
             group = self._store.group(group_id)
-            draft = _Draft(replace(group._state), group.persisted)
+            draft = _Draft(group._state.copy(), group.persisted)
             self._drafts[group_id] = draft
         return draft
 
