@@ -348,11 +348,12 @@ class WriteBatch:
         """Drop the group's entries up to ``index`` (applied and in the state
         machine): one range delete; the first index becomes ``index + 1`` and the
         snapshot meta ``(index, term(index), conf_state or the current membership)``.
-        An index compacted already raises Compacted, one beyond the last Unavailable."""
+        An index compacted already changes nothing (a snapshot installed since may
+        have passed it); one beyond the last index raises Unavailable."""
         draft = self._draft(group_id)
         state = draft.state
         if index <= state.snap.index:
-            raise Compacted(f"group {group_id}: {index} is compacted already")
+            return
         if index > state.last:
             raise Unavailable(f"group {group_id}: cannot compact to {index}, the last "
                               f"index is {state.last}")
