@@ -485,11 +485,28 @@ class RaftLogStore:
             self.group(group_id)._install(draft, self.max_cached_entries, self.max_cached_bytes)
 
     def _load(self) -> None:
-        """Every stored group's state, and its last index from the end of its log."""
-        for key, raw in list(self.engine.iter_span(*keys.prefix_span(keys.all_raft_states_prefix()))):
+        """Every stored group's state, and its last index from the end of its log,
+        all read from one snapshot of the engine."""
+        snap = self.engine.snapshot()
+        records = list(snap.iter_span(*keys.prefix_span(keys.all_raft_states_prefix())))
+        for key, raw in records:
             group_id = keys.raft_state_group(key)
             state = decode_state(raw)
-            for log_key, _ in self.engine.iter_span_reverse(*keys.raft_log_span(group_id)):
-                state.last = max(state.last, keys.raft_log_index(log_key))
-                break
+            last_key = _last_key(snap, *keys.raft_log_span(group_id))
+            if last_key is not None:
+                state.last = max(state.last, keys.raft_log_index(last_key))
             self._groups[group_id] = GroupLog(self, group_id, state, True)
+
+
+def _last_key(snap, lo: bytes, hi: bytes) -> bytes | None:
+    """The highest key of ``[lo, hi)`` in ``snap``; a snapshot without a reverse
+    iterator (the simulation's) is read forward: its spans are small."""
+    reverse = getattr(snap, "iter_span_reverse", None)
+    if reverse is not None:
+        for key, _ in reverse(lo, hi):
+            return key
+        return None
+    last = None
+    for key, _ in snap.iter_span(lo, hi):
+        last = key
+    return last
