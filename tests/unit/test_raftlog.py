@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import random
 import threading
 
 import pytest
@@ -19,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quorumkv.core import keys
-from quorumkv.core.raft.types import (Compacted, ConfState, Entry, EntryType, HardState,
-                                      Snapshot, SnapshotMeta, Unavailable)
+from quorumkv.core.raft.types import (Compacted, Config, ConfState, Entry, EntryType,
+                                      HardState, Snapshot, SnapshotMeta, Unavailable)
 from quorumkv.sim.loop import SimLoop
 from quorumkv.sim.storage import SYNC_DELAY_S, MemEngine
 from quorumkv.storage.engine import RocksEngine, StorageError
@@ -604,3 +605,109 @@ def _limited(entries: list[Entry], max_bytes: int) -> list[Entry]:
             break
         out.append(e)
     return out
+
+
+# ---- with the Raft core (core/raft/rawnode.py, once it is on main) ----------------
+
+class RaftNodes:
+    """Nodes driving Raft groups over their RaftLogStores the way the host will:
+    per node and turn, every group's Ready in one batch, one commit, then send,
+    apply and advance. Messages are delivered at the next turn."""
+
+    def __init__(self, rawnode, nodes, groups) -> None:
+        self.rawnode, self.nodes, self.groups = rawnode, nodes, groups
+        self.engines = {n: MemEngine() for n in nodes}
+        self.inbox = {n: [] for n in nodes}
+        self.applied = {(n, g): [] for n in nodes for g in groups}
+        self.down: set[str] = set()
+        self.rnd = random.Random(1)
+        self.store: dict[str, RaftLogStore] = {}
+        self.rn: dict = {}  # (node, group) -> RawNode
+        for n in nodes:
+            self.boot(n, first=True)
+
+    def boot(self, n: str, first: bool = False) -> None:
+        store = RaftLogStore(self.engines[n])
+        if first:
+            batch = store.write_batch()
+            for g in self.groups:
+                batch.set_conf_state(g, ConfState(voters=frozenset(self.nodes)))
+            batch.commit()
+        self.store[n] = store
+        for g in self.groups:
+            self.rn[(n, g)] = self.rawnode.RawNode(Config(id=n), store.group(g), self.rnd)
+
+    def turn(self, n: str) -> None:
+        batch, readies = self.store[n].write_batch(), []
+        for g, m in self.inbox[n]:
+            self.rn[(n, g)].step(m)
+        self.inbox[n] = []
+        for g in self.groups:  # one batch and one commit for every group
+            rn = self.rn[(n, g)]
+            rn.tick()
+            if rn.has_ready():
+                rd = rn.ready()
+                if not rd.snapshot.is_empty():
+                    batch.apply_snapshot(g, rd.snapshot.meta)
+                batch.append(g, rd.entries)
+                if rd.hard_state is not None:
+                    batch.set_hard_state(g, rd.hard_state)
+                readies.append((g, rd))
+        self.store[n].commit(batch)
+        for g, rd in readies:
+            self.inbox_all(g, rd.messages)
+            self.applied[(n, g)] += [e.data for e in rd.committed_entries if e.data]
+            self.rn[(n, g)].advance(rd)
+
+    def inbox_all(self, g, messages) -> None:
+        for m in messages:
+            if m.to not in self.down:
+                self.inbox[m.to].append((g, m))
+
+    def run(self, turns: int) -> None:
+        for _ in range(turns):
+            for n in self.nodes:
+                if n not in self.down:
+                    self.turn(n)
+
+    def leader(self, g):
+        leaders = [n for n in self.nodes if n not in self.down
+                   and self.rn[(n, g)].status().role.value == "leader"]
+        return leaders[0] if leaders else None
+
+
+def test_raft_groups_run_over_the_store_and_a_restarted_node_catches_up():
+    rawnode = pytest.importorskip("quorumkv.core.raft.rawnode")
+    c = RaftNodes(rawnode, ["n1", "n2", "n3"], [keys.METADATA_GROUP_ID, 1, 2, 3])
+    c.run(60)
+    assert all(c.leader(g) for g in c.groups)
+    for i in range(30):
+        for g in c.groups:
+            c.rn[(c.leader(g), g)].propose(b"%d" % i)
+        c.run(1)
+    c.run(10)
+    assert all(c.applied[(n, g)] == [b"%d" % i for i in range(30)]
+               for n in c.nodes for g in c.groups)
+    c.down.add("n2")
+    c.engines["n2"].crash()
+    c.run(80)  # new leaders where n2 led
+    for i in range(30, 40):
+        for g in c.groups:
+            c.rn[(c.leader(g), g)].propose(b"%d" % i)
+        c.run(1)
+    c.run(5)
+    for n in ("n1", "n3"):  # compact: n2 can only catch up by snapshot
+        batch = c.store[n].write_batch()
+        for g in c.groups:
+            batch.compact(g, c.rn[(n, g)].status().applied)
+        batch.commit()
+    c.down.discard("n2")
+    c.boot("n2")
+    assert c.store["n2"].groups() == c.groups
+    c.run(100)
+    for g in c.groups:
+        lead = c.store[c.leader(g)].group(g)
+        mine = c.store["n2"].group(g)
+        assert mine.last_index() == lead.last_index()
+        assert mine.snapshot().meta.index >= lead.first_index() - 1  # installed a snapshot
+        assert mine.term(mine.last_index()) == lead.term(lead.last_index())
