@@ -33,7 +33,8 @@ batch was made and checks, within itself, each operation against the ones before
 it; committing a batch made before another batch's commit (or during one) is
 refused. A failed write or sync leaves the engine in a state the view may not
 match: the store then refuses every further batch (the node must restart; as
-etcd, it does not retry an fsync). While ``commit_async`` runs, a read of an
+etcd, it does not retry an fsync), and so does a commit_async cancelled before
+its sync completed. While ``commit_async`` runs, a read of an
 index the batch overwrites may see the old or the new entry in the engine (the
 core reads such indexes from its own unstable log, never from storage).
 
@@ -46,6 +47,7 @@ host set a source (:meth:`GroupLog.set_snapshot_source`) that builds a real one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import struct
@@ -258,7 +260,8 @@ class _Draft:
     state: GroupState
     persisted: bool                 # an 'R' record exists once the batch is written
     dirty: bool = False             # the batch must write the 'R' record
-    ops: list = field(default_factory=list)  # ("append", entries) | ("compact", i) | ("reset", None)
+    # ("append", entries) | ("compact", index) | ("reset", None), in batch order
+    ops: list = field(default_factory=list)
 
 
 class WriteBatch:
@@ -443,10 +446,8 @@ class RaftLogStore:
         """Write ``batch`` in one engine write (synced if ``sync``) on the
         caller's thread, then change the view."""
         self._begin(batch)
-        try:
+        with self._final_on_failure():
             self.engine.write(batch.raw, sync)
-        except Exception as exc:
-            raise self._fail(exc) from exc
         self._install(batch)
 
     async def commit_async(self, batch: WriteBatch) -> None:
@@ -456,10 +457,9 @@ class RaftLogStore:
         self._begin(batch)
         self._in_flight = True
         try:
-            self.engine.write(batch.raw, False)
-            await self.engine.synced(asyncio.get_running_loop())
-        except Exception as exc:
-            raise self._fail(exc) from exc
+            with self._final_on_failure():
+                self.engine.write(batch.raw, False)
+                await self.engine.synced(asyncio.get_running_loop())
         finally:
             self._in_flight = False
         self._install(batch)
@@ -474,10 +474,21 @@ class RaftLogStore:
                                "it) is stale: make one batch per loop turn")
         batch._seal()
 
-    def _fail(self, exc: Exception) -> StorageError:
-        error = exc if isinstance(exc, StorageError) else StorageError(f"Raft log write failed: {exc}")
-        self._failed = error
-        return error
+    @contextlib.contextmanager
+    def _final_on_failure(self):
+        """A write or sync that failed, or a commit_async cancelled in its sync,
+        may have left the engine ahead of the view: no batch after it."""
+        try:
+            yield
+        except StorageError as exc:
+            self._failed = exc
+            raise
+        except Exception as exc:
+            self._failed = StorageError(f"Raft log write failed: {exc}")
+            raise self._failed from exc
+        except BaseException:
+            self._failed = StorageError("a Raft log commit was cancelled before its sync")
+            raise
 
     def _install(self, batch: WriteBatch) -> None:
         self._commits += 1

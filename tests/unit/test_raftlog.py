@@ -379,6 +379,22 @@ def test_a_crash_during_commit_async_loses_the_batch_and_never_acknowledges_it()
     loop.run_until_complete(asyncio.sleep(0))
 
 
+def test_a_commit_async_cancelled_during_its_sync_stops_the_store():
+    loop, engine = SimLoop(), MemEngine()
+    store = RaftLogStore(engine)
+
+    async def main():
+        task = loop.create_task(store.commit_async(one_turn(store, [1], 1)))
+        await asyncio.sleep(SYNC_DELAY_S / 2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    loop.run_until_complete(main())
+    assert store.group(1).last_index() == 0  # not durable: never in the view
+    with pytest.raises(StorageError, match="cancelled"):
+        store.write_batch()  # the engine holds the batch, the view does not
+
+
 class GatedRocks(RocksEngine):
     """A RocksEngine whose WAL sync waits for the test to open a gate (bounded)."""
 
@@ -542,7 +558,9 @@ class Oracle:
         self.snap_index = index
 
     def term(self, index: int) -> int:
-        return self.snap_term if index == self.snap_index else self.entries[index - self.snap_index - 1].term
+        if index == self.snap_index:
+            return self.snap_term
+        return self.entries[index - self.snap_index - 1].term
 
 
 ops = st.lists(st.tuples(st.sampled_from(["append", "append", "append", "compact",
@@ -569,7 +587,8 @@ def test_random_operations_match_a_list(operations, cache_entries):
                 oracle.compact(index)
             batch.compact(GROUP, index)
         elif op == "snapshot":
-            oracle.snap_index, oracle.snap_term, oracle.entries = oracle.last + 1 + pick % 3, terms[0], []
+            oracle.snap_index, oracle.snap_term = oracle.last + 1 + pick % 3, terms[0]
+            oracle.entries = []
             batch.apply_snapshot(GROUP, SnapshotMeta(oracle.snap_index, oracle.snap_term))
         elif op in ("reopen", "new batch"):
             batch.commit(sync=False)
