@@ -564,7 +564,8 @@ class Oracle:
 
 
 ops = st.lists(st.tuples(st.sampled_from(["append", "append", "append", "compact",
-                                          "snapshot", "reopen", "new batch"]),
+                                          "snapshot", "destroy", "reopen", "new batch"]),
+                         st.sampled_from([GROUP, GROUP + 1]),  # neighbours: no span bleeds
                          st.integers(0, 1000), st.lists(st.integers(1, 9), min_size=1, max_size=6)),
                max_size=40)
 
@@ -574,31 +575,40 @@ ops = st.lists(st.tuples(st.sampled_from(["append", "append", "append", "compact
 def test_random_operations_match_a_list(operations, cache_entries):
     engine = MemEngine()
     store = RaftLogStore(engine, max_cached_entries=cache_entries)
-    oracle = Oracle()
+    oracles = {GROUP: Oracle(), GROUP + 1: Oracle()}
     batch = store.write_batch()
-    for op, pick, terms in operations:
+    for op, gid, pick, terms in operations:
+        oracle = oracles[gid]
         if op == "append":
             first = oracle.snap_index + 1 + pick % (oracle.last - oracle.snap_index + 1)
             oracle.append(first, terms)
-            batch.append(GROUP, oracle.entries[first - oracle.snap_index - 1:])
+            batch.append(gid, oracle.entries[first - oracle.snap_index - 1:])
         elif op == "compact":  # at or below the first index - 1: changes nothing
             index = pick % (oracle.last + 1)
             if index > oracle.snap_index:
                 oracle.compact(index)
-            batch.compact(GROUP, index)
+            batch.compact(gid, index)
         elif op == "snapshot":
             oracle.snap_index, oracle.snap_term = oracle.last + 1 + pick % 3, terms[0]
             oracle.entries = []
-            batch.apply_snapshot(GROUP, SnapshotMeta(oracle.snap_index, oracle.snap_term))
-        elif op in ("reopen", "new batch"):
+            batch.apply_snapshot(gid, SnapshotMeta(oracle.snap_index, oracle.snap_term))
+        elif op == "destroy":
+            oracles[gid] = Oracle()
+            batch.destroy(gid)
+        else:  # "reopen", "new batch"
             batch.commit(sync=False)
             if op == "reopen":
                 store = RaftLogStore(engine, max_cached_entries=cache_entries)
-            check(store.group(GROUP), oracle)
+            check_all(store, oracles)
             batch = store.write_batch()
     batch.commit()
-    check(store.group(GROUP), oracle)
-    check(RaftLogStore(engine).group(GROUP), oracle)
+    check_all(store, oracles)
+    check_all(RaftLogStore(engine), oracles)
+
+
+def check_all(store, oracles: dict) -> None:
+    for gid, oracle in oracles.items():
+        check(store.group(gid), oracle)
 
 
 def check(log, oracle: Oracle) -> None:
