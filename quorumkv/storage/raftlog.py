@@ -171,6 +171,8 @@ class GroupLog:
         if hi > self._state.last + 1:
             raise Unavailable(f"group {self.group_id}: entries up to {hi - 1} asked, "
                               f"the last index is {self._state.last}")
+        if lo >= hi:
+            return []
         cache = self._cache
         cache_lo = cache[0].index if cache else self._state.last + 1
         stored = self._stored(lo, min(hi, cache_lo)) if lo < cache_lo else ()

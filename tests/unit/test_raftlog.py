@@ -126,6 +126,7 @@ def test_appended_entries_read_back(h):
     assert [h.log.term(i) for i in range(9)] == [0, 1, 1, 1, 1, 1, 2, 2, 2]
     assert read_all(h.log) == ents(1, 5, 1) + ents(6, 8, 2)
     assert h.log.entries(3, 7, 1 << 20) == ents(3, 5, 1) + ents(6, 6, 2)
+    assert h.log.entries(3, 3, 1 << 20) == []
 
 
 def test_entry_types_and_data_round_trip(h):
@@ -289,6 +290,7 @@ def test_bad_writes_are_refused_and_change_nothing():
         h.apply_snapshot(SnapshotMeta(index=10, term=3))
     with pytest.raises(ValueError):
         h.store.group(-1)
+    assert h.log.entries(12, 11, 1 << 20) == []  # an empty (or reversed) span
     assert (h.log.first_index(), h.log.last_index(), h.log.term(10)) == (11, 10, 3)
     assert RaftLogStore(h.engine).group(GROUP).last_index() == 10
 
