@@ -60,8 +60,10 @@ from ..core.raft.types import (EMPTY_HARD_STATE, Compacted, ConfState, Entry, En
                                HardState, Snapshot, SnapshotMeta, Unavailable)
 from .engine import StorageError
 
-MAX_CACHED_ENTRIES = 1024   # per group: the tail a leader sends to followers
-MAX_CACHED_BYTES = 1 << 20  # per group, by Entry.size()
+# per group: the tail a leader sends to followers that keep up (a lagging one is
+# served from the engine); the memory bound is groups x MAX_CACHED_BYTES
+MAX_CACHED_ENTRIES = 256
+MAX_CACHED_BYTES = 256 << 10  # by Entry.size()
 STATE_FORMAT = 1            # the first field of an 'R' record
 
 _ENTRY_HEAD = struct.Struct(">QB")  # term, type; the data follows
