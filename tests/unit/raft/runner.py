@@ -294,14 +294,14 @@ class Harness:
             return False
         rd = node.rn.ready()
         self.out.append(f"> {node_id} handling Ready")
-        self.out.extend("  " + line for line in _show_ready(rd))
+        self.out.extend("  " + line for line in collapse(_show_ready(rd)))
         if not rd.snapshot.is_empty():
             node.storage.apply_snapshot(rd.snapshot)
         node.storage.append(rd.entries)
         if rd.hard_state is not None:
             node.storage.set_hard_state(rd.hard_state)
-        for m in rd.messages:
-            self._send(m)
+        dropped = [m for m in rd.messages if not self._send(m)]
+        self.out.extend(collapse(f"  dropped: {show_message(m)}" for m in dropped))
         for e in rd.committed_entries:
             self._apply(node_id, node, e)
         node.rn.advance(rd)
@@ -315,11 +315,12 @@ class Harness:
             cs = node.rn.apply_conf_change(confchange.decode(e.data))
             self.out.append(f"  {node_id} applied {e.term}/{e.index}: {show_conf_state(cs)}")
 
-    def _send(self, m: Message) -> None:
+    def _send(self, m: Message) -> bool:
+        """Queue ``m`` for its destination; False if a partition drops it."""
         if frozenset((m.frm, m.to)) in self.cut:
-            self.out.append(f"  dropped: {show_message(m)}")
-        elif m.to in self.inbox:
-            self.inbox[m.to].append(m)
+            return False
+        self.inbox[m.to].append(m)
+        return True
 
     def cmd_deliver_msgs(self, pos, opts) -> None:
         for node_id in pos:
@@ -331,11 +332,13 @@ class Harness:
             return False
         self.inbox[node_id] = [m for m in self.inbox[node_id] if m not in msgs]
         self.out.append(f"> {node_id} {'dropping' if drop else 'receiving'} messages")
+        start = len(self.out)
         for m in msgs:
             self.out.append("  " + show_message(m))
             if not drop and frozenset((m.frm, m.to)) not in self.cut:
                 self.nodes[node_id].rn.step(m)
                 self._note_changes()
+        self.out[start:] = collapse_runs(self.out[start:])
         return True
 
     def cmd_stabilize(self, pos, opts) -> None:
@@ -392,7 +395,8 @@ class Harness:
         s = self._node(pos[0]).rn.status()
         self.out.append(f"{s.id}: {s.role.value} term {s.term} vote {s.vote or '-'} "
                         f"leader {s.leader or '-'} commit {s.commit} applied {s.applied} "
-                        f"{s.config}")
+                        f"{s.config}"
+                        + (f" transferring to {s.lead_transferee}" if s.lead_transferee else ""))
         for peer, p in s.progress.items():
             learner = " learner" if p.is_learner else ""
             self.out.append(f"  {peer}: {p.state.value} match {p.match} next {p.next}{learner}")
@@ -407,6 +411,27 @@ class Harness:
 
 def _ids(text: str) -> frozenset[str]:
     return frozenset(x for x in text.strip("()").split(",") if x)
+
+
+def collapse(lines) -> list[str]:
+    """Repeated lines once each, in order, with their count (ticks repeat heartbeats)."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line] = counts.get(line, 0) + 1
+    return [line if n == 1 else f"{line} (x{n})" for line, n in counts.items()]
+
+
+def collapse_runs(lines) -> list[str]:
+    """Runs of one repeated line as one line with the count."""
+    out: list[str] = []
+    counts: list[int] = []
+    for line in lines:
+        if out and out[-1] == line:
+            counts[-1] += 1
+        else:
+            out.append(line)
+            counts.append(1)
+    return [line if n == 1 else f"{line} (x{n})" for line, n in zip(out, counts)]
 
 
 def _show_ready(rd) -> list[str]:
