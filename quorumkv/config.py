@@ -31,19 +31,15 @@ import socket
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 
+from .core.meta.spec import (DEFAULT_KEYSPACE, LEVELS, MAX_DB,  # noqa: F401 (for callers)
+                             MAX_GC_GRACE_MS, MAX_KEYSPACES, MAX_RANGES, NAME_PATTERN,
+                             PARTITIONERS, SpecError, check_spec, spec_from_settings)
 from .errors import ConfigError
 
-LEVELS = ("ONE", "TWO", "QUORUM", "ALL")  # a keyspace default must serve reads too
 REQUEST_LEVELS = ("ANY",) + LEVELS       # ANY: writes only
 CLUSTER_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
-KEYSPACE_NAME = re.compile(r"[0-9A-Za-z_-]{1,48}")
-DEFAULT_KEYSPACE = "default"
+KEYSPACE_NAME = NAME_PATTERN  # the one rule of core/meta/spec.py
 MODES = ("eventual",)  # "strong" arrives with Raft
-PARTITIONERS = ("hash", "range")
-MAX_KEYSPACES = 64
-MAX_RANGES = 4096       # per keyspace
-MAX_DB = 15             # Redis's 16 databases: SELECT 0 .. SELECT 15
-MAX_GC_GRACE_MS = 10 * 365 * 86_400_000
 # the [cluster] keys that set keyspace default before [[keyspaces]] existed
 LEGACY_KEYSPACE_KEYS = ("ranges", "replication_factor", "default_consistency",
                         "hints_count_toward_consistency", "gc_grace_ms")
@@ -388,8 +384,10 @@ def validate_keyspaces(keyspaces: tuple[KeyspaceSettings, ...]) -> None:
 
 
 def _validate_keyspace(ks: KeyspaceSettings) -> None:
-    """One keyspace's settings; the errors of the one built from [cluster] name the
-    old keys (``cluster.ranges``), the others ``keyspaces.<name>.<key>``."""
+    """One keyspace's settings: the mode here (strong keyspaces are not served
+    yet), every other field by core/meta/spec.py's check, the one HTTP, RESP and
+    the CLI use. The errors of the keyspace built from [cluster] name the old keys
+    (``cluster.ranges``), the others ``keyspaces.<name>.<key>``."""
     def label(key: str) -> str:
         return f"cluster.{key}" if ks.legacy else f"keyspaces.{ks.name}.{key}"
 
@@ -401,37 +399,10 @@ def _validate_keyspace(ks: KeyspaceSettings) -> None:
                           f"release); use mode = \"eventual\"")
     if ks.mode not in MODES:
         raise ConfigError(f"{label('mode')} must be eventual, not {ks.mode!r}")
-    if ks.partitioner not in PARTITIONERS:
-        raise ConfigError(f"{label('partitioner')} must be hash or range, "
-                          f"not {ks.partitioner!r}")
-    if ks.default_consistency.upper() not in LEVELS:
-        raise ConfigError(f"{label('default_consistency')} must be one of {', '.join(LEVELS)}")
-    if ks.hints_count_toward_consistency not in ("on", "off"):
-        raise ConfigError(f"{label('hints_count_toward_consistency')} must be on or off")
-    checks = [("ranges", ks.ranges, 1, MAX_RANGES),
-              ("replication_factor", ks.replication_factor, 1, 15),
-              ("gc_grace_ms", ks.gc_grace_ms, 0, MAX_GC_GRACE_MS)]
-    if ks.db is not None:
-        checks.append(("db", ks.db, 0, MAX_DB))
-    for key, value, low, high in checks:
-        if not low <= value <= high:
-            raise ConfigError(f"{label(key)} = {value} is out of range [{low}, {high}]")
-    _validate_split_points(ks, label("split_points"))
-
-
-def _validate_split_points(ks: KeyspaceSettings, where: str) -> None:
-    points = ks.split_points
-    if ks.partitioner == "hash" and points:
-        raise ConfigError(f"{where} is for range keyspaces, not a hash keyspace")
-    if len(points) > MAX_RANGES - 1:
-        raise ConfigError(f"{where}: {len(points)} split points, at most {MAX_RANGES - 1}")
-    if any(p == "" for p in points):
-        raise ConfigError(f"{where}: a split point is never empty (the first range "
-                          f"already starts at the beginning)")
-    for left, right in zip(points, points[1:]):
-        if not left.encode() < right.encode():
-            raise ConfigError(f"{where} must be strictly increasing: {left!r} is not "
-                              f"before {right!r}")
+    try:
+        check_spec(spec_from_settings(ks))
+    except SpecError as exc:
+        raise ConfigError(f"{label(exc.field)}{exc.detail}") from None
 
 
 def check_startable(config: Config) -> None:
