@@ -24,7 +24,8 @@ from __future__ import annotations
 import enum
 from collections import deque
 
-from .quorum import JointConfig, TrackerConfig, VoteResult
+from . import confchange
+from .quorum import TrackerConfig, VoteResult
 from .types import ConfState
 
 
@@ -201,11 +202,7 @@ class ProgressTracker:
 
     def restore(self, cs: ConfState, last_index: int) -> None:
         """Take the membership a snapshot (or the storage at start) names."""
-        config = TrackerConfig(JointConfig(cs.voters, cs.voters_outgoing), cs.learners,
-                               cs.learners_next, cs.auto_leave)
-        # learners_next are voters of the outgoing config until the joint one is left
-        members = {v: True for v in cs.learners}
-        members.update({v: False for v in cs.voters | cs.voters_outgoing})
+        config, members = confchange.restore(cs)
         self.progress.clear()
         self.apply(config, members, last_index)
 

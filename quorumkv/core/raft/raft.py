@@ -34,12 +34,13 @@ What it implements, in etcd raft's terms:
 
 from __future__ import annotations
 
+from . import confchange
 from .log import RaftLog
 from .progress import ProgressState, ProgressTracker
 from .quorum import VoteResult
 from .readonly import ReadOnly
 from .types import (
-    NONE, Compacted, Config, ConfChange, ConfChangeTransition, ConfState, Entry, EntryType,
+    NONE, Compacted, Config, ConfChange, ConfState, Entry, EntryType,
     HardState, Message, MessageType, ReadState, Role, Snapshot,
     SnapshotTemporarilyUnavailable, SoftState,
 )
@@ -445,7 +446,6 @@ class Raft:
         index is taken, nothing changes), as etcd does."""
         if e.type != EntryType.CONF_CHANGE:
             return e
-        from . import confchange  # written in parallel (wt-conf); imported when used
         cc = confchange.decode(e.data)
         joint = self.trk.config.voters.is_joint()
         if (self.pending_conf_index > self.log.applied or joint != cc.leaves_joint()):
@@ -676,17 +676,12 @@ class Raft:
 
     def apply_conf_change(self, cc: ConfChange) -> ConfState:
         """Switch to the membership ``cc`` leads to (the host calls it when it applies
-        the conf-change entry); returns the new ConfState."""
-        from . import confchange  # written in parallel (wt-conf); imported when used
+        the conf-change entry); returns the new ConfState. A change confchange
+        refuses raises ConfChangeError and changes nothing: every replica refuses
+        it alike (same config, same entry), so the host treats the entry as a no-op."""
         members = {node_id: pr.is_learner for node_id, pr in self.trk.progress.items()}
         changer = confchange.Changer(self.trk.config, members, self.log.last_index())
-        if cc.leaves_joint():
-            config, members = changer.leave_joint()
-        elif cc.uses_joint():
-            auto_leave = cc.transition != ConfChangeTransition.EXPLICIT
-            config, members = changer.enter_joint(auto_leave, cc.changes)
-        else:
-            config, members = changer.simple(cc.changes)
+        config, members = changer.apply(cc)
         return self._switch_to_config(config, members)
 
     def _switch_to_config(self, config, members: dict[str, bool]) -> ConfState:
@@ -715,7 +710,6 @@ class Raft:
         config = self.trk.config
         if (self.role == Role.LEADER and config.auto_leave and config.voters.is_joint()
                 and index >= self.pending_conf_index):
-            from . import confchange
             entry = Entry(0, 0, confchange.encode(ConfChange()), EntryType.CONF_CHANGE)
             try:
                 self.step(Message(MT.PROPOSE, frm=self.id, entries=(entry,)))

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import confchange
 from .progress import ProgressState
 from .raft import ProposalDropped, Raft, StepLocalMessage, StepPeerNotFound
 from .types import (
@@ -103,7 +104,6 @@ class RawNode:
         self._propose(Entry(0, 0, data))
 
     def propose_conf_change(self, cc: ConfChange) -> None:
-        from . import confchange  # written in parallel (wt-conf); imported when used
         self._propose(Entry(0, 0, confchange.encode(cc), EntryType.CONF_CHANGE))
 
     def _propose(self, entry: Entry) -> None:

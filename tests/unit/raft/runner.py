@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from quorumkv.core.raft import confchange
 from quorumkv.core.raft.rawnode import RawNode
 from quorumkv.core.raft.raft import ProposalDropped
 from quorumkv.core.raft.storage import MemoryStorage
@@ -129,7 +130,6 @@ def show_conf_change(cc: ConfChange) -> str:
 
 def show_entry(e: Entry) -> str:
     if e.type == EntryType.CONF_CHANGE:
-        from quorumkv.core.raft import confchange
         return f"{e.term}/{e.index} CC {show_conf_change(confchange.decode(e.data))}"
     return f"{e.term}/{e.index} {e.data.decode()!r}" if e.data else f"{e.term}/{e.index} ''"
 
@@ -311,7 +311,6 @@ class Harness:
     def _apply(self, node_id: str, node: Node, e: Entry) -> None:
         node.applied.append(e)
         if e.type == EntryType.CONF_CHANGE:
-            from quorumkv.core.raft import confchange
             cs = node.rn.apply_conf_change(confchange.decode(e.data))
             self.out.append(f"  {node_id} applied {e.term}/{e.index}: {show_conf_state(cs)}")
 

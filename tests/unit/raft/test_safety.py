@@ -70,6 +70,8 @@ class Cluster:
         for m in rd.messages:
             if frozenset((m.frm, m.to)) not in self.cut:
                 self.net.append(m)
+            else:
+                self._report_snapshot(m, False)
         for e in rd.committed_entries:
             self._apply(node_id, e)
         rn.advance(rd)
@@ -193,10 +195,10 @@ class Cluster:
         self.cut = {frozenset((a, b)) for a in side for b in self.ids if b not in side}
 
     def heal_and_settle(self) -> None:
-        """No faults: tick, process and deliver until one more proposal is applied by
-        everyone."""
+        """No faults: tick, process and deliver until a new proposal is applied by
+        everyone (proposed again every few rounds: a stale leader may lose one)."""
         self.cut = set()
-        target = None
+        targets: set[bytes] = set()
         for round_ in range(HEAL_ROUNDS):
             for node_id in self.ids:
                 self.nodes[node_id].tick()
@@ -206,11 +208,10 @@ class Cluster:
                 for node_id in self.ids:
                     self.process(node_id)
             leader = self._leader()
-            if leader is not None and target is None:
+            if leader is not None and round_ % 20 == 0:
                 self.propose(leader)
-                target = f"v{self.proposed}".encode()
-            if target and all(any(e.data == target for e in self.applied[i][-5:])
-                               for i in self.ids):
+                targets.add(f"v{self.proposed}".encode())
+            if all(targets & {e.data for e in self.applied[i]} for i in self.ids):
                 return
         raise AssertionError(f"no progress after healing ({HEAL_ROUNDS} rounds)")
 
