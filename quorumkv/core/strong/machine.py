@@ -256,8 +256,10 @@ def _txn(run: _Run, txn: c.Txn) -> Reply:
 
 
 def _bulk_or_nil(record, version: int | None = None) -> Reply:
+    """The record's value, or nil; ``version`` (when given) is the key's after the
+    command, for a command that wrote it (SET ... GET)."""
     if record is None:
-        return Nil()
+        return Nil(version=version or 0)
     return Bulk(record.value, record.version if version is None else version)
 
 
