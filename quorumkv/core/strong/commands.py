@@ -211,6 +211,15 @@ class Persist:
     key: bytes
 
 
+@_command(25, "keys")
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """Delete those of ``keys`` whose records expired by the proposal's clock: the
+    host proposes it for the expired records it finds in its range (nothing else
+    ever removes them; a read treats them as absent). Replies how many it deleted."""
+    keys: tuple
+
+
 @_command(30, "commands", "watches")
 @dataclass(frozen=True, slots=True)
 class Txn:
@@ -241,7 +250,7 @@ def keys_of(command) -> tuple:
     """Every key a command reads or writes (a Txn's: all its commands' and its
     watched keys'), so the host can check that they lie in one range."""
     match command:
-        case MGet(keys=keys) | Exists(keys=keys) | Delete(keys=keys):
+        case MGet(keys=keys) | Exists(keys=keys) | Delete(keys=keys) | Sweep(keys=keys):
             return tuple(keys)
         case MSet(pairs=pairs) | MSetNX(pairs=pairs):
             return tuple(k for k, _ in pairs)

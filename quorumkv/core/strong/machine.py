@@ -13,7 +13,8 @@ proposal's ``now_ms``, so every replica decides it the same.
 
 A user record is ``(version, expiry_ms, value)``, version the index of the entry
 that last set it (core/keys.py draws the layout). An expired record reads as
-absent; it stays stored until a write replaces or deletes it.
+absent; it stays stored until a write replaces or deletes it, or the host
+proposes a ``Sweep`` of it.
 
 Exactly-once (Raft thesis §6.3). A proposal may carry a session (``client_id``,
 ``seq``), a client numbering its requests. The machine keeps, per client, the last
@@ -452,10 +453,22 @@ def _persist(run, cmd: c.Persist):
     return Int(1, run.store(cmd.key, current.value))
 
 
+def _sweep(run, cmd: c.Sweep):
+    """Expired records only: a live key, or one written since the host looked, stays."""
+    count = 0
+    for key in cmd.keys:
+        raw = run.view.get(run.m.skey(key))
+        if raw is not None and not decode_record(raw).is_live(run.now_ms):
+            run.delete(key)
+            count += 1
+    return Int(count)
+
+
 _HANDLERS = {
     c.Get: _get, c.MGet: _mget, c.Exists: _exists, c.StrLen: _strlen,
     c.GetRange: _getrange, c.Ttl: _ttl, c.Set: _set, c.SetNX: _setnx, c.GetSet: _getset,
     c.GetDel: _getdel, c.GetEx: _getex, c.Delete: _delete, c.MSet: _mset,
     c.MSetNX: _msetnx, c.Incr: _incr, c.IncrByFloat: _incrbyfloat, c.Append: _append,
     c.SetRange: _setrange, c.Cas: _cas, c.Expire: _expire, c.Persist: _persist,
+    c.Sweep: _sweep,
 }

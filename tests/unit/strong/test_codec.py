@@ -8,7 +8,9 @@ from hypothesis import given, settings, strategies as st
 
 from quorumkv.core.strong import commands as c
 from quorumkv.core.strong.record import Session, decode_session, encode_session
-from quorumkv.core.strong.replies import Array, Bulk, Error, Int, Nil, Ok, reply_from_wire, reply_to_wire
+from quorumkv.core.strong.replies import (
+    Array, Bulk, Error, Int, Nil, Ok, reply_from_wire, reply_to_wire, to_resp,
+)
 
 from .strategies import COMMANDS, PROPOSALS
 
@@ -104,3 +106,20 @@ def test_tags_are_unique_and_every_command_has_a_handler():
     tags = [cls.TAG for cls in c._BY_TAG.values()]
     assert len(tags) == len(set(tags))
     assert set(c._BY_TAG.values()) - {c.Txn} == set(_HANDLERS)
+
+
+@pytest.mark.parametrize("reply, resp2, resp3", [
+    (Ok(1), b"+OK\r\n", b"+OK\r\n"),
+    (Nil(), b"$-1\r\n", b"_\r\n"),
+    (Nil(array=True), b"*-1\r\n", b"_\r\n"),   # EXEC after a WATCHed key changed
+    (Bulk(b"10.6", 2), b"$4\r\n10.6\r\n", b"$4\r\n10.6\r\n"),
+    (Int(-2), b":-2\r\n", b":-2\r\n"),
+    (Error("ERR value is not a valid float"), b"-ERR value is not a valid float\r\n",
+     b"-ERR value is not a valid float\r\n"),
+    (Array((Ok(), Error("ERR x"), Nil(), Int(2))), b"*4\r\n+OK\r\n-ERR x\r\n$-1\r\n:2\r\n",
+     b"*4\r\n+OK\r\n-ERR x\r\n_\r\n:2\r\n"),
+])
+def test_replies_as_redis_sends_them(reply, resp2, resp3):
+    """The null array and the EXEC array as redis-server 7.0.15 sent them on a raw
+    socket (RESP2, and RESP3 after HELLO 3)."""
+    assert to_resp(reply) == resp2 and to_resp(reply, resp3=True) == resp3

@@ -1,5 +1,7 @@
 """INCRBYFLOAT's long double: parsing, rounding and printing (against exact
-arithmetic; the replies against redis-server are in test_redis_replies.py)."""
+arithmetic; the replies against redis-server are in test_redis_replies.py). The
+inputs accepted and refused here are the ones redis-server 7.0.15 accepted and
+refused as INCRBYFLOAT's increment."""
 
 from __future__ import annotations
 

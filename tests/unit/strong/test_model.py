@@ -35,6 +35,7 @@ OPS = st.one_of(
     st.builds(c.SetRange, KEYS, st.integers(-1, 14), VALUES),
     st.builds(c.Cas, KEYS, st.none() | VALUES, VALUES, st.none() | st.integers(0, 6)),
     st.builds(c.Expire, KEYS, EXPIRY.filter(bool)), st.builds(c.Persist, KEYS),
+    st.builds(c.Sweep, st.lists(KEYS, min_size=1, max_size=3).map(tuple)),
 )
 
 
@@ -176,6 +177,11 @@ class Model:
                 return 0, self.ver(key, now)
             self.put(key, rec[0], 0, i, now)
             return 1, i
+        if t is c.Sweep:
+            expired = [k for k in dict.fromkeys(cmd.keys) if k in self.data and not self.live(k, now)]
+            for k in expired:
+                del self.data[k]
+            return len(expired), 0
         raise AssertionError(cmd)
 
     def run_txn(self, txn, i, now):

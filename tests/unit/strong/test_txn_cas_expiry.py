@@ -200,3 +200,25 @@ def test_keys_of_a_txn_covers_its_commands_and_watches():
 
 def test_txn_replies_as_an_array_even_when_empty():
     assert Harness().apply(c.Txn(())) == Array((), 0)
+
+
+# ---- sweeping expired records ----
+
+def test_sweep_deletes_expired_records_only():
+    h = Harness()
+    h.apply(c.Set(b"old", b"v", expiry_ms=NOW_MS + 10))
+    h.apply(c.Set(b"live", b"v", expiry_ms=NOW_MS + 1000))
+    h.apply(c.Set(b"forever", b"v"))
+    stored = {k for k in h.store if not keys.is_system_key(k)}
+    assert len(stored) == 3  # the expired one is still stored: reads skip it
+    reply = h.apply(c.Sweep((b"old", b"live", b"forever", b"nope", b"old")), now_ms=NOW_MS + 10)
+    assert reply == Int(1)
+    assert {k for k in h.store if not keys.is_system_key(k)} == stored - {keys.storage_key(KEYSPACE_ID, b"old")}
+
+
+def test_a_sweep_proposed_before_a_rewrite_leaves_the_new_value():
+    h = Harness()
+    h.apply(c.Set(b"k", b"v", expiry_ms=NOW_MS + 10))
+    h.apply(c.Set(b"k", b"new"), now_ms=NOW_MS + 20)  # committed before the host's sweep
+    assert h.apply(c.Sweep((b"k",)), now_ms=NOW_MS + 30) == Int(0)
+    assert plain(h.apply(c.Get(b"k"), now_ms=NOW_MS + 30)) == b"new"
