@@ -126,7 +126,7 @@ class RaftHost:
         self._next_request += 1
         group.node.propose(msgpack.packb([self.node_id, request, command]))
         future = asyncio.get_running_loop().create_future()
-        group.waiters[request] = Waiter(group.node.last_index(), future)
+        group.waiters[request] = Waiter(group.node.raft.log.last_index(), future)
         self._wake.set()
         return future
 
