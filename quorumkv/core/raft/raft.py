@@ -97,6 +97,7 @@ class Raft:
         self.pending_conf_index = 0
         self.uncommitted_size = 0
         self.election_elapsed = 0
+        self.heard_campaign = False  # a vote request came since the leader last spoke
         self.heartbeat_elapsed = 0
         self.randomized_election_timeout = config.election_ticks
         if hard_state.term or hard_state.vote or hard_state.commit:
@@ -216,6 +217,10 @@ class Raft:
     # ---- step: terms first -----------------------------------------------------------
 
     def step(self, m: Message) -> None:
+        if m.type in (MT.VOTE, MT.PRE_VOTE) and m.frm != self.id:
+            # someone campaigns: a quiet follower must tick again (rawnode.is_quiet)
+            # so that its lease on the leader runs out if the leader is gone
+            self.heard_campaign = True
         if m.term > self.term:
             if not self._on_higher_term(m):
                 return
@@ -238,6 +243,11 @@ class Raft:
         """Settle a message from a newer term; False if it is to be ignored."""
         if m.type in (MT.VOTE, MT.PRE_VOTE):
             if m.context != TRANSFER and self._in_lease():
+                if m.type == MT.PRE_VOTE and self.role == Role.LEADER \
+                        and m.frm in self.trk.progress:
+                    # a member pre-campaigns while we lead: it lost us (it restarted,
+                    # or our quiet group sent no heartbeats); remind it who leads
+                    self._heartbeat_to(m.frm)
                 return False  # leader stickiness: a live leader keeps its followers
         if m.type == MT.PRE_VOTE:
             return True  # a pre-vote does not change our term
@@ -337,6 +347,7 @@ class Raft:
         if t in (MT.APP, MT.HEARTBEAT, MT.SNAP):
             self.election_elapsed = 0
             self.lead = m.frm
+            self.heard_campaign = False
             self._on_leader_message(m)
         elif t == MT.TIMEOUT_NOW:
             self._hup(transfer=True)
@@ -532,10 +543,13 @@ class Raft:
         context = self.read_only.in_flight_context()
         for node_id in self.trk.ids():
             if node_id != self.id:
-                pr = self.trk.progress[node_id]
-                # never beyond its match: it may not have the entries yet
-                self._send(Message(MT.HEARTBEAT, to=node_id, context=context,
-                                   commit=min(pr.match, self.log.committed)))
+                self._heartbeat_to(node_id, context)
+
+    def _heartbeat_to(self, node_id: str, context: bytes = b"") -> None:
+        pr = self.trk.progress[node_id]
+        # never beyond its match: it may not have the entries yet
+        self._send(Message(MT.HEARTBEAT, to=node_id, context=context,
+                           commit=min(pr.match, self.log.committed)))
 
     def _on_app_resp(self, m: Message, pr) -> None:
         pr.recent_active = True

@@ -187,7 +187,9 @@ class RawNode:
                 or r.log.applied != r.log.committed):
             return False
         if r.role == Role.FOLLOWER:
-            return r.lead != NONE
+            # not while someone campaigns: the leader may be gone (restarted, or its
+            # node came back before anyone noticed it was down)
+            return r.lead != NONE and not r.heard_campaign
         if r.role != Role.LEADER:
             return False  # an election is on
         last = r.log.last_index()

@@ -35,16 +35,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import msgpack
 
+from ...storage.engine import StorageError
 from ...core.raft.codec import (NodeHeartbeat, NodeHeartbeatResp, RaftBatch,
                                 batch_by_destination, collapse_heartbeats,
                                 expand_heartbeat)
 from ...core.raft import confchange
-from ...core.raft.types import EntryType, Message, MessageType, Ready, Role
+from ...core.raft.raft import ProposalDropped
+from ...core.raft.types import EntryType, Message, Ready, Role
 
 log = logging.getLogger("quorumkv.raft")
 
@@ -79,6 +80,7 @@ class Group:
     waiters: dict = field(default_factory=dict)     # request id -> Waiter
     reads: dict = field(default_factory=dict)       # read context -> future
     ready_reads: list = field(default_factory=list)  # (index, context) waiting on apply
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # leader or role
 
 
 class RaftHost:
@@ -91,8 +93,6 @@ class RaftHost:
         self.groups: dict[int, Group] = {}
         self._wake = asyncio.Event()
         self._next_request = 1
-        self._task: asyncio.Task | None = None
-        self._closed = False
         self.turns = 0              # loop turns that persisted something (metrics)
         transport.handle(RaftBatch, self._on_batch)
         transport.handle(NodeHeartbeat, self._on_heartbeat)
@@ -112,9 +112,18 @@ class RaftHost:
 
     # ---- inputs ------------------------------------------------------------------
 
-    def tick(self) -> None:
+    def tick(self, leader_alive=None) -> None:
+        """One tick of every group's clock. A quiet group (RawNode.is_quiet) is not
+        ticked while its leader's node is alive by ``leader_alive(node_id)`` (the
+        node-level heartbeats): a quiet leader sends no heartbeats, so its followers
+        must not count those ticks towards an election."""
         for group in self.groups.values():
-            group.node.tick()
+            node = group.node
+            if leader_alive is not None and node.is_quiet():
+                leader = node.raft.lead
+                if leader == self.node_id or (leader and leader_alive(leader)):
+                    continue
+            node.tick()
         self._wake.set()
 
     def propose(self, group_id: int, command: bytes) -> asyncio.Future:
@@ -165,25 +174,22 @@ class RaftHost:
 
     # ---- the loop ----------------------------------------------------------------
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-        for group in self.groups.values():
-            _fail_all(group, ProposalLost("the node is stopping"))
-
-    async def _run(self) -> None:
-        while not self._closed:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.turn()
-            except Exception:  # a bug: log it loudly, keep the other groups going
-                log.exception("raft host turn failed")
+    async def run(self) -> None:
+        """The host's loop: a turn whenever there is work (a node background loop)."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                try:
+                    await self.turn()
+                except StorageError:
+                    log.exception("raft log write failed: this node's strong ranges stop")
+                    raise
+                except Exception:  # a bug: log it loudly, keep the other groups going
+                    log.exception("raft host turn failed")
+        finally:
+            for group in self.groups.values():
+                _fail_all(group, ProposalLost("the node's Raft host stopped"))
 
     async def turn(self) -> None:
         readies = [(g, g.node.ready()) for g in self.groups.values() if g.node.has_ready()]
@@ -241,7 +247,7 @@ class RaftHost:
         touched = False
         for group, ready in readies:
             if ready.soft_state is not None:
-                group.leader, group.role = ready.soft_state.leader, ready.soft_state.role
+                self._soft_state_changed(group, ready.soft_state)
             if ready.committed_entries:
                 self._apply_entries(group, ready.committed_entries, batch)
                 batch.put(*group.machine.applied_record(group.applied))
@@ -251,6 +257,22 @@ class RaftHost:
             self.store.commit(batch, sync=False)
         for group, _ready in readies:
             _serve_reads(group)
+
+    def _soft_state_changed(self, group: Group, soft) -> None:
+        """A new leader or role: wake whoever waits for one, and fail the reads not
+        yet confirmed (the old leader's round may never complete; they retry)."""
+        group.leader, group.role = soft.leader, soft.role
+        group.changed.set()
+        group.changed = asyncio.Event()
+        unconfirmed = {context for _index, context in group.ready_reads}
+        for context in [c for c in group.reads if c not in unconfirmed]:
+            future = group.reads.pop(context)
+            if not future.done():
+                future.set_exception(ProposalDropped("the leader changed", soft.leader))
+
+    async def changed(self, group_id: int) -> None:
+        """Return at the group's next change of leader or role."""
+        await self.groups[group_id].changed.wait()
 
     def _apply_entries(self, group: Group, entries, batch) -> None:
         reader = group.machine.reader()
