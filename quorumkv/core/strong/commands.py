@@ -6,7 +6,7 @@ its own clock) and, for exactly-once, the client's session (``client_id``,
 ``seq``). A command is a frozen slotted dataclass; everything the proposer
 resolves before proposing is resolved in it, so applying it depends on nothing
 but the range's state: SET's ``EX 10`` arrives as an absolute ``expiry_ms``, DECR
-as ``Incr(key, -1)``.
+as ``Incr(key, -1)`` (resp_args.py turns Redis's arguments into commands).
 
 Encoding: msgpack, no pickle. A command is the array ``[tag, *fields]``, fields in
 declaration order (a command nested in a :class:`Txn` likewise); a proposal is
@@ -155,7 +155,7 @@ class MSetNX:
 @_command(18, "bytes", "int")
 @dataclass(frozen=True, slots=True)
 class Incr:
-    """INCR, DECR, INCRBY and DECRBY: add ``by`` (see :func:`decrby`)."""
+    """INCR, DECR, INCRBY and DECRBY: add ``by`` (resp_args.py builds them)."""
     key: bytes
     by: int = 1
 
@@ -257,14 +257,6 @@ def keys_of(command) -> tuple:
         case Txn(commands=commands, watches=watches):
             return tuple(k for c in commands for k in keys_of(c)) + tuple(k for k, _ in watches)
     return (command.key,)
-
-
-def decrby(key: bytes, amount: int) -> Incr:
-    """DECRBY as an Incr; ValueError(Redis's text) for the one amount whose
-    negation is not a 64-bit integer."""
-    if amount == INT64_MIN:
-        raise ValueError("decrement would overflow")
-    return Incr(key, -amount)
 
 
 # ---- encoding ---------------------------------------------------------------------
