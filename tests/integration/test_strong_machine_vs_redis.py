@@ -6,10 +6,12 @@ The machine's side is what the proposer and the replicas will do: Redis argument
 to a command (resp_args.py, whose argument errors are replies too), one log entry
 each, applied by RangeMachine over a dict engine, the reply written by
 ``to_resp``. MULTI ... EXEC blocks become one Txn; a WATCH records the versions a
-ReadIndex read would give. No command sets an expiry: Redis expires by its own
-clock, the machine by the proposal's. Between a WATCH and its EXEC at most one
-command runs, so no watched key is created and deleted again (the one documented
-difference from Redis).
+ReadIndex read would give. Expiry times are absolute, either long past or in
+2100, and read back with EXPIRETIME / PEXPIRETIME: Redis decides by its clock
+and the machine by the proposal's, and on those times they cannot disagree
+(relative times and TTL would differ by the milliseconds between the two
+calls). Between a WATCH and its EXEC at most one command runs, so no watched key
+is created and deleted again (the one documented difference from Redis).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from quorumkv.core.strong.resp_args import ArgError, command_from_args
 from ..unit.strong.harness import Harness
 from .test_string_commands import Raw
 
-SEEDS = range(12)
-STEPS = 120
+SEEDS = range(16)
+STEPS = 200
 BUDGET_S = 30  # for all seeds together: the loop stops, and fails, past it
 
 KEYS = [b"a", b"b", b"{t}c"]
@@ -35,6 +37,9 @@ VALUES = [b"0", b"1", b"-7", b"10.5", b"0.1", b"3.0e3", b"abc", b"", b" 1", b"01
           b"9223372036854775807", b"-9223372036854775808", b"1e308", b"0x10", b"inf",
           b"12345678901234567890", b"-0.000001"]
 INTS = [b"1", b"-1", b"7", b"9223372036854775807", b"-9223372036854775808", b"abc", b"1.5"]
+NOW_MS = 1_700_000_000_000  # the proposals' clock: between the past and the future below
+SECONDS = [b"4102444800", b"4102444900", b"1"]
+MILLIS = [b"4102444800499", b"4102444800500", b"4102444900000", b"1"]
 FLOATS = [b"0.1", b"0.2", b"-0.3", b"1e17", b"2.5e-3", b"1e308", b"-1e308", b"nan", b"inf",
           b"abc", b"0x1p-3", b"100", b"1e4000"]
 
@@ -51,7 +56,13 @@ def random_args(rng: random.Random) -> list[bytes]:
         [b"GETRANGE", k, rng.choice([b"0", b"-3", b"2"]), rng.choice([b"-1", b"1", b"10"])],
         [b"STRLEN", k], [b"EXISTS", *rng.sample(KEYS, 2)], [b"DEL", *rng.sample(KEYS, 2)],
         [b"MGET", *rng.sample(KEYS, 3)], [b"MSET", k, v, rng.choice(KEYS), rng.choice(VALUES)],
-        [b"MSETNX", k, v, rng.choice(KEYS), rng.choice(VALUES)], [b"TTL", k], [b"PERSIST", k],
+        [b"MSETNX", k, v, rng.choice(KEYS), rng.choice(VALUES)], [b"PERSIST", k],
+        [b"SET", k, v, b"EXAT", rng.choice(SECONDS)], [b"SET", k, v, b"PXAT", rng.choice(MILLIS)],
+        [b"SET", k, v, b"KEEPTTL"], [b"SET", k, v, b"XX", b"KEEPTTL", b"GET"],
+        [b"GETEX", k, b"PXAT", rng.choice(MILLIS)], [b"GETEX", k, b"PERSIST"], [b"GETEX", k],
+        [b"EXPIREAT", k, rng.choice(SECONDS), *rng.sample([b"NX", b"XX", b"GT", b"LT"], rng.randint(0, 1))],
+        [b"PEXPIREAT", k, rng.choice(MILLIS), *rng.sample([b"NX", b"XX", b"GT", b"LT"], rng.randint(0, 2))],
+        [b"EXPIRETIME", k], [b"PEXPIRETIME", k], [b"PEXPIRETIME", k],
     ]
     return rng.choice(choices)
 
@@ -65,26 +76,26 @@ class Machine:
 
     def run(self, args) -> bytes:
         try:
-            command = command_from_args(args, 0)
+            command = command_from_args(args, NOW_MS)
         except ArgError as e:  # refused before proposing
             return to_resp(Error(str(e)))
-        return to_resp(self.h.apply(command, now_ms=0))
+        return to_resp(self.h.apply(command, now_ms=NOW_MS))
 
     def watch(self, keys) -> bytes:
-        self.watches += [(k, self.h.read(c.Get(k), now_ms=0).version) for k in keys]
+        self.watches += [(k, self.h.read(c.Get(k), now_ms=NOW_MS).version) for k in keys]
         return b"+OK\r\n"
 
     def exec(self, block) -> bytes:
-        txn = c.Txn(tuple(command_from_args(a, 0) for a in block), tuple(self.watches))
+        txn = c.Txn(tuple(command_from_args(a, NOW_MS) for a in block), tuple(self.watches))
         self.watches = []
-        return to_resp(self.h.apply(txn, now_ms=0))
+        return to_resp(self.h.apply(txn, now_ms=NOW_MS))
 
 
 def queueable(args) -> bool:
     """Redis queues what has the right arity; argument errors then surface inside
     EXEC, where the machine would have refused the proposal whole: keep them out."""
     try:
-        command_from_args(args, 0)
+        command_from_args(args, NOW_MS)
         return True
     except ArgError:
         return False

@@ -84,12 +84,14 @@ class GetRange:
     end: int
 
 
-@_command(6, "bytes", "bool")
+@_command(6, "bytes", "bool", "bool")
 @dataclass(frozen=True, slots=True)
 class Ttl:
-    """TTL (``seconds``) or PTTL: -2 absent, -1 no expiry."""
+    """TTL (``seconds``) or PTTL, or with ``absolute`` EXPIRETIME / PEXPIRETIME:
+    -2 absent, -1 no expiry."""
     key: bytes
     seconds: bool = False
+    absolute: bool = False
 
 
 @_command(10, "bytes", "bytes", "uint", "bool", "bool", "bool", "bool")

@@ -296,7 +296,7 @@ def _ttl(run, cmd: c.Ttl):
         return Int(-2)
     if not record.expiry_ms:
         return Int(-1, record.version)
-    ms = max(0, record.expiry_ms - run.now_ms)
+    ms = record.expiry_ms if cmd.absolute else max(0, record.expiry_ms - run.now_ms)
     return Int((ms + 500) // 1000 if cmd.seconds else ms, record.version)
 
 

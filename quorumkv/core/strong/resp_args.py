@@ -186,6 +186,8 @@ _COMMANDS = {
     "GETRANGE": (4, lambda a, now: c.GetRange(a[1], to_int(a[2]), to_int(a[3]))),
     "TTL": (2, lambda a, now: c.Ttl(a[1], seconds=True)),
     "PTTL": (2, lambda a, now: c.Ttl(a[1])),
+    "EXPIRETIME": (2, lambda a, now: c.Ttl(a[1], seconds=True, absolute=True)),
+    "PEXPIRETIME": (2, lambda a, now: c.Ttl(a[1], absolute=True)),
     "SET": (-3, _set),
     "SETNX": (3, lambda a, now: c.SetNX(a[1], a[2])),
     "SETEX": (4, _setex(b"EX", "setex")),

@@ -17,7 +17,7 @@ CONDITIONS = st.lists(st.sampled_from(c.EXPIRE_CONDITIONS), max_size=2).map(tupl
 SIMPLE_COMMANDS = st.one_of(
     st.builds(c.Get, KEYS), st.builds(c.MGet, KEY_LIST), st.builds(c.Exists, KEY_LIST),
     st.builds(c.StrLen, KEYS), st.builds(c.GetRange, KEYS, INT64, INT64),
-    st.builds(c.Ttl, KEYS, st.booleans()),
+    st.builds(c.Ttl, KEYS, st.booleans(), st.booleans()),
     st.builds(c.Set, KEYS, VALUES, UINT, st.booleans(), st.booleans(), st.booleans(), st.booleans()),
     st.builds(c.SetNX, KEYS, VALUES), st.builds(c.GetSet, KEYS, VALUES), st.builds(c.GetDel, KEYS),
     st.builds(c.GetEx, KEYS, UINT, st.booleans()), st.builds(c.Delete, KEY_LIST),

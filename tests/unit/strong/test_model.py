@@ -24,7 +24,7 @@ OPS = st.one_of(
     st.builds(c.Get, KEYS), st.builds(c.MGet, st.lists(KEYS, min_size=1, max_size=3).map(tuple)),
     st.builds(c.Exists, st.lists(KEYS, min_size=1, max_size=3).map(tuple)),
     st.builds(c.StrLen, KEYS), st.builds(c.GetRange, KEYS, st.integers(-6, 6), st.integers(-6, 6)),
-    st.builds(c.Ttl, KEYS, st.booleans()),
+    st.builds(c.Ttl, KEYS, st.booleans(), st.booleans()),
     st.builds(c.Set, KEYS, VALUES, EXPIRY, st.booleans(), st.booleans(), st.booleans(), st.booleans())
     .filter(lambda s: not (s.nx and s.xx) and not (s.keep_ttl and s.expiry_ms)),
     st.builds(c.SetNX, KEYS, VALUES), st.builds(c.GetSet, KEYS, VALUES), st.builds(c.GetDel, KEYS),
@@ -97,7 +97,7 @@ class Model:
                 return -2, 0
             if not rec[1]:
                 return -1, rec[2]
-            ms = max(0, rec[1] - now)
+            ms = rec[1] if cmd.absolute else max(0, rec[1] - now)
             return ((ms + 500) // 1000 if cmd.seconds else ms), rec[2]
         if t in (c.Set, c.GetSet, c.SetNX):
             nx = t is c.SetNX or (t is c.Set and cmd.nx)

@@ -134,6 +134,13 @@ SCRIPTS = {
         (c.Ttl(b"e", True), 100), (c.Ttl(b"e"), 100_000), (c.Ttl(b"nope"), -2),
         (c.Ttl(b"nope", True), -2), (c.Set(b"p", b"1"), "OK"), (c.Ttl(b"p", True), -1),
     ],
+    "expiretime": [
+        (c.Set(b"et", b"1", expiry_ms=4102444800499), "OK"), (c.Ttl(b"et", True, True), 4102444800),
+        (c.Ttl(b"et", absolute=True), 4102444800499),
+        (c.Set(b"et", b"1", expiry_ms=4102444800500), "OK"), (c.Ttl(b"et", True, True), 4102444801),
+        (c.Set(b"et2", b"1"), "OK"), (c.Ttl(b"et2", True, True), -1),
+        (c.Ttl(b"nope", True, True), -2), (c.Ttl(b"et2", absolute=True), -1),
+    ],
     "getex": [
         (c.Set(b"x", b"2"), "OK"), (c.GetEx(b"x"), b"2"), (c.GetEx(b"x", expiry_ms=LATER), b"2"),
         (c.Ttl(b"x", True), 100), (c.GetEx(b"x", persist=True), b"2"), (c.Ttl(b"x", True), -1),

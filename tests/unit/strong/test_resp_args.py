@@ -82,7 +82,8 @@ ACCEPTED = {
     "DECRBY k 3": c.Incr(b"k", -3), "DECR k": c.Incr(b"k", -1), "INCR k": c.Incr(b"k"),
     "INCRBY k -9223372036854775808": c.Incr(b"k", -2**63),
     "INCRBYFLOAT k 0x1p3": c.IncrByFloat(b"k", b"0x1p3"),
-    "TTL k": c.Ttl(b"k", True), "PTTL k": c.Ttl(b"k"), "UNLINK a b": c.Delete((b"a", b"b")),
+    "TTL k": c.Ttl(b"k", True), "PTTL k": c.Ttl(b"k"),
+    "EXPIRETIME k": c.Ttl(b"k", True, True), "PEXPIRETIME k": c.Ttl(b"k", absolute=True), "UNLINK a b": c.Delete((b"a", b"b")),
     "QKV.CAS k 1 2": c.Cas(b"k", b"1", b"2"),
 }
 
