@@ -39,7 +39,8 @@ answers the null array, as Redis's EXEC after a WATCHed key changed. Otherwise
 its commands apply in order, each seeing the previous ones' writes, and a
 command's error is its own reply in the array while the others still apply
 (Redis's EXEC). One difference: a watched key that was absent, then created and
-deleted again before the EXEC, is not seen as changed (no record keeps the trace).
+deleted again before the EXEC (a SET with a past expiry time does both), is not
+seen as changed (no record keeps the trace).
 """
 
 from __future__ import annotations
