@@ -25,6 +25,7 @@ import msgpack
 from ..placement.partitioner import hash_tag  # noqa: F401 (re-exported for the host)
 
 FORMAT = 1  # the proposal encoding; a change a replica of the previous one would misread bumps it
+MAX_CLIENT_ID_BYTES = 64  # a session's client id: part of its record's storage key
 INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 EXPIRE_CONDITIONS = ("NX", "XX", "GT", "LT")
 
@@ -303,8 +304,8 @@ def decode_proposal(raw: bytes) -> Proposal:
     if not isinstance(w, list) or len(w) != 5 or w[0] != FORMAT or type(w[0]) is not int:
         raise CodecError(f"not a proposal: {w!r:.80}")
     _, now_ms, client_id, seq, command = w
-    if not (_is_uint(now_ms) and (client_id is None or type(client_id) is bytes)
-            and _is_uint(seq)):
+    if not (_is_uint(now_ms) and _is_uint(seq) and (client_id is None or (
+            type(client_id) is bytes and len(client_id) <= MAX_CLIENT_ID_BYTES))):
         raise CodecError(f"bad proposal header: {w[:4]!r:.80}")
     return Proposal(command_from_wire(command), now_ms, client_id, seq)
 

@@ -65,7 +65,9 @@ DEFAULT_MAX_VALUE_BYTES = 8 * 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What applying one entry gives: the reply, then the writes to persist
-    (in the host's batch, with the applied index) before the reply is sent."""
+    (in the host's batch, with the applied index) before the reply is sent,
+    in order: a key written twice (a session dropped, then used again) takes
+    the later."""
     reply: Reply
     writes: list  # [(storage key, bytes | None), ...]
 
@@ -139,7 +141,9 @@ class RangeMachine:
     to the keyspace's end); ``pkey_of(key)`` the keyspace's placement key (the
     machine knows no hashing). Sessions live in memory as well as in their
     records: after a restart or a snapshot install the host calls
-    :meth:`restore` with the range's session records before applying more."""
+    :meth:`restore` with the range's session records before applying more.
+    ``apply`` changes the in-memory sessions at once, so a host whose batch
+    write fails must not apply further: it restarts and restores."""
 
     def __init__(self, keyspace_id: int, range_span: tuple[bytes, bytes], *, range_id: int,
                  pkey_of=lambda key: key, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,

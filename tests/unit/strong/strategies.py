@@ -31,4 +31,5 @@ SIMPLE_COMMANDS = st.one_of(
 COMMANDS = SIMPLE_COMMANDS | st.builds(
     c.Txn, st.lists(SIMPLE_COMMANDS, max_size=4).map(tuple),
     st.lists(st.tuples(KEYS, UINT), max_size=3).map(tuple))
-PROPOSALS = st.builds(c.Proposal, COMMANDS, UINT, st.none() | st.binary(max_size=16), UINT)
+PROPOSALS = st.builds(c.Proposal, COMMANDS, UINT, st.none() | st.binary(max_size=c.MAX_CLIENT_ID_BYTES),
+                      UINT)
