@@ -18,7 +18,8 @@ from quorumkv.core.strong.replies import (
 
 from .harness import NOW_MS, Err, Harness, plain
 
-NOT_INT, OVER, BAD_FLOAT, NAN_INF = Err(NOT_INTEGER), Err(OVERFLOW), Err(NOT_FLOAT), Err(NAN_OR_INFINITY)
+NOT_INT, OVER = Err(NOT_INTEGER), Err(OVERFLOW)
+BAD_FLOAT, NAN_INF = Err(NOT_FLOAT), Err(NAN_OR_INFINITY)
 MAX = 2**63 - 1
 MIN = -2**63
 LATER = NOW_MS + 100_000  # EX 100
@@ -108,7 +109,8 @@ SCRIPTS = {
     "set options": [
         (c.Set(b"k", b"v"), "OK"), (c.Set(b"k", b"v2", nx=True, get=True), b"v"),
         (c.Set(b"k2", b"v", xx=True, get=True), None), (c.Exists((b"k2",)), 0),
-        (c.Set(b"k2", b"v", nx=True, get=True), None), (c.Set(b"k", b"v3", xx=True, get=True), b"v"),
+        (c.Set(b"k2", b"v", nx=True, get=True), None),
+        (c.Set(b"k", b"v3", xx=True, get=True), b"v"),
         (c.Set(b"k", b"v", get=True), b"v3"), (c.Set(b"k", b"w", nx=True), None),
         (c.Set(b"k", b"v", expiry_ms=1), "OK"), (c.Exists((b"k",)), 0),  # PXAT 1: deleted
         (c.Set(b"k", b"v", expiry_ms=1, get=True), None),
@@ -118,8 +120,9 @@ SCRIPTS = {
         (c.GetDel(b"sn"), None), (c.GetSet(b"gs", b"1"), None), (c.GetSet(b"gs", b"2"), b"1"),
     ],
     "multi-key": [
-        (c.MSetNX(((b"m1", b"a"), (b"m2", b"b"))), 1), (c.MSetNX(((b"m2", b"c"), (b"m3", b"d"))), 0),
-        (c.Exists((b"m3",)), 0), (c.MSetNX(((b"m4", b"a"), (b"m4", b"b"))), 1), (c.Get(b"m4"), b"b"),
+        (c.MSetNX(((b"m1", b"a"), (b"m2", b"b"))), 1),
+        (c.MSetNX(((b"m2", b"c"), (b"m3", b"d"))), 0), (c.Exists((b"m3",)), 0),
+        (c.MSetNX(((b"m4", b"a"), (b"m4", b"b"))), 1), (c.Get(b"m4"), b"b"),
         (c.MSet(((b"x", b"1"), (b"x", b"2"))), "OK"), (c.Get(b"x"), b"2"),
         (c.Delete((b"m1", b"m1", b"m2", b"nope")), 2), (c.Exists((b"x", b"x", b"nope")), 2),
         (c.MGet((b"x", b"nope", b"m4")), [b"2", None, b"b"]),
@@ -149,7 +152,8 @@ SCRIPTS = {
     ],
     "expire and persist": [
         (c.Set(b"x", b"1"), "OK"), (c.Expire(b"x", LATER), 1),
-        (c.Expire(b"x", NOW_MS + 50_000, ("GT",)), 0), (c.Expire(b"x", NOW_MS + 200_000, ("GT",)), 1),
+        (c.Expire(b"x", NOW_MS + 50_000, ("GT",)), 0),
+        (c.Expire(b"x", NOW_MS + 200_000, ("GT",)), 1),
         (c.Ttl(b"x", True), 200), (c.Expire(b"x", NOW_MS + 10_000, ("NX",)), 0),
         (c.Persist(b"x"), 1), (c.Persist(b"x"), 0), (c.Expire(b"x", NOW_MS + 10_000, ("XX",)), 0),
         (c.Expire(b"nope", LATER), 0), (c.Expire(b"x", NOW_MS - 1000), 1), (c.Exists((b"x",)), 0),
