@@ -223,6 +223,15 @@ class Sweep:
     keys: tuple
 
 
+@_command(26, "str")
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A queued command whose arguments Redis refuses only when EXEC runs it (a
+    syntax error, not an integer, ...): in a Txn, its reply is this error, and
+    the transaction's other commands still apply, as in Redis."""
+    message: str  # the whole error line
+
+
 @_command(30, "commands", "watches")
 @dataclass(frozen=True, slots=True)
 class Txn:
@@ -257,6 +266,8 @@ def keys_of(command) -> tuple:
             return tuple(keys)
         case MSet(pairs=pairs) | MSetNX(pairs=pairs):
             return tuple(k for k, _ in pairs)
+        case Refused():
+            return ()
         case Txn(commands=commands, watches=watches):
             return tuple(k for c in commands for k in keys_of(c)) + tuple(k for k, _ in watches)
     return (command.key,)
@@ -336,6 +347,7 @@ def _is_pair(v, second) -> bool:
 
 _CHECKS = {
     "bytes": lambda v: type(v) is bytes,
+    "str": lambda v: type(v) is str,
     "int": _is_int,
     "uint": _is_uint,
     "bool": lambda v: type(v) is bool,

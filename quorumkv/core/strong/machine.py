@@ -469,11 +469,15 @@ def _sweep(run, cmd: c.Sweep):
     return Int(count)
 
 
+def _refused(run, cmd: c.Refused):
+    raise _Failed(cmd.message)
+
+
 _HANDLERS = {
     c.Get: _get, c.MGet: _mget, c.Exists: _exists, c.StrLen: _strlen,
     c.GetRange: _getrange, c.Ttl: _ttl, c.Set: _set, c.SetNX: _setnx, c.GetSet: _getset,
     c.GetDel: _getdel, c.GetEx: _getex, c.Delete: _delete, c.MSet: _mset,
     c.MSetNX: _msetnx, c.Incr: _incr, c.IncrByFloat: _incrbyfloat, c.Append: _append,
     c.SetRange: _setrange, c.Cas: _cas, c.Expire: _expire, c.Persist: _persist,
-    c.Sweep: _sweep,
+    c.Sweep: _sweep, c.Refused: _refused,
 }

@@ -22,14 +22,31 @@ class ArgError(ValueError):
     """Arguments Redis refuses; ``str()`` is the whole error line, with its prefix."""
 
 
+class ArityError(ArgError):
+    """The wrong number of arguments: Redis refuses it even inside MULTI, when
+    queueing (and EXEC then answers EXECABORT)."""
+
+
 def command_from_args(args: list[bytes], now_ms: int):
     """The command Redis's ``args`` (name first) ask for, proposed at ``now_ms``;
     ArgError as Redis answers; KeyError for a name this module does not know."""
     name = args[0].upper().decode("latin-1")
     arity, build = _COMMANDS[name]
     if (arity >= 0 and len(args) != arity) or len(args) < -arity:
-        raise ArgError(f"ERR wrong number of arguments for '{name.lower()}' command")
+        raise ArityError(f"ERR wrong number of arguments for '{name.lower()}' command")
     return build(args, now_ms)
+
+
+def queued_command(args: list[bytes], now_ms: int):
+    """A command of a MULTI block, built when EXEC runs (at ``now_ms``): an
+    argument error Redis gives only then becomes a :class:`~.commands.Refused`
+    in the transaction; an arity error is raised, as Redis refuses to queue it."""
+    try:
+        return command_from_args(args, now_ms)
+    except ArityError:
+        raise
+    except ArgError as e:
+        return c.Refused(str(e))
 
 
 def is_supported(name: bytes) -> bool:
@@ -147,6 +164,8 @@ def _conditions(options) -> tuple:
 
 
 def _pairs(args, command: str) -> tuple:
+    """MSET's pairs. An odd count is an arity error Redis finds only when the
+    command runs (so inside MULTI it is queued, then fails in EXEC's array)."""
     if len(args) % 2 != 1:
         raise ArgError(f"ERR wrong number of arguments for '{command}' command")
     return tuple(zip(args[1::2], args[2::2]))

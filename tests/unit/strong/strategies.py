@@ -27,7 +27,7 @@ SIMPLE_COMMANDS = st.one_of(
     st.builds(c.SetRange, KEYS, INT64, VALUES),
     st.builds(c.Cas, KEYS, st.none() | VALUES, VALUES, st.none() | UINT),
     st.builds(c.Expire, KEYS, INT64, CONDITIONS), st.builds(c.Persist, KEYS),
-    st.builds(c.Sweep, KEY_LIST),
+    st.builds(c.Sweep, KEY_LIST), st.builds(c.Refused, st.text(max_size=20)),
 )
 COMMANDS = SIMPLE_COMMANDS | st.builds(
     c.Txn, st.lists(SIMPLE_COMMANDS, max_size=4).map(tuple),

@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from quorumkv.core.strong import commands as c
-from quorumkv.core.strong.resp_args import ArgError, command_from_args, is_supported
+from quorumkv.core.strong.resp_args import (
+    ArgError, command_from_args, is_supported, queued_command,
+)
 
 NOW = 1_700_000_000_000
 MAX = 2**63 - 1
@@ -112,3 +114,19 @@ def test_names_it_does_not_know_are_the_callers():
     assert is_supported(b"incrbyfloat") and not is_supported(b"LPUSH")
     with pytest.raises(KeyError):
         command_from_args([b"LPUSH", b"k", b"v"], NOW)
+
+
+def test_inside_multi_argument_errors_wait_for_exec_and_arity_errors_do_not():
+    """redis-server 7.0.15: MULTI; SET k v EX 0; SET k v NX XX; INCRBYFLOAT k nan;
+    DECRBY k -9223372036854775808; MSET a 1 b; SET q 1 all answer QUEUED, then EXEC
+    answers each error in its place and OK; but SET k (arity) is refused at once."""
+    expected = {
+        "SET k v EX 0": c.Refused(invalid("set")), "SET k v NX XX": c.Refused(SYNTAX),
+        "INCRBYFLOAT k nan": c.Refused("ERR value is not a valid float"),
+        "DECRBY k -9223372036854775808": c.Refused("ERR decrement would overflow"),
+        "MSET a 1 b": c.Refused(arity("mset")), "SET q 1": c.Set(b"q", b"1"),
+    }
+    for line, command in expected.items():
+        assert queued_command(line.encode().split(), NOW) == command, line
+    with pytest.raises(ArgError, match="wrong number of arguments for 'set'"):
+        queued_command([b"SET", b"k"], NOW)

@@ -33,6 +33,13 @@ def test_an_error_inside_a_txn_is_that_commands_reply_and_the_others_still_apply
     assert plain(h.apply(c.Get(b"a"))) == b"2" and plain(h.apply(c.Get(b"w"))) == b"abc"
 
 
+def test_a_command_refused_when_exec_runs_it_answers_its_error_in_place():
+    h = Harness()
+    reply = h.apply(c.Txn((c.Refused("ERR syntax error"), c.Set(b"q", b"1"))))
+    assert plain(reply) == [Err("ERR syntax error"), "OK"]
+    assert c.keys_of(c.Txn((c.Refused("ERR syntax error"),))) == ()
+
+
 def test_a_txn_whose_watched_key_changed_aborts_whole():
     h = Harness()
     version = h.apply(c.Set(b"bal", b"10")).version
