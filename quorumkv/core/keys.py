@@ -24,7 +24,6 @@ The system records, by tag (a tag is never 0xFF, so every system key sorts below
            core/truncation.py
     ff ff 'U' <len(target)> <target> <keyspace id>
         -> a truncation owed to target: msgpack [keyspace name, T], core/truncation.py
-
     ff ff 'L' <group id, 8 bytes BE> <index, 8 bytes BE>
         -> a Raft log entry of the group: term (8 bytes BE) ++ type (1 byte) ++ data,
            storage/raftlog.py
@@ -37,6 +36,10 @@ A Raft group id is the id of the range it replicates; the metadata group is grou
 contiguous span, ascending by index (:func:`raft_log_span`), so it is compacted,
 truncated or dropped with one range delete inside the system records.
 
+One target's hints (and owed truncations) are one contiguous span, a target's
+hints oldest first. ``len(target)`` is one byte, so a node id has at most 255
+bytes here, and no target's prefix covers another's.
+
 A strong keyspace's user records (core/strong/): the same storage key, a
 different value, since a Raft log orders the writes instead of timestamps:
 
@@ -48,16 +51,12 @@ different value, since a Raft log orders the writes instead of timestamps:
 and the records of a strong range's state beside its user span (``range id`` is
 8 bytes BE; a range's sessions are one contiguous span):
 
-    ff ff 'C' <range id> <client id>
+    ff ff 'C' <range id> <client id, at most 64 bytes>
         -> an exactly-once session: msgpack [seq, last index, last active ms,
            reply], core/strong/machine.py
     ff ff 'A' <range id>
         -> the range's applied index (8 bytes BE), written in the batch of the
            entries it covers
-
-One target's hints (and owed truncations) are one contiguous span, a target's
-hints oldest first. ``len(target)`` is one byte, so a node id has at most 255
-bytes here, and no target's prefix covers another's.
 
 This module is the only one that builds or parses storage keys. The layout is what
 existing data directories hold: changing a byte of it needs a migration.

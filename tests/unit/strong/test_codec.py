@@ -78,6 +78,7 @@ def test_malformed_commands_are_refused(wire):
     [c.FORMAT, -1, None, 0, [c.Get.TAG, b"k"]],
     [c.FORMAT, 0, "client", 0, [c.Get.TAG, b"k"]],
     [c.FORMAT, 0, None, 0],
+    [c.FORMAT, 0, b"x" * (c.MAX_CLIENT_ID_BYTES + 1), 0, [c.Get.TAG, b"k"]],
 ])
 def test_malformed_proposals_are_refused(wire):
     with pytest.raises(c.CodecError):

@@ -24,8 +24,8 @@ OPS = st.one_of(
     st.builds(c.Get, KEYS), st.builds(c.MGet, st.lists(KEYS, min_size=1, max_size=3).map(tuple)),
     st.builds(c.Exists, st.lists(KEYS, min_size=1, max_size=3).map(tuple)),
     st.builds(c.StrLen, KEYS), st.builds(c.GetRange, KEYS, st.integers(-6, 6), st.integers(-6, 6)),
-    st.builds(c.Ttl, KEYS, st.booleans()),
-    st.builds(c.Set, KEYS, VALUES, EXPIRY, st.booleans(), st.booleans(), st.booleans(), st.booleans())
+    st.builds(c.Ttl, KEYS, st.booleans(), st.booleans()),
+    st.builds(c.Set, KEYS, VALUES, EXPIRY, *[st.booleans()] * 4)
     .filter(lambda s: not (s.nx and s.xx) and not (s.keep_ttl and s.expiry_ms)),
     st.builds(c.SetNX, KEYS, VALUES), st.builds(c.GetSet, KEYS, VALUES), st.builds(c.GetDel, KEYS),
     st.builds(c.Delete, st.lists(KEYS, min_size=1, max_size=3).map(tuple)),
@@ -87,7 +87,8 @@ class Model:
             return [self.live(k, now)[0] if self.live(k, now) else None for k in cmd.keys], \
                 max(self.ver(k, now) for k in cmd.keys)
         if t is c.Exists:
-            return sum(1 for k in cmd.keys if self.live(k, now)), max(self.ver(k, now) for k in cmd.keys)
+            return (sum(1 for k in cmd.keys if self.live(k, now)),
+                    max(self.ver(k, now) for k in cmd.keys))
         if t is c.StrLen:
             return (len(rec[0]) if rec else 0), self.ver(key, now)
         if t is c.GetRange:
@@ -97,7 +98,7 @@ class Model:
                 return -2, 0
             if not rec[1]:
                 return -1, rec[2]
-            ms = max(0, rec[1] - now)
+            ms = rec[1] if cmd.absolute else max(0, rec[1] - now)
             return ((ms + 500) // 1000 if cmd.seconds else ms), rec[2]
         if t in (c.Set, c.GetSet, c.SetNX):
             nx = t is c.SetNX or (t is c.Set and cmd.nx)
@@ -162,7 +163,8 @@ class Model:
             if cmd.if_version is not None:
                 ok = self.ver(key, now) == cmd.if_version
             else:
-                ok = (rec is None) if cmd.expected is None else (rec is not None and rec[0] == cmd.expected)
+                ok = (rec is None if cmd.expected is None
+                      else rec is not None and rec[0] == cmd.expected)
             if ok:
                 self.put(key, cmd.value, 0, i, now)
                 return 1, i
@@ -178,7 +180,8 @@ class Model:
             self.put(key, rec[0], 0, i, now)
             return 1, i
         if t is c.Sweep:
-            expired = [k for k in dict.fromkeys(cmd.keys) if k in self.data and not self.live(k, now)]
+            expired = [k for k in dict.fromkeys(cmd.keys)
+                       if k in self.data and not self.live(k, now)]
             for k in expired:
                 del self.data[k]
             return len(expired), 0

@@ -7,14 +7,17 @@ import pytest
 from hypothesis import given, strategies as st
 
 from quorumkv.core import keys
-from quorumkv.core.placement.partitioner import hash_placement_key, hash_tag, key_hash, placement_key_with_tag
+from quorumkv.core.placement.partitioner import (
+    hash_placement_key, hash_tag, key_hash, placement_key_with_tag,
+)
 from quorumkv.core.strong import applied_index_record, parse_applied_index, snapshot_spans
 from quorumkv.core.strong.record import Record, RecordError, decode_record, encode_record
 
 
 @given(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.binary(max_size=40))
 def test_a_user_record_round_trips(version, expiry_ms, value):
-    assert decode_record(encode_record(version, expiry_ms, value)) == Record(version, expiry_ms, value)
+    raw = encode_record(version, expiry_ms, value)
+    assert decode_record(raw) == Record(version, expiry_ms, value)
 
 
 @pytest.mark.parametrize("raw", [b"", b"S" + b"\0" * 15, b"X" + b"\0" * 16])
@@ -24,7 +27,8 @@ def test_what_is_not_a_user_record_is_refused(raw):
 
 
 def test_the_record_layout_is_the_documented_one():
-    assert encode_record(7, 9, b"v") == b"S" + (7).to_bytes(8, "big") + (9).to_bytes(8, "big") + b"v"
+    header = b"S" + (7).to_bytes(8, "big") + (9).to_bytes(8, "big")
+    assert encode_record(7, 9, b"v") == header + b"v"
 
 
 def test_applied_index_record_round_trips_and_is_a_system_key():

@@ -33,6 +33,13 @@ def test_an_error_inside_a_txn_is_that_commands_reply_and_the_others_still_apply
     assert plain(h.apply(c.Get(b"a"))) == b"2" and plain(h.apply(c.Get(b"w"))) == b"abc"
 
 
+def test_a_command_refused_when_exec_runs_it_answers_its_error_in_place():
+    h = Harness()
+    reply = h.apply(c.Txn((c.Refused("ERR syntax error"), c.Set(b"q", b"1"))))
+    assert plain(reply) == [Err("ERR syntax error"), "OK"]
+    assert c.keys_of(c.Txn((c.Refused("ERR syntax error"),))) == ()
+
+
 def test_a_txn_whose_watched_key_changed_aborts_whole():
     h = Harness()
     version = h.apply(c.Set(b"bal", b"10")).version
@@ -213,7 +220,8 @@ def test_sweep_deletes_expired_records_only():
     assert len(stored) == 3  # the expired one is still stored: reads skip it
     reply = h.apply(c.Sweep((b"old", b"live", b"forever", b"nope", b"old")), now_ms=NOW_MS + 10)
     assert reply == Int(1)
-    assert {k for k in h.store if not keys.is_system_key(k)} == stored - {keys.storage_key(KEYSPACE_ID, b"old")}
+    swept = {keys.storage_key(KEYSPACE_ID, b"old")}
+    assert {k for k in h.store if not keys.is_system_key(k)} == stored - swept
 
 
 def test_a_sweep_proposed_before_a_rewrite_leaves_the_new_value():
