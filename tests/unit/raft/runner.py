@@ -312,6 +312,7 @@ class Harness:
         node.applied.append(e)
         if e.type == EntryType.CONF_CHANGE:
             cs = node.rn.apply_conf_change(confchange.decode(e.data))
+            node.storage.set_conf_state(cs)
             self.out.append(f"  {node_id} applied {e.term}/{e.index}: {show_conf_state(cs)}")
 
     def _send(self, m: Message) -> bool:
