@@ -14,6 +14,14 @@ The host drives it in a loop (for every group, in one turn):
         serve rd.read_states once applied >= their index
         rn.advance(rd)
 
+Besides: a CONF_CHANGE entry's returned ConfState is stored with the applied index
+(a restart passes ``Config.applied`` and its storage's ``initial_state`` gives that
+ConfState back, as ``MemoryStorage.set_conf_state`` does); a host that sent a SNAP
+reports how the transfer ended (``report_snapshot(to, ok)``), else the follower
+waits until it acknowledges the snapshot; the storage's snapshot must be recent
+enough to name every member (a follower refuses one it is not in), so the host
+snapshots regularly; a ``StepPeerNotFound`` from ``step`` means drop the message.
+
 Exactly one Ready is outstanding: ``ready()`` again before ``advance`` is a bug (an
 AssertionError). Steps and proposals between ``ready()`` and ``advance()`` are
 allowed: what they produce goes into the next Ready. ``advance`` marks the Ready's
