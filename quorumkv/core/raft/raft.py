@@ -99,6 +99,8 @@ class Raft:
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
         self.randomized_election_timeout = config.election_ticks
+        self.ticks = 0          # a leader's ticks: what its lease is measured in
+        self.lease_start: int | None = None
         if hard_state.term or hard_state.vote or hard_state.commit:
             self._load_hard_state(hard_state)
         self._become_follower(self.term, NONE)
@@ -145,6 +147,7 @@ class Raft:
         self.uncommitted_size = 0
         self.read_only.reset()
         self.pending_reads = []
+        self.lease_start = None
 
     def _become_follower(self, term: int, lead: str) -> None:
         self._reset(term)
@@ -199,6 +202,7 @@ class Raft:
             self.step(Message(MT.HUP, frm=self.id))
 
     def _tick_heartbeat(self) -> None:
+        self.ticks += 1
         self.heartbeat_elapsed += 1
         self.election_elapsed += 1
         if self.election_elapsed >= self.config.election_ticks:
@@ -421,6 +425,8 @@ class Raft:
             handler(self, m, pr)
 
     def _on_beat(self, m: Message) -> None:
+        if self.config.read_only_lease_based:
+            self.read_only.beat(self.log.committed, self.id, self.ticks)  # renew the lease
         self._bcast_heartbeat()
 
     def _on_check_quorum(self, m: Message) -> None:
@@ -622,23 +628,31 @@ class Raft:
             self.pending_reads.append(m)  # our commit index may be behind the last leader's
         elif self.config.read_only_lease_based and self._lease_holds():
             self._answer_read(m, self.log.committed)
-        elif self.read_only.add(m, self.log.committed, self.id):
+        elif self.read_only.add(m, self.log.committed, self.id, self.ticks):
             self._bcast_heartbeat()
 
     def _lease_holds(self) -> bool:
-        """Leases: a leader serves reads without a heartbeat round.
+        """Leases: a leader serves reads without a heartbeat round of their own.
 
-        Safe only with check_quorum on and under a clock assumption: the tick rates
-        of the nodes differ by a bounded drift, small against the election timeout.
-        A follower that heard from this leader refuses to vote for another for an
-        election timeout (leader stickiness), and this leader steps down when it did
-        not hear from a quorum within an election timeout; so while it is leader no
-        other leader can have been elected -- unless a clock runs so fast that a
-        follower's election timeout ends before the leader's check-quorum does. A
-        paused process (GC, SIGSTOP) breaks the assumption too; that is why leases
-        are off by default.
+        The lease runs from the start of the last heartbeat round a quorum of voters
+        acknowledged, for ``_lease_ticks()``, a little less than an election
+        timeout. Each of those voters received that round's heartbeat after it
+        started and, with check_quorum on, refuses to vote for another candidate for
+        an election timeout after (leader stickiness): no other leader can be
+        elected before the lease ends. This holds under a clock assumption: the
+        nodes' tick rates differ by a bounded drift, which the margin between the
+        lease and the election timeout covers. A process paused for longer (GC,
+        SIGSTOP, a VM migration) or a clock that runs faster breaks it; that is why
+        leases are off by default. A leader transfer ends the lease (the
+        transferee's election is forced through stickiness).
         """
-        return self.config.check_quorum
+        return (self.config.check_quorum and self.lead_transferee == NONE
+                and self.lease_start is not None
+                and self.ticks - self.lease_start < self._lease_ticks())
+
+    def _lease_ticks(self) -> int:
+        election = self.config.election_ticks
+        return election - max(1, election // 5)  # a fifth (at least a tick) for drift
 
     def _on_read_ack(self, m: Message) -> None:
         acks = self.read_only.ack(m.frm, m.context)
@@ -646,9 +660,11 @@ class Raft:
             return
         if self.trk.config.voters.vote_result({a: True for a in acks}) != VoteResult.WON:
             return
-        index, requests, started = self.read_only.confirm(self.log.committed, self.id)
-        for request in requests:
-            self._answer_read(request, index)
+        done, started = self.read_only.confirm(self.log.committed, self.id, self.ticks)
+        if self.lease_start is None or done.started > self.lease_start:
+            self.lease_start = done.started
+        for request in done.requests:
+            self._answer_read(request, done.index)
         if started:
             self._bcast_heartbeat()
 

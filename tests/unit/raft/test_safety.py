@@ -9,6 +9,8 @@ After every step:
 - an index applied anywhere is applied everywhere with the same entry (state
   machine safety: applied prefixes are identical across nodes);
 - a new leader's log holds every entry applied so far (leader completeness);
+- a read's index covers every entry committed anywhere before it was asked
+  (ReadIndex reads are linearizable);
 
 and at the end, logs that share an (index, term) agree on everything before it (log
 matching), and once the network heals a new proposal is applied by every node
@@ -54,6 +56,7 @@ class Cluster:
         self.committed: dict[int, Entry] = {}  # index -> the entry applied there
         self.snapshots: dict[bytes, list[Entry]] = {}
         self.proposed = 0
+        self.reads: dict[bytes, int] = {}  # ReadIndex context -> commit index when asked
 
     def _start(self, node_id: str) -> RawNode:
         config = Config(node_id, applied=len(self.applied[node_id]), **self.options)
@@ -80,6 +83,10 @@ class Cluster:
                 self._report_snapshot(m, False)
         for e in rd.committed_entries:
             self._apply(node_id, e)
+        for rs in rd.read_states:
+            need = self.reads[rs.context]  # (a duplicated answer comes twice)
+            assert rs.index >= need, (
+                f"read {rs.context!r} at index {rs.index}, but {need} was committed before it")
         rn.advance(rd)
         self.check_leaders()
 
@@ -158,6 +165,16 @@ class Cluster:
         """A crash: what the last Ready did not persist or send is lost."""
         self.nodes[node_id] = self._start(node_id)
 
+    def read(self, node_id: str) -> None:
+        """A ReadIndex request: its index must cover everything committed anywhere
+        before it was asked (linearizable reads)."""
+        context = f"r{len(self.reads)}-{self.rng.random()}".encode()
+        try:
+            self.nodes[node_id].read_index(context)
+        except ProposalDropped:
+            return
+        self.reads[context] = max(rn.raft.log.committed for rn in self.nodes.values())
+
     def propose(self, node_id: str) -> None:
         self.proposed += 1
         try:
@@ -217,8 +234,10 @@ class Cluster:
                 self.net.append(self.net[i])  # duplicated
             else:
                 self.deliver(i)
-        elif roll < 0.92:
+        elif roll < 0.89:
             self.propose(self._leader() or node_id)
+        elif roll < 0.92:
+            self.read(node_id)
         elif roll < 0.93:
             self.change_membership()
         elif roll < 0.965:
