@@ -66,6 +66,8 @@ class PeerStatus:
     state: ProgressState
     is_learner: bool
     recent_active: bool
+    inflight: int = 0     # APPs sent and not acknowledged (replicate state)
+    paused: bool = False  # no APP goes out until an answer or a heartbeat
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,8 @@ class RawNode:
         progress = {}
         if r.role == Role.LEADER:
             progress = {node_id: PeerStatus(pr.match, pr.next, pr.state, pr.is_learner,
-                                            pr.recent_active)
+                                            pr.recent_active, len(pr.inflights),
+                                            node_id != r.id and pr.is_paused())
                         for node_id, pr in sorted(r.trk.progress.items())}
         return Status(r.id, r.term, r.vote, r.log.committed, r.log.applied, r.lead, r.role,
                       repr(r.trk.config), r.lead_transferee, progress)

@@ -398,8 +398,9 @@ class Harness:
                         f"{s.config}"
                         + (f" transferring to {s.lead_transferee}" if s.lead_transferee else ""))
         for peer, p in s.progress.items():
-            learner = " learner" if p.is_learner else ""
-            self.out.append(f"  {peer}: {p.state.value} match {p.match} next {p.next}{learner}")
+            extra = (" learner" if p.is_learner else "") + (" paused" if p.paused else "")
+            extra += f" inflight {p.inflight}" if p.inflight else ""
+            self.out.append(f"  {peer}: {p.state.value} match {p.match} next {p.next}{extra}")
 
     def cmd_quiet(self, pos, opts) -> None:
         for node_id, node in self.nodes.items():
