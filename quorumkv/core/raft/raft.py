@@ -106,9 +106,9 @@ class Raft:
         self._become_follower(self.term, NONE)
 
     def _load_hard_state(self, hs: HardState) -> None:
-        assert self.log.committed <= hs.commit <= self.log.last_index(), (
-            f"hard state commit {hs.commit} out of range")
-        self.log.committed = hs.commit
+        assert hs.commit <= self.log.last_index(), (
+            f"hard state commit {hs.commit} beyond the last index {self.log.last_index()}")
+        self.log.commit_to(hs.commit)  # (a snapshot may be newer than the commit)
         self.term = hs.term
         self.vote = hs.vote
 

@@ -33,7 +33,7 @@ from quorumkv.core.raft.types import (
     Entry, EntryType, MessageType, Role,
 )
 
-MAX_STEPS = 1500
+MAX_STEPS = 2000
 HEAL_ROUNDS = 300
 
 
@@ -297,14 +297,14 @@ def run(seed: int, size: int, pre_vote: bool, check_quorum: bool,
     return cluster
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 2**32), size=st.sampled_from([3, 5]),
        pre_vote=st.booleans(), check_quorum=st.booleans())
 def test_safety_under_random_schedules(seed, size, pre_vote, check_quorum):
     run(seed, size, pre_vote, check_quorum)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 2**32), size=st.sampled_from([3, 5]))
 def test_safety_with_membership_changes(seed, size):
     run(seed, size, True, True, membership=True)
