@@ -53,19 +53,23 @@ incr       n                    the new integer (absent counts as 0); ``ERROR``
 
 Two simpler checks for the fault tests sit at the end: ``check_final_values`` (the
 value of each key read after heal is one a linearization could leave: no
-acknowledged write lost) and ``check_incr_totals``.
+acknowledged write lost) and ``check_incr_totals``; and ``Recorder``, which records
+an asyncio client's calls by what they return or raise.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Iterable
+from typing import Any, Awaitable, Callable, Hashable, Iterable
 
-from .history import FAIL, OK, UNKNOWN, History, Op
+import redis.exceptions
+
+from .history import FAIL, INFO, OK, UNKNOWN, History, Op
 
 __all__ = ["ERROR", "LINEARIZABLE", "NOT_LINEARIZABLE", "UNKNOWN_VERDICT", "History",
-           "KeyResult", "Model", "Op", "Register", "Result", "check", "check_final_values",
+           "KeyResult", "Model", "Op", "Recorder", "Register", "Result", "check", "check_final_values",
            "check_incr_totals", "redis_value"]
 
 LINEARIZABLE, NOT_LINEARIZABLE, UNKNOWN_VERDICT = "ok", "not linearizable", "unknown"
@@ -427,3 +431,53 @@ def check_incr_totals(history: Iterable[Op], finals: dict) -> list[str]:
 
 def _show_final(value: Any) -> str:
     return "absent" if value is None else _key(value)
+
+
+# --- recording an asyncio client ---------------------------------------------------
+
+# raised when a request may or may not have been applied
+INDETERMINATE = (TimeoutError, OSError, redis.exceptions.TimeoutError,
+                 redis.exceptions.ConnectionError)
+
+
+class Recorder:
+    """Records each call of an asyncio test client in ``history``, by outcome:
+
+    - it returns: ``ok``, with ``output(result)`` as the output;
+    - it raises one of ``answered`` (say ``redis.ResponseError`` for an INCR of a
+      string): ``ok`` with output ``ERROR``, the system's answer;
+    - one of ``refused`` (a refusal that certainly applied nothing): ``fail``;
+    - one of ``indeterminate`` (timeouts, lost connections) or ``timeout`` seconds
+      pass: ``info``;
+    - anything else (a bug, a cancellation): ``info``, and the exception goes on.
+
+    ``clock`` gives the times (``loop.time`` in the simulation, ``time.monotonic``
+    against real processes). The checked order is ``refused``, ``answered``, then
+    ``indeterminate``, so a subclass can be singled out.
+    """
+
+    def __init__(self, history: History, clock: Callable[[], float],
+                 refused: tuple = (), answered: tuple = (),
+                 indeterminate: tuple = INDETERMINATE, timeout: float | None = None) -> None:
+        self.history, self.clock, self.timeout = history, clock, timeout
+        self.refused, self.answered, self.indeterminate = refused, answered, indeterminate
+
+    async def call(self, process: Hashable, key: Any, f: str, value: Any,
+                   request: Awaitable, output: Callable[[Any], Any] = lambda r: r) -> Op:
+        """Await ``request`` (not started before: a coroutine) as ``f(value)`` on
+        ``key`` by ``process``; the recorded operation."""
+        op = self.history.invoke(process, key, f, value, self.clock())
+        try:
+            result = await asyncio.wait_for(request, self.timeout)
+        except self.refused:
+            self.history.fail(op, self.clock())
+        except self.answered:
+            self.history.ok(op, ERROR, self.clock())
+        except self.indeterminate:
+            self.history.info(op, self.clock())
+        except BaseException:
+            self.history.info(op, self.clock())
+            raise
+        else:
+            self.history.ok(op, output(result), self.clock())
+        return op

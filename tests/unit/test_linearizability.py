@@ -505,3 +505,57 @@ def test_incr_totals_between_acknowledged_and_acknowledged_plus_indeterminate():
     done(h, "c6", "write", b"1", 7, 8, key=b"n")
     with pytest.raises(ValueError, match="not a pure counter"):
         check_incr_totals(h, {b"n": 0})
+
+
+# --- the asyncio recorder ---------------------------------------------------------
+
+class Refused(Exception):
+    pass
+
+
+class Answered(Exception):
+    pass
+
+
+def test_the_recorder_records_each_call_by_its_outcome():
+    import asyncio
+    from quorumkv.sim.linearizability import Recorder
+
+    ticks = iter(range(100))
+    h = History()
+    rec = Recorder(h, clock=lambda: next(ticks), refused=(Refused,), answered=(Answered,))
+
+    async def returns(value):
+        return value
+
+    async def raises(exc):
+        raise exc
+
+    async def never():
+        await asyncio.Event().wait()
+
+    async def client():
+        await rec.call("c1", K, "write", b"1", returns(True), output=lambda r: None)
+        await rec.call("c1", K, "cas", (b"1", b"two"), returns(1), output=bool)
+        await rec.call("c1", K, "write", b"3", raises(Refused("not the leader")))
+        await rec.call("c1", K, "incr", 1, raises(Answered("value is not an integer")))
+        await rec.call("c1", K, "write", b"4", raises(ConnectionResetError()))
+        await rec.call("c1", K, "write", b"5", raises(TimeoutError()))
+        rec.timeout = 0    # wait_for gives up at once: indeterminate
+        await rec.call("c1", K, "write", b"6", never())
+        rec.timeout = None
+        with pytest.raises(ValueError):
+            await rec.call("c1", K, "write", b"7", raises(ValueError("a bug")))
+
+    asyncio.run(client())
+    assert [(op.f, op.status, op.output) for op in h] == [
+        ("write", "ok", None), ("cas", "ok", True), ("write", "fail", UNKNOWN),
+        ("incr", "ok", ERROR), ("write", "info", UNKNOWN), ("write", "info", UNKNOWN),
+        ("write", "info", UNKNOWN), ("write", "info", UNKNOWN)]
+    assert [(op.invoke, op.complete) for op in h][:2] == [(0, 1), (2, 3)]
+    # the history it recorded is checked like any other: the INCR's error says the
+    # value was not an integer, and the indeterminate writes may not have landed
+    done(h, "c2", "read", None, 100, 101, b"two")
+    assert check(h).ok
+    done(h, "c2", "read", None, 102, 103, b"3")    # the refused write cannot land
+    assert only_failure(check(h)).stuck[-1][0].output == b"3"
