@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quorumkv.sim.history import UNKNOWN, History
 from quorumkv.sim.linearizability import (
@@ -559,3 +561,59 @@ def test_the_recorder_records_each_call_by_its_outcome():
     assert check(h).ok
     done(h, "c2", "read", None, 102, 103, b"3")    # the refused write cannot land
     assert only_failure(check(h)).stuck[-1][0].output == b"3"
+
+
+# --- against a brute-force oracle ---------------------------------------------------
+
+def brute_force(ops):
+    """Linearizable by definition: some subset of the indeterminate operations and
+    some order of those and the acknowledged ones that respects real time (a
+    before b when a completed before b was invoked) replays on the register with
+    the recorded outputs. Exponential: for a handful of operations only."""
+    from itertools import combinations, permutations
+    model = Register()
+    det = [op for op in ops if op.status == "ok"]
+    maybe = [op for op in ops if op.status not in ("ok", "fail")]
+    for k in range(len(maybe) + 1):
+        for landed in combinations(maybe, k):
+            for order in permutations(det + list(landed)):
+                if _respects_real_time(order) and _replays(model, order):
+                    return True
+    return False
+
+
+def _respects_real_time(order):
+    return all(not (b.status == "ok" and b.complete < a.invoke)
+               for n, a in enumerate(order) for b in order[n + 1:])
+
+
+def _replays(model, order):
+    state = model.init()
+    for op in order:
+        value, output = model.prepare(op.f, op.input,
+                                      op.output if op.status == "ok" else UNKNOWN)
+        fits, state = model.step(state, op.f, value, output)
+        if not fits:
+            return False
+    return True
+
+
+VALUES = [None, b"0", b"1", b"x"]
+_op = st.tuples(
+    st.sampled_from(["read", "write", "delete", "cas", "incr"]),
+    st.sampled_from(VALUES[1:]), st.sampled_from(VALUES),      # input parts
+    st.integers(0, 6), st.integers(0, 3),                      # invoke, duration
+    st.sampled_from(["ok", "ok", "ok", "fail", "info"]),
+    st.sampled_from(VALUES + [True, False, 1, 2, ERROR]))      # output when ok
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_op, min_size=1, max_size=6))
+def test_the_checker_agrees_with_brute_force(specs):
+    h = History()
+    for n, (f, a, b, start, length, status, output) in enumerate(specs):
+        value = {"read": None, "delete": None, "write": a, "cas": (b, a), "incr": 1}[f]
+        done(h, n, f, value, start, start + length, output, status=status)
+    result = check(h)
+    assert result.verdict != UNKNOWN_VERDICT
+    assert result.ok == brute_force(list(h)), result.explain()
