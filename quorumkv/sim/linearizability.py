@@ -326,11 +326,12 @@ class _Events:
 
 def _check_key(model: Model, key: Hashable, ops: list[Op], budget: int) -> KeyResult:
     """Wing-Gong-Lowe over one partition, within ``budget`` steps."""
-    prepared = [model.prepare(op.f, op.input, op.output if op.status == OK else UNKNOWN)
-                for op in ops]
+    prepared = [(op.f, *model.prepare(op.f, op.input, op.output if op.status == OK else UNKNOWN))
+                for op in ops]        # step's arguments after the state, once per op
     events = _Events(ops)
     head, nxt, op_at, is_call = events.head, events.next, events.op_at, events.is_call
     step, equal = model.step, model.equal
+    plain = type(model).equal is Model.equal     # ==: the list's own search will do
     cache: dict[int, list] = {}         # linearized bitset -> the states seen with it
     state, linearized, stack, steps = model.init(), 0, [], 0
     best = None                         # (linearized ops, state, candidates) deepest
@@ -342,11 +343,11 @@ def _check_key(model: Model, key: Hashable, ops: list[Op], budget: int) -> KeyRe
         steps += 1
         if is_call[pos]:
             i = op_at[pos]
-            fits, after = step(state, ops[i].f, *prepared[i])
+            fits, after = step(state, *prepared[i])
             if fits:
                 bits = linearized | (1 << i)
                 seen = cache.setdefault(bits, [])
-                if not any(equal(after, s) for s in seen):
+                if not (after in seen if plain else any(equal(after, s) for s in seen)):
                     seen.append(after)
                     stack.append((pos, state))
                     state, linearized = after, bits
@@ -379,7 +380,7 @@ def _deeper(best, stack, state, events):
 def _explain(model, key, ops, prepared, events, verdict, steps, best) -> KeyResult:
     """The longest prefix the search found and what it could not place after it."""
     placed, state, candidates = best
-    stuck = [(ops[i], model.step(state, ops[i].f, *prepared[i])[0])
+    stuck = [(ops[i], model.step(state, *prepared[i])[0])
              for i in sorted(candidates, key=lambda i: ops[i].invoke)]
     return KeyResult(key, verdict, ops, steps, [ops[i] for i in placed],
                      model.describe(state), stuck)
