@@ -69,11 +69,11 @@ from typing import Any, Awaitable, Callable, Hashable, Iterable
 
 import redis.exceptions
 
-from .history import FAIL, INFO, OK, UNKNOWN, History, Op
+from .history import FAIL, OK, UNKNOWN, History, Op
 
 __all__ = ["ERROR", "LINEARIZABLE", "NOT_LINEARIZABLE", "UNKNOWN_VERDICT", "History",
-           "KeyResult", "Model", "Op", "Recorder", "Register", "Result", "check", "check_final_values",
-           "check_incr_totals", "redis_value"]
+           "KeyResult", "Model", "Op", "Recorder", "Register", "Result", "check",
+           "check_final_values", "check_incr_totals", "redis_value"]
 
 LINEARIZABLE, NOT_LINEARIZABLE, UNKNOWN_VERDICT = "ok", "not linearizable", "unknown"
 ERROR = "error"                 # an incr's output when the system answered an error
@@ -183,6 +183,9 @@ class Register(Model):
 
 # --- results ----------------------------------------------------------------------
 
+WHY = {False: "impossible in this state", True: "allowed here, but nothing fits after it"}
+
+
 @dataclass
 class KeyResult:
     """One partition's verdict; for a failure (or an unknown), what the search
@@ -206,8 +209,7 @@ class KeyResult:
         lines += [f"    {op}" for op in self.prefix[-PREFIX_LINES:]]
         lines.append(f"  state after it: {self.state}")
         lines.append("  none of these could be placed next:")
-        lines += [f"    {op}  ({'allowed here, but nothing fits after it' if allowed else 'impossible in this state'})"
-                  for op, allowed in self.stuck]
+        lines += [f"    {op}  ({WHY[allowed]})" for op, allowed in self.stuck]
         return "\n".join(lines)
 
 
