@@ -385,11 +385,11 @@ def _apply(store, key, f, value):
     return None
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_a_large_random_linearizable_history_passes_within_budget(seed):
-    h = simulated_history(seed, ops=2000, processes=10)
+@pytest.mark.parametrize("seed, p_info", [(0, 0.02), (1, 0.02), (2, 0.02), (3, 0.2)])
+def test_a_large_random_linearizable_history_passes_within_budget(seed, p_info):
+    h = simulated_history(seed, ops=2000, processes=10, p_info=p_info)
     assert any(op.status == "info" for op in h) and any(op.status == "fail" for op in h)
-    result = check(h, max_steps=200_000)
+    result = check(h, max_steps=400_000)
     assert result.verdict == LINEARIZABLE, result.explain()
 
 
