@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any, Hashable, Iterable
 
 OK, FAIL, INFO = "ok", "fail", "info"
 FUNCTIONS = ("read", "write", "delete", "cas", "incr")
@@ -61,7 +61,8 @@ class Op:
 
     @property
     def end(self) -> float:
-        """When it stopped being able to take effect: never, unless ok or fail."""
+        """The end of its interval: its completion if ok or fail; else +infinity
+        (it may land at any time)."""
         return self.complete if self.determinate else math.inf
 
     def __str__(self) -> str:
@@ -79,14 +80,17 @@ class Op:
 
 
 class History:
-    """The recorder: operations in invoke order, one outstanding per process."""
+    """The recorder: operations in invoke order, one outstanding per process.
+    ``functions`` are the ones ``invoke`` accepts (the register's by default;
+    None: any, for another model)."""
 
-    def __init__(self) -> None:
+    def __init__(self, functions: Iterable[str] | None = FUNCTIONS) -> None:
         self.ops: list[Op] = []
         self._outstanding: dict[Hashable, Op] = {}
+        self.functions = None if functions is None else frozenset(functions)
 
     def invoke(self, process: Hashable, key: Any, f: str, value: Any, now: float) -> Op:
-        assert f in FUNCTIONS, f"unknown function {f!r}"
+        assert self.functions is None or f in self.functions, f"unknown function {f!r}"
         assert process not in self._outstanding, \
             f"process {process} invoked {f} while {self._outstanding[process]} is outstanding"
         op = Op(len(self.ops), process, key, f, value, now)

@@ -61,6 +61,7 @@ def test_an_operation_completes_once_and_not_before_its_invoke():
         h.ok(op, None, 7)
     with pytest.raises(AssertionError, match="unknown function"):
         h.invoke("c1", K, "frobnicate", None, 8)
+    History(functions=None).invoke("c1", K, "txn", [("read", K)], 9)  # another model's
 
 
 # --- sequential and concurrent ----------------------------------------------------
