@@ -439,17 +439,20 @@ def test_the_step_budget_returns_unknown_instead_of_searching_on():
 
 
 def test_keys_left_when_the_budget_runs_out_are_listed_as_not_checked():
-    h = _hard_history()
-    for i in range(3):
-        done(h, "c", "write", 1, 10 * i, 10 * i + 1, key=b"big%d" % i)
-        done(h, "c", "read", None, 10 * i + 2, 10 * i + 3, 1, key=b"big%d" % i)
-        done(h, "c", "read", None, 10 * i + 4, 10 * i + 5, 1, key=b"big%d" % i)
+    """Keys are checked smallest first; after the one that exhausts the budget,
+    the larger ones are listed as not checked."""
+    h = _hard_history()                                  # 15 operations on x
+    for key, pairs in ((b"small", 1), (b"large1", 10), (b"large2", 10)):
+        for t in range(0, 10 * pairs, 10):
+            done(h, "c", "write", t, t, t + 1, key=key)
+            done(h, "c", "read", None, t + 2, t + 3, t, key=key)
     result = check(h, max_steps=2_000)
-    assert result.verdict == UNKNOWN_VERDICT
-    assert result.unknown[0].key == K and result.unchecked == []  # the big key is last
-    assert "not checked" not in result.explain()
-    result = check(_hard_history() , max_steps=10)
-    assert result.unknown and result.steps <= 10
+    assert result.verdict == UNKNOWN_VERDICT and result.keys == 4
+    assert [r.key for r in result.unknown] == [K]
+    assert result.unchecked == [b"large1", b"large2"]
+    assert result.explain().splitlines()[-1] == "not checked (no budget left): large1, large2"
+    result = check(_hard_history(), max_steps=10)
+    assert result.unknown and result.steps == 10
 
 
 def test_a_bad_key_is_reported_even_when_another_runs_out_of_budget():
