@@ -47,6 +47,8 @@ from .types import (
 
 MT = MessageType
 TRANSFER = b"transfer"  # a vote request's context when a leader transfer forces it
+# vote messages carry the term they are about (a pre-vote asks about the next one)
+_OWN_TERM = frozenset({MT.VOTE, MT.VOTE_RESP, MT.PRE_VOTE, MT.PRE_VOTE_RESP})
 
 
 class RaftError(Exception):
@@ -263,9 +265,9 @@ class Raft:
 
     def _send(self, m: Message) -> None:
         """Queue ``m`` for the host; vote messages carry their own term."""
-        if m.type not in (MT.VOTE, MT.VOTE_RESP, MT.PRE_VOTE, MT.PRE_VOTE_RESP):
-            m = _replace(m, term=self.term)
-        self.msgs.append(_replace(m, frm=self.id))
+        term = m.term if m.type in _OWN_TERM else self.term
+        self.msgs.append(Message(m.type, m.to, self.id, term, m.log_term, m.index, m.entries,
+                                 m.commit, m.reject, m.reject_hint, m.snapshot, m.context))
 
     # ---- elections -------------------------------------------------------------------
 
@@ -349,7 +351,7 @@ class Raft:
                 return  # forwarded to us by mistake: only our own reads go on
             if self.lead == NONE:
                 raise ProposalDropped("no leader")
-            self._send(_replace(m, to=self.lead))
+            self._send(Message(MT.READ_INDEX, to=self.lead, context=m.context))
         elif t == MT.READ_INDEX_RESP:
             self.read_states.append(ReadState(m.index, m.context))
         # TRANSFER_LEADER, CHECK_QUORUM, BEAT, UNREACHABLE, SNAP_STATUS: a leader's
@@ -731,9 +733,3 @@ class Raft:
                 self.step(Message(MT.PROPOSE, frm=self.id, entries=(entry,)))
             except ProposalDropped:
                 pass  # e.g. a transfer: the next leader leaves the joint config
-
-
-def _replace(m: Message, **fields) -> Message:
-    values = {name: getattr(m, name) for name in Message.__slots__}
-    values.update(fields)
-    return Message(**values)
