@@ -29,6 +29,7 @@ Commands (node ids are 1, 2, ...; ``key=value`` options; lists as ``(1,2,3)``):
     partition 1 | 2 3                 cut every link between the groups
     isolate 1 | heal                  cut 1 from everyone; restore every link
     report-unreachable 1 2            node 1 learns 2 is unreachable
+    report-snapshot 1 2 [ok=false]    node 1's snapshot to 2 was sent (or failed)
     compact 1 5                       node 1's storage snapshots and compacts at 5
     raft-state | raft-log 1 | status 1 | quiet
 """
@@ -261,6 +262,9 @@ class Harness:
 
     def cmd_report_unreachable(self, pos, opts) -> None:
         self._node(pos[0]).rn.report_unreachable(pos[1])
+
+    def cmd_report_snapshot(self, pos, opts) -> None:
+        self._node(pos[0]).rn.report_snapshot(pos[1], opts.get("ok", "true") == "true")
 
     def cmd_tick(self, pos, opts) -> None:
         for _ in range(int(opts.get("n", 1))):
