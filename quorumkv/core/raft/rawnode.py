@@ -37,7 +37,10 @@ leader sends no heartbeats, so a follower must not count ticks towards an electi
 while its group is quiet -- the host skips a quiet follower's ticks only while the
 node-level (coalesced) heartbeats say the leader's *node* is alive, and ticks it
 again as soon as they do not, so a dead leader is still detected within an election
-timeout of the node being suspected.
+timeout of the node being suspected. A leader with leases
+(``read_only_lease_based``) is never quiet: its lease is counted in its own ticks,
+and a leader that stopped ticking would believe in a lease its followers no longer
+honour.
 """
 
 from __future__ import annotations
@@ -198,8 +201,8 @@ class RawNode:
             return False
         if r.role == Role.FOLLOWER:
             return r.lead != NONE
-        if r.role != Role.LEADER:
-            return False  # an election is on
+        if r.role != Role.LEADER or r.config.read_only_lease_based:
+            return False  # an election is on; or a lease, which is measured in ticks
         last = r.log.last_index()
         return all(pr.match == last and pr.recent_active for pr in r.trk.progress.values())
 

@@ -171,3 +171,10 @@ def test_committed_entries_per_ready_are_bounded():
     while rn.has_ready():
         sizes.append(len(handle(rn, storage).committed_entries))
     assert sizes == [2, 2, 1] and rn.status().applied == 6
+
+
+def test_a_leader_with_leases_is_never_quiet():
+    rn, storage = node(read_only_lease_based=True)
+    rn.campaign()
+    handle(rn, storage)
+    assert rn.raft.role == Role.LEADER and not rn.is_quiet()
