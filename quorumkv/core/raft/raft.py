@@ -47,6 +47,8 @@ from .types import (
 
 MT = MessageType
 TRANSFER = b"transfer"  # a vote request's context when a leader transfer forces it
+# vote messages carry the term they are about (a pre-vote asks about the next one)
+_OWN_TERM = frozenset({MT.VOTE, MT.VOTE_RESP, MT.PRE_VOTE, MT.PRE_VOTE_RESP})
 
 
 class RaftError(Exception):
@@ -100,14 +102,16 @@ class Raft:
         self.heard_campaign = False  # a vote request came since the leader last spoke
         self.heartbeat_elapsed = 0
         self.randomized_election_timeout = config.election_ticks
+        self.ticks = 0          # a leader's ticks: what its lease is measured in
+        self.lease_start: int | None = None
         if hard_state.term or hard_state.vote or hard_state.commit:
             self._load_hard_state(hard_state)
         self._become_follower(self.term, NONE)
 
     def _load_hard_state(self, hs: HardState) -> None:
-        assert self.log.committed <= hs.commit <= self.log.last_index(), (
-            f"hard state commit {hs.commit} out of range")
-        self.log.committed = hs.commit
+        assert hs.commit <= self.log.last_index(), (
+            f"hard state commit {hs.commit} beyond the last index {self.log.last_index()}")
+        self.log.commit_to(hs.commit)  # (a snapshot may be newer than the commit)
         self.term = hs.term
         self.vote = hs.vote
 
@@ -146,6 +150,7 @@ class Raft:
         self.uncommitted_size = 0
         self.read_only.reset()
         self.pending_reads = []
+        self.lease_start = None
 
     def _become_follower(self, term: int, lead: str) -> None:
         self._reset(term)
@@ -200,6 +205,7 @@ class Raft:
             self.step(Message(MT.HUP, frm=self.id))
 
     def _tick_heartbeat(self) -> None:
+        self.ticks += 1
         self.heartbeat_elapsed += 1
         self.election_elapsed += 1
         if self.election_elapsed >= self.config.election_ticks:
@@ -269,9 +275,9 @@ class Raft:
 
     def _send(self, m: Message) -> None:
         """Queue ``m`` for the host; vote messages carry their own term."""
-        if m.type not in (MT.VOTE, MT.VOTE_RESP, MT.PRE_VOTE, MT.PRE_VOTE_RESP):
-            m = _replace(m, term=self.term)
-        self.msgs.append(_replace(m, frm=self.id))
+        term = m.term if m.type in _OWN_TERM else self.term
+        self.msgs.append(Message(m.type, m.to, self.id, term, m.log_term, m.index, m.entries,
+                                 m.commit, m.reject, m.reject_hint, m.snapshot, m.context))
 
     # ---- elections -------------------------------------------------------------------
 
@@ -356,7 +362,7 @@ class Raft:
                 return  # forwarded to us by mistake: only our own reads go on
             if self.lead == NONE:
                 raise ProposalDropped("no leader")
-            self._send(_replace(m, to=self.lead))
+            self._send(Message(MT.READ_INDEX, to=self.lead, context=m.context))
         elif t == MT.READ_INDEX_RESP:
             self.read_states.append(ReadState(m.index, m.context))
         # TRANSFER_LEADER, CHECK_QUORUM, BEAT, UNREACHABLE, SNAP_STATUS: a leader's
@@ -432,6 +438,8 @@ class Raft:
             handler(self, m, pr)
 
     def _on_beat(self, m: Message) -> None:
+        if self.config.read_only_lease_based:
+            self.read_only.beat(self.log.committed, self.id, self.ticks)  # renew the lease
         self._bcast_heartbeat()
 
     def _on_check_quorum(self, m: Message) -> None:
@@ -636,23 +644,31 @@ class Raft:
             self.pending_reads.append(m)  # our commit index may be behind the last leader's
         elif self.config.read_only_lease_based and self._lease_holds():
             self._answer_read(m, self.log.committed)
-        elif self.read_only.add(m, self.log.committed, self.id):
+        elif self.read_only.add(m, self.log.committed, self.id, self.ticks):
             self._bcast_heartbeat()
 
     def _lease_holds(self) -> bool:
-        """Leases: a leader serves reads without a heartbeat round.
+        """Leases: a leader serves reads without a heartbeat round of their own.
 
-        Safe only with check_quorum on and under a clock assumption: the tick rates
-        of the nodes differ by a bounded drift, small against the election timeout.
-        A follower that heard from this leader refuses to vote for another for an
-        election timeout (leader stickiness), and this leader steps down when it did
-        not hear from a quorum within an election timeout; so while it is leader no
-        other leader can have been elected -- unless a clock runs so fast that a
-        follower's election timeout ends before the leader's check-quorum does. A
-        paused process (GC, SIGSTOP) breaks the assumption too; that is why leases
-        are off by default.
+        The lease runs from the start of the last heartbeat round a quorum of voters
+        acknowledged, for ``_lease_ticks()``, a little less than an election
+        timeout. Each of those voters received that round's heartbeat after it
+        started and, with check_quorum on, refuses to vote for another candidate for
+        an election timeout after (leader stickiness): no other leader can be
+        elected before the lease ends. This holds under a clock assumption: the
+        nodes' tick rates differ by a bounded drift, which the margin between the
+        lease and the election timeout covers. A process paused for longer (GC,
+        SIGSTOP, a VM migration) or a clock that runs faster breaks it; that is why
+        leases are off by default. A leader transfer ends the lease (the
+        transferee's election is forced through stickiness).
         """
-        return self.config.check_quorum
+        return (self.config.check_quorum and self.lead_transferee == NONE
+                and self.lease_start is not None
+                and self.ticks - self.lease_start < self._lease_ticks())
+
+    def _lease_ticks(self) -> int:
+        election = self.config.election_ticks
+        return election - max(1, election // 5)  # a fifth (at least a tick) for drift
 
     def _on_read_ack(self, m: Message) -> None:
         acks = self.read_only.ack(m.frm, m.context)
@@ -660,9 +676,11 @@ class Raft:
             return
         if self.trk.config.voters.vote_result({a: True for a in acks}) != VoteResult.WON:
             return
-        index, requests, started = self.read_only.confirm(self.log.committed, self.id)
-        for request in requests:
-            self._answer_read(request, index)
+        done, started = self.read_only.confirm(self.log.committed, self.id, self.ticks)
+        if self.lease_start is None or done.started > self.lease_start:
+            self.lease_start = done.started
+        for request in done.requests:
+            self._answer_read(request, done.index)
         if started:
             self._bcast_heartbeat()
 
@@ -729,9 +747,3 @@ class Raft:
                 self.step(Message(MT.PROPOSE, frm=self.id, entries=(entry,)))
             except ProposalDropped:
                 pass  # e.g. a transfer: the next leader leaves the joint config
-
-
-def _replace(m: Message, **fields) -> Message:
-    values = {name: getattr(m, name) for name in Message.__slots__}
-    values.update(fields)
-    return Message(**values)

@@ -14,6 +14,14 @@ The host drives it in a loop (for every group, in one turn):
         serve rd.read_states once applied >= their index
         rn.advance(rd)
 
+Besides: a CONF_CHANGE entry's returned ConfState is stored with the applied index
+(a restart passes ``Config.applied`` and its storage's ``initial_state`` gives that
+ConfState back, as ``MemoryStorage.set_conf_state`` does); a host that sent a SNAP
+reports how the transfer ended (``report_snapshot(to, ok)``), else the follower
+waits until it acknowledges the snapshot; the storage's snapshot must be recent
+enough to name every member (a follower refuses one it is not in), so the host
+snapshots regularly; a ``StepPeerNotFound`` from ``step`` means drop the message.
+
 Exactly one Ready is outstanding: ``ready()`` again before ``advance`` is a bug (an
 AssertionError). Steps and proposals between ``ready()`` and ``advance()`` are
 allowed: what they produce goes into the next Ready. ``advance`` marks the Ready's
@@ -29,7 +37,10 @@ leader sends no heartbeats, so a follower must not count ticks towards an electi
 while its group is quiet -- the host skips a quiet follower's ticks only while the
 node-level (coalesced) heartbeats say the leader's *node* is alive, and ticks it
 again as soon as they do not, so a dead leader is still detected within an election
-timeout of the node being suspected.
+timeout of the node being suspected. A leader with leases
+(``read_only_lease_based``) is never quiet: its lease is counted in its own ticks,
+and a leader that stopped ticking would believe in a lease its followers no longer
+honour.
 """
 
 from __future__ import annotations
@@ -58,6 +69,8 @@ class PeerStatus:
     state: ProgressState
     is_learner: bool
     recent_active: bool
+    inflight: int = 0     # APPs sent and not acknowledged (replicate state)
+    paused: bool = False  # no APP goes out until an answer or a heartbeat
 
 
 @dataclass(frozen=True)
@@ -190,8 +203,8 @@ class RawNode:
             # not while someone campaigns: the leader may be gone (restarted, or its
             # node came back before anyone noticed it was down)
             return r.lead != NONE and not r.heard_campaign
-        if r.role != Role.LEADER:
-            return False  # an election is on
+        if r.role != Role.LEADER or r.config.read_only_lease_based:
+            return False  # an election is on; or a lease, which is measured in ticks
         last = r.log.last_index()
         return all(pr.match == last and pr.recent_active for pr in r.trk.progress.values())
 
@@ -200,7 +213,8 @@ class RawNode:
         progress = {}
         if r.role == Role.LEADER:
             progress = {node_id: PeerStatus(pr.match, pr.next, pr.state, pr.is_learner,
-                                            pr.recent_active)
+                                            pr.recent_active, len(pr.inflights),
+                                            node_id != r.id and pr.is_paused())
                         for node_id, pr in sorted(r.trk.progress.items())}
         return Status(r.id, r.term, r.vote, r.log.committed, r.log.applied, r.lead, r.role,
                       repr(r.trk.config), r.lead_transferee, progress)

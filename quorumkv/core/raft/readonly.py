@@ -17,7 +17,9 @@ context too, so a lost heartbeat or ack does not stall the round.
 
 A round's context is its number (decimal ASCII), never empty: an empty context is a
 plain heartbeat. Rounds are numbered for the life of the object, so acks of an old
-round never confirm a new one.
+round never confirm a new one. Each round notes the leader's tick it started at:
+with leases, a confirmed round is what the lease is measured from (``beat`` starts
+a round with no request for that).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Round:
     context: bytes
     index: int              # the leader's commit index when the round started
     requests: list[Message]
+    started: int            # the leader's tick when it started
     acks: set[str] = field(default_factory=set)
 
 
@@ -49,18 +52,23 @@ class ReadOnly:
     def in_flight_context(self) -> bytes:
         return self.in_flight.context if self.in_flight else b""
 
-    def add(self, request: Message, commit: int, self_id: str) -> bool:
+    def add(self, request: Message, commit: int, self_id: str, now: int) -> bool:
         """Queue ``request``; True if it started a round (send heartbeats now)."""
         if self.in_flight is not None:
             self.waiting.append(request)
             return False
-        self._start([request], commit, self_id)
+        self._start([request], commit, self_id, now)
         return True
 
-    def _start(self, requests: list[Message], commit: int, self_id: str) -> None:
+    def beat(self, commit: int, self_id: str, now: int) -> None:
+        """Start a round with no request if none is in flight (a lease renewal)."""
+        if self.in_flight is None:
+            self._start([], commit, self_id, now)
+
+    def _start(self, requests: list[Message], commit: int, self_id: str, now: int) -> None:
         self._rounds += 1
         context = str(self._rounds).encode()
-        self.in_flight = Round(context, commit, requests, {self_id})
+        self.in_flight = Round(context, commit, requests, now, {self_id})
 
     def ack(self, frm: str, context: bytes) -> set[str] | None:
         """A HEARTBEAT_RESP echoing ``context``: the acks of the round so far, or None
@@ -71,18 +79,18 @@ class ReadOnly:
         round_.acks.add(frm)
         return round_.acks
 
-    def confirm(self, commit: int, self_id: str) -> tuple[int, list[Message], bool]:
-        """The round in flight has a quorum: (its read index, its requests, whether a
-        next round started for the waiting requests)."""
+    def confirm(self, commit: int, self_id: str, now: int) -> tuple[Round, bool]:
+        """The round in flight has a quorum: the round, and whether a next round
+        started for the waiting requests."""
         done = self.in_flight
         assert done is not None, "confirming without a round in flight"
         self.in_flight = None
         started = False
         if self.waiting:
-            self._start(self.waiting, commit, self_id)
+            self._start(self.waiting, commit, self_id, now)
             self.waiting = []
             started = True
-        return done.index, done.requests, started
+        return done, started
 
     def reset(self) -> list[Message]:
         """Forget every request (the node is no longer leader); returns them."""

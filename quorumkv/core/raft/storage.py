@@ -1,10 +1,12 @@
 """MemoryStorage: the stable log of one group, in memory (tests and scenarios).
 
 It implements ``types.LogStorage`` the way the host's engine-backed log does: the
-entries after the last snapshot, the hard state and the snapshot itself. The host
-writes it as a ``Ready`` says (``apply_snapshot``, ``append``, ``set_hard_state``)
-and compacts it when the state machine has a snapshot (``create_snapshot``, then
-``compact``).
+entries after the last snapshot, the hard state, the snapshot itself and the
+membership as of the applied index. The host writes it as a ``Ready`` says
+(``apply_snapshot``, ``append``, ``set_hard_state``), records the ConfState each
+applied conf change returns (``set_conf_state``: ``initial_state`` gives it back at
+a restart, which does not apply those entries again), and compacts it when the
+state machine has a snapshot (``create_snapshot``, then ``compact``).
 
 ``_ents[0]`` is a dummy entry that stands for the snapshot: its index and term are
 the snapshot's, so ``term(first_index() - 1)`` answers without a special case.
@@ -23,11 +25,12 @@ class MemoryStorage:
         self.hard_state: HardState = EMPTY_HARD_STATE
         self._snapshot = Snapshot(SnapshotMeta(0, 0, conf_state))
         self._ents: list[Entry] = [Entry(0, 0)]
+        self.conf_state = conf_state  # as of the state machine's applied index
 
     # ---- LogStorage ------------------------------------------------------------------
 
     def initial_state(self) -> tuple[HardState, ConfState]:
-        return self.hard_state, self._snapshot.meta.conf_state
+        return self.hard_state, self.conf_state
 
     def first_index(self) -> int:
         return self._ents[0].index + 1
@@ -60,6 +63,11 @@ class MemoryStorage:
     def set_hard_state(self, hs: HardState) -> None:
         self.hard_state = hs
 
+    def set_conf_state(self, cs: ConfState) -> None:
+        """The host applied a conf change: a restart (at that applied index) must
+        start from this membership, since it does not apply the entry again."""
+        self.conf_state = cs
+
     def append(self, entries) -> None:
         """Append, replacing any suffix the new entries conflict with; entries at
         compacted indexes are ignored (they are in the snapshot already)."""
@@ -80,6 +88,7 @@ class MemoryStorage:
             return  # older than what we have: nothing to do
         self._snapshot = snap
         self._ents = [Entry(snap.meta.term, snap.meta.index)]
+        self.conf_state = snap.meta.conf_state
 
     def create_snapshot(self, index: int, conf_state: ConfState, data: bytes = b"") -> Snapshot:
         """Record a snapshot of the state machine as of ``index`` (applied by the host)."""

@@ -29,6 +29,7 @@ Commands (node ids are 1, 2, ...; ``key=value`` options; lists as ``(1,2,3)``):
     partition 1 | 2 3                 cut every link between the groups
     isolate 1 | heal                  cut 1 from everyone; restore every link
     report-unreachable 1 2            node 1 learns 2 is unreachable
+    report-snapshot 1 2 [ok=false]    node 1's snapshot to 2 was sent (or failed)
     compact 1 5                       node 1's storage snapshots and compacts at 5
     raft-state | raft-log 1 | status 1 | quiet
 """
@@ -262,6 +263,9 @@ class Harness:
     def cmd_report_unreachable(self, pos, opts) -> None:
         self._node(pos[0]).rn.report_unreachable(pos[1])
 
+    def cmd_report_snapshot(self, pos, opts) -> None:
+        self._node(pos[0]).rn.report_snapshot(pos[1], opts.get("ok", "true") == "true")
+
     def cmd_tick(self, pos, opts) -> None:
         for _ in range(int(opts.get("n", 1))):
             self._node(pos[0]).rn.tick()
@@ -312,6 +316,7 @@ class Harness:
         node.applied.append(e)
         if e.type == EntryType.CONF_CHANGE:
             cs = node.rn.apply_conf_change(confchange.decode(e.data))
+            node.storage.set_conf_state(cs)
             self.out.append(f"  {node_id} applied {e.term}/{e.index}: {show_conf_state(cs)}")
 
     def _send(self, m: Message) -> bool:
@@ -397,8 +402,9 @@ class Harness:
                         f"{s.config}"
                         + (f" transferring to {s.lead_transferee}" if s.lead_transferee else ""))
         for peer, p in s.progress.items():
-            learner = " learner" if p.is_learner else ""
-            self.out.append(f"  {peer}: {p.state.value} match {p.match} next {p.next}{learner}")
+            extra = (" learner" if p.is_learner else "") + (" paused" if p.paused else "")
+            extra += f" inflight {p.inflight}" if p.inflight else ""
+            self.out.append(f"  {peer}: {p.state.value} match {p.match} next {p.next}{extra}")
 
     def cmd_quiet(self, pos, opts) -> None:
         for node_id, node in self.nodes.items():

@@ -7,7 +7,9 @@ import pytest
 
 from quorumkv.core.raft.log import RaftLog
 from quorumkv.core.raft.storage import MemoryStorage
-from quorumkv.core.raft.types import Compacted, ConfState, Entry, Snapshot, SnapshotMeta, Unavailable
+from quorumkv.core.raft.types import (
+    Compacted, ConfState, Entry, Snapshot, SnapshotMeta, Unavailable,
+)
 
 
 def ents(*terms, start=1):

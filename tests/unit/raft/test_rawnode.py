@@ -159,3 +159,22 @@ def test_a_quiet_group_wakes_on_a_proposal():
 def test_a_follower_without_a_leader_is_never_quiet():
     rn, _ = node(voters=("1", "2"))
     assert not rn.is_quiet()  # it must tick to find or elect a leader
+
+
+def test_committed_entries_per_ready_are_bounded():
+    rn, storage = node(max_committed_size_per_ready=40)
+    rn.campaign()
+    handle(rn, storage)
+    for i in range(5):
+        rn.propose(b"%d" % i)  # 17 bytes each as Entry.size() counts them
+    sizes = []
+    while rn.has_ready():
+        sizes.append(len(handle(rn, storage).committed_entries))
+    assert sizes == [2, 2, 1] and rn.status().applied == 6
+
+
+def test_a_leader_with_leases_is_never_quiet():
+    rn, storage = node(read_only_lease_based=True)
+    rn.campaign()
+    handle(rn, storage)
+    assert rn.raft.role == Role.LEADER and not rn.is_quiet()

@@ -9,6 +9,8 @@ After every step:
 - an index applied anywhere is applied everywhere with the same entry (state
   machine safety: applied prefixes are identical across nodes);
 - a new leader's log holds every entry applied so far (leader completeness);
+- a read's index covers every entry committed anywhere before it was asked
+  (ReadIndex reads are linearizable);
 
 and at the end, logs that share an (index, term) agree on everything before it (log
 matching), and once the network heals a new proposal is applied by every node
@@ -22,17 +24,23 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quorumkv.core.raft.raft import ProposalDropped
+from quorumkv.core.raft.raft import ProposalDropped, StepPeerNotFound
 from quorumkv.core.raft.rawnode import RawNode
 from quorumkv.core.raft.storage import MemoryStorage
-from quorumkv.core.raft.types import Config, ConfState, Entry, MessageType, Role
+from quorumkv.core.raft import confchange
+from quorumkv.core.raft.types import (
+    Config, ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfState,
+    Entry, EntryType, MessageType, Role,
+)
 
-MAX_STEPS = 1500
+MAX_STEPS = 2000
 HEAL_ROUNDS = 300
 
 
 class Cluster:
-    def __init__(self, seed: int, size: int, pre_vote: bool, check_quorum: bool) -> None:
+    def __init__(self, seed: int, size: int, pre_vote: bool, check_quorum: bool,
+                 membership: bool = False) -> None:
+        self.membership = membership
         self.rng = random.Random(seed)
         self.ids = [str(i) for i in range(1, size + 1)]
         self.cs = ConfState(voters=frozenset(self.ids))
@@ -48,6 +56,7 @@ class Cluster:
         self.committed: dict[int, Entry] = {}  # index -> the entry applied there
         self.snapshots: dict[bytes, list[Entry]] = {}
         self.proposed = 0
+        self.reads: dict[bytes, int] = {}  # ReadIndex context -> commit index when asked
 
     def _start(self, node_id: str) -> RawNode:
         config = Config(node_id, applied=len(self.applied[node_id]), **self.options)
@@ -74,6 +83,10 @@ class Cluster:
                 self._report_snapshot(m, False)
         for e in rd.committed_entries:
             self._apply(node_id, e)
+        for rs in rd.read_states:
+            need = self.reads[rs.context]  # (a duplicated answer comes twice)
+            assert rs.index >= need, (
+                f"read {rs.context!r} at index {rs.index}, but {need} was committed before it")
         rn.advance(rd)
         self.check_leaders()
 
@@ -83,13 +96,50 @@ class Cluster:
         known = self.committed.setdefault(e.index, e)
         assert known == e, f"index {e.index}: {node_id} applied {e}, another node {known}"
         applied.append(e)
+        if e.type == EntryType.CONF_CHANGE:
+            try:
+                cs = self.nodes[node_id].apply_conf_change(confchange.decode(e.data))
+                self.storage[node_id].set_conf_state(cs)  # with the applied index
+            except confchange.ConfChangeError:
+                pass  # refused alike on every replica: a no-op
+
+    def change_membership(self) -> None:
+        """The leader proposes a random change: add a learner, promote, demote or
+        remove, one at a time or two in a joint config."""
+        leader = self._leader()
+        if leader is None or not self.membership:
+            return
+        trk = self.nodes[leader].raft.trk
+        changes = []
+        for node_id in self.rng.sample(self.ids, self.rng.choice([1, 2])):
+            if node_id in trk.config.learners:
+                kind = self.rng.choice([ConfChangeType.ADD_NODE, ConfChangeType.REMOVE_NODE])
+            elif node_id in trk.voter_ids():
+                kind = self.rng.choice([ConfChangeType.ADD_LEARNER, ConfChangeType.REMOVE_NODE])
+            else:
+                kind = ConfChangeType.ADD_LEARNER
+            changes.append(ConfChangeSingle(kind, node_id))
+        if len(changes) == 1 and self.rng.random() < 0.5:
+            cc = ConfChange(tuple(changes))
+        else:
+            transition = self.rng.choice(list(ConfChangeTransition))
+            cc = ConfChange(tuple(changes), transition)
+        if trk.config.voters.is_joint() and self.rng.random() < 0.5:
+            cc = ConfChange()  # an explicit joint config is left by an empty change
+        try:
+            self.nodes[leader].propose_conf_change(cc)
+        except ProposalDropped:
+            pass
 
     def deliver(self, i: int) -> None:
         m = self.net.pop(i)
         if frozenset((m.frm, m.to)) in self.cut:
             self._report_snapshot(m, False)
             return
-        self.nodes[m.to].step(m)
+        try:
+            self.nodes[m.to].step(m)
+        except StepPeerNotFound:
+            pass  # a response from a node removed meanwhile: the host drops it
         self._report_snapshot(m, True)
         self.check_leaders()
 
@@ -114,6 +164,16 @@ class Cluster:
     def restart(self, node_id: str) -> None:
         """A crash: what the last Ready did not persist or send is lost."""
         self.nodes[node_id] = self._start(node_id)
+
+    def read(self, node_id: str) -> None:
+        """A ReadIndex request: its index must cover everything committed anywhere
+        before it was asked (linearizable reads)."""
+        context = f"r{len(self.reads)}-{self.rng.random()}".encode()
+        try:
+            self.nodes[node_id].read_index(context)
+        except ProposalDropped:
+            return
+        self.reads[context] = max(rn.raft.log.committed for rn in self.nodes.values())
 
     def propose(self, node_id: str) -> None:
         self.proposed += 1
@@ -174,8 +234,12 @@ class Cluster:
                 self.net.append(self.net[i])  # duplicated
             else:
                 self.deliver(i)
-        elif roll < 0.93:
+        elif roll < 0.89:
             self.propose(self._leader() or node_id)
+        elif roll < 0.92:
+            self.read(node_id)
+        elif roll < 0.93:
+            self.change_membership()
         elif roll < 0.965:
             self.compact(node_id)
         elif roll < 0.975:
@@ -207,17 +271,24 @@ class Cluster:
                 self.deliver(0)
                 for node_id in self.ids:
                     self.process(node_id)
+            if round_ % 25 == 24:
+                # hosts snapshot now and then; a member added after the leader's last
+                # snapshot refuses that one (it is not in its membership)
+                for node_id in self.ids:
+                    self.compact(node_id)
             leader = self._leader()
             if leader is not None and round_ % 20 == 0:
                 self.propose(leader)
                 targets.add(f"v{self.proposed}".encode())
-            if all(targets & {e.data for e in self.applied[i]} for i in self.ids):
+            members = self.nodes[leader].raft.trk.progress if leader else self.ids
+            if targets and all(targets & {e.data for e in self.applied[i]} for i in members):
                 return
         raise AssertionError(f"no progress after healing ({HEAL_ROUNDS} rounds)")
 
 
-def run(seed: int, size: int, pre_vote: bool, check_quorum: bool) -> Cluster:
-    cluster = Cluster(seed, size, pre_vote, check_quorum)
+def run(seed: int, size: int, pre_vote: bool, check_quorum: bool,
+        membership: bool = False) -> Cluster:
+    cluster = Cluster(seed, size, pre_vote, check_quorum, membership)
     for _ in range(MAX_STEPS):
         cluster.random_step()
     cluster.check_log_matching()
@@ -226,11 +297,17 @@ def run(seed: int, size: int, pre_vote: bool, check_quorum: bool) -> Cluster:
     return cluster
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 2**32), size=st.sampled_from([3, 5]),
        pre_vote=st.booleans(), check_quorum=st.booleans())
 def test_safety_under_random_schedules(seed, size, pre_vote, check_quorum):
     run(seed, size, pre_vote, check_quorum)
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32), size=st.sampled_from([3, 5]))
+def test_safety_with_membership_changes(seed, size):
+    run(seed, size, True, True, membership=True)
 
 
 def test_a_seed_replays_exactly():

@@ -64,7 +64,8 @@ def joint_vote_oracle(incoming, outgoing, votes) -> VoteResult:
     outcomes = set()
     for answers in itertools.product([True, False], repeat=len(missing)):
         full = dict(votes, **dict(zip(missing, answers)))
-        won = all(vote_oracle(side, full) == VoteResult.WON for side in (incoming, outgoing) if side)
+        won = all(vote_oracle(side, full) == VoteResult.WON
+                  for side in (incoming, outgoing) if side)
         outcomes.add(won)
     if outcomes == {True}:
         return VoteResult.WON
