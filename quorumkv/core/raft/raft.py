@@ -252,8 +252,10 @@ class Raft:
                 if m.type == MT.PRE_VOTE and self.role == Role.LEADER \
                         and m.frm in self.trk.progress:
                     # a member pre-campaigns while we lead: it lost us (it restarted,
-                    # or our quiet group sent no heartbeats); remind it who leads
-                    self._heartbeat_to(m.frm)
+                    # or our quiet group sent no heartbeats). Remind everyone who
+                    # leads: the others heard the campaign too and tick again until
+                    # a leader speaks (rawnode.is_quiet)
+                    self._bcast_heartbeat()
                 return False  # leader stickiness: a live leader keeps its followers
         if m.type == MT.PRE_VOTE:
             return True  # a pre-vote does not change our term
