@@ -21,6 +21,7 @@ from quorumkv.core.raft.types import Role
 from quorumkv.core.strong import commands as c
 from quorumkv.core.strong.replies import Bulk, Ok
 from quorumkv.node.node import build_range_map
+from quorumkv.node.raft import host as host_module
 from quorumkv.node.raft.groups import build_raft, run_ticks
 from quorumkv.storage import Storage
 
@@ -154,3 +155,26 @@ def test_a_restarted_node_keeps_its_log_and_state(tmp_path):
 @pytest.fixture(autouse=True)
 def _quiet_logs(caplog):
     caplog.set_level("WARNING")
+
+
+def test_a_node_behind_a_compaction_catches_up_from_a_snapshot(tmp_path, monkeypatch):
+    monkeypatch.setattr(host_module, "COMPACT_AFTER", 20)
+    monkeypatch.setattr(host_module, "KEEP_ENTRIES", 5)
+
+    async def scenario(cluster):
+        r1 = cluster.replicators["n1"]
+        await r1.execute(c.Set(b"{a}early", b"e"))
+        await cluster.stop_node("n3")
+        for i in range(60):  # one range ({a}), compacted at least twice on n1 and n2
+            await r1.execute(c.Set(b"{a}%d" % i, b"%d" % i))
+        gid = r1.range_of([b"{a}x"]).range_id
+        assert cluster.hosts["n1"].groups[gid].log.first_index() > 30
+        await cluster.restart("n3")
+        r3 = cluster.replicators["n3"]
+        assert (await r3.execute(c.Get(b"{a}59"))).value == b"59"
+        assert (await r3.execute(c.Get(b"{a}early"))).value == b"e"
+        group = cluster.hosts["n3"].groups[gid]
+        assert group.log.first_index() > 30  # it installed a snapshot, not the entries
+        assert group.applied >= 61
+
+    asyncio.run(run(tmp_path, scenario))

@@ -45,9 +45,14 @@ from ...core.raft.codec import (NodeHeartbeat, NodeHeartbeatResp, RaftBatch,
                                 expand_heartbeat)
 from ...core.raft import confchange
 from ...core.raft.raft import ProposalDropped
-from ...core.raft.types import EntryType, Message, Ready, Role
+from ...core.raft.types import (EntryType, Message, MessageType, Ready, Role, Snapshot,
+                                SnapshotMeta)
 
 log = logging.getLogger("quorumkv.raft")
+
+
+COMPACT_AFTER = 10_000  # applied entries kept in a group's log before it is compacted
+KEEP_ENTRIES = 1_000    # of which the newest stay, for followers a little behind
 
 
 class ProposalLost(Exception):
@@ -103,7 +108,16 @@ class RaftHost:
     def add(self, group: Group) -> None:
         assert group.group_id not in self.groups, f"group {group.group_id} twice"
         self.groups[group.group_id] = group
+        group.log.set_snapshot_source(lambda: self._snapshot(group))
         self._wake.set()
+
+    @staticmethod
+    def _snapshot(group: Group) -> Snapshot:
+        """The group's state machine as of its applied index: between turns (when
+        the core asks) the engine holds exactly what was applied."""
+        index = group.applied
+        meta = SnapshotMeta(index, group.log.term(index), group.node.raft.trk.conf_state())
+        return Snapshot(meta, group.machine.snapshot_data())
 
     def remove(self, group_id: int) -> None:
         group = self.groups.pop(group_id, None)
@@ -232,13 +246,19 @@ class RaftHost:
         for heartbeat in beats:
             self._send_one(heartbeat.to, heartbeat)
         for peer, batch in batch_by_destination(rest).items():
-            self._send_one(peer, batch)
+            sent = self._send_one(peer, batch)
+            for group_id, messages in batch.groups:
+                if any(m.type is MessageType.SNAP for m in messages):
+                    # the snapshot travels whole in this frame: its transfer ends here
+                    self.groups[group_id].node.report_snapshot(peer, sent)
 
-    def _send_one(self, peer: str, message) -> None:
+    def _send_one(self, peer: str, message) -> bool:
         try:
             self.transport.send_one_way(peer, message)
+            return True
         except Exception as exc:  # unknown or overloaded peer: Raft retries by itself
             log.debug("raft: not sent to %s: %s", peer, exc)
+            return False
 
     def _apply(self, readies: list[tuple[Group, Ready]]) -> None:
         """Apply committed entries; their writes, each group's applied index and any
@@ -251,12 +271,21 @@ class RaftHost:
             if ready.committed_entries:
                 self._apply_entries(group, ready.committed_entries, batch)
                 batch.put(*group.machine.applied_record(group.applied))
+                self._maybe_compact(group, batch)
                 touched = True
             group.ready_reads.extend((rs.index, rs.context) for rs in ready.read_states)
         if touched:
             self.store.commit(batch, sync=False)
         for group, _ready in readies:
             _serve_reads(group)
+
+    def _maybe_compact(self, group: Group, batch) -> None:
+        """Keep a group's log short: past ``COMPACT_AFTER`` applied entries, drop all
+        but the last ``KEEP_ENTRIES`` (a follower further behind gets a snapshot)."""
+        first = group.log.first_index()
+        if group.applied - first >= COMPACT_AFTER:
+            batch.compact(group.group_id, group.applied - KEEP_ENTRIES,
+                          group.node.raft.trk.conf_state())
 
     def _soft_state_changed(self, group: Group, soft) -> None:
         """A new leader or role: wake whoever waits for one, and fail the reads not
