@@ -116,6 +116,12 @@ class RawNode:
         """Raises ProposalDropped when not accepted (not the leader: ``.leader``)."""
         self._propose(Entry(0, 0, data))
 
+    def propose_many(self, datas) -> None:
+        """Propose several entries in one step: one append and one round of APPs to
+        the followers for all of them. All or none are taken (ProposalDropped)."""
+        self.raft.step(Message(MT.PROPOSE, frm=self.raft.id,
+                               entries=tuple(Entry(0, 0, d) for d in datas)))
+
     def propose_conf_change(self, cc: ConfChange) -> None:
         self._propose(Entry(0, 0, confchange.encode(cc), EntryType.CONF_CHANGE))
 

@@ -53,6 +53,7 @@ log = logging.getLogger("quorumkv.raft")
 
 COMPACT_AFTER = 10_000  # applied entries kept in a group's log before it is compacted
 KEEP_ENTRIES = 1_000    # of which the newest stay, for followers a little behind
+MAX_PROPOSALS_PER_STEP = 256  # entries appended (and sent) together at most
 
 
 class ProposalLost(Exception):
@@ -66,7 +67,7 @@ class Waiter:
     future: asyncio.Future
 
 
-@dataclass
+@dataclass(eq=False)
 class Group:
     """One Raft group on this node: its protocol, its log and its state machine.
 
@@ -83,6 +84,7 @@ class Group:
     leader: str = ""
     role: Role = Role.FOLLOWER
     waiters: dict = field(default_factory=dict)     # request id -> Waiter
+    proposals: list = field(default_factory=list)   # (request id, data, future) to step
     reads: dict = field(default_factory=dict)       # read context -> future
     ready_reads: list = field(default_factory=list)  # (index, context) waiting on apply
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # leader or role
@@ -99,6 +101,7 @@ class RaftHost:
         self._wake = asyncio.Event()
         self._next_request = 1
         self.turns = 0              # loop turns that persisted something (metrics)
+        self._proposing: set = set()  # groups with proposals not yet stepped in
         transport.handle(RaftBatch, self._on_batch)
         transport.handle(NodeHeartbeat, self._on_heartbeat)
         transport.handle(NodeHeartbeatResp, self._on_heartbeat)
@@ -141,17 +144,27 @@ class RaftHost:
         self._wake.set()
 
     def propose(self, group_id: int, command: bytes) -> asyncio.Future:
-        """Propose ``command`` in the group (this node must lead it: the core
-        raises ProposalDropped, naming the leader it knows, if not). The future
-        resolves with the state machine's reply once the entry is applied here."""
+        """Propose ``command`` in the group. The proposals of one loop turn go into
+        the group's log together at the start of the next turn (one append, one
+        round of APPs); the future resolves with the state machine's reply once the
+        entry is applied here, or fails with ProposalDropped (naming the leader it
+        knows) if this node does not lead the group then."""
         group = self.groups[group_id]
         request = self._next_request
         self._next_request += 1
-        group.node.propose(msgpack.packb([self.node_id, request, command]))
         future = asyncio.get_running_loop().create_future()
-        group.waiters[request] = Waiter(group.node.raft.log.last_index(), future)
+        group.proposals.append((request, msgpack.packb([self.node_id, request, command]),
+                                future))
+        self._proposing.add(group)
         self._wake.set()
         return future
+
+    def _flush_proposals(self) -> None:
+        proposing, self._proposing = self._proposing, set()
+        for group in proposing:
+            pending, group.proposals = group.proposals, []
+            for i in range(0, len(pending), MAX_PROPOSALS_PER_STEP):
+                _propose_batch(group, pending[i:i + MAX_PROPOSALS_PER_STEP])
 
     def read_index(self, group_id: int) -> asyncio.Future:
         """A future that resolves (to None) once this node's state machine of the
@@ -206,6 +219,8 @@ class RaftHost:
                 _fail_all(group, ProposalLost("the node's Raft host stopped"))
 
     async def turn(self) -> None:
+        if self._proposing:
+            self._flush_proposals()
         readies = [(g, g.node.ready()) for g in self.groups.values() if g.node.has_ready()]
         if not readies:
             return
@@ -326,6 +341,19 @@ class RaftHost:
         _drop_overwritten(group, group.applied)
 
 
+def _propose_batch(group: Group, batch: list) -> None:
+    try:
+        group.node.propose_many([data for _request, data, _future in batch])
+    except ProposalDropped as exc:
+        for _request, _data, future in batch:
+            if not future.done():
+                future.set_exception(ProposalDropped(str(exc), exc.leader))
+        return
+    first = group.node.raft.log.last_index() - len(batch) + 1
+    for i, (request, _data, future) in enumerate(batch):
+        group.waiters[request] = Waiter(first + i, future)
+
+
 def _step(group: Group, message: Message) -> None:
     try:
         group.node.step(message)
@@ -367,6 +395,10 @@ def _serve_reads(group: Group) -> None:
 
 
 def _fail_all(group: Group, error: Exception) -> None:
+    for _request, _data, future in group.proposals:
+        if not future.done():
+            future.set_exception(error)
+    group.proposals.clear()
     for waiter in group.waiters.values():
         if not waiter.future.done():
             waiter.future.set_exception(error)
