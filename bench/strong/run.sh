@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The strong-keyspace benchmark's peers, one after the other in one session: start a
+# system (bench/strong/peers.sh), run bench/strong/load.py against it, stop it.
+#
+#   bench/strong/run.sh [etcd] [zookeeper] [quorumkv]     (default: etcd zookeeper)
+#
+# env: LOAD_ARGS  passed to every load.py run (e.g. "--seconds 5 --warmup 1");
+#                 the defaults are 32 clients, 100,000 keys, 100-byte values,
+#                 1,000 counters, 2 s warm-up, then 200,000 ops or 10 s per workload
+#      PROCS      load processes (1); PROCS="1 2" runs each system twice, to see
+#                 whether the client was the bottleneck
+#      OUT        a directory for one JSON file of figures per run (none by default)
+#      QKV_ENDPOINTS, QKV_KEYSPACE   the `quorumkv` target: a running cluster's RESP
+#                 addresses and its strong keyspace (nothing is started for it)
+# Needs `make bench-deps`. Ports from STRONG_BASE (27000, see peers.sh); every
+# process it starts it stops by pid on exit, also on failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. bench/strong/peers.sh
+PROCS=${PROCS:-1}
+LOAD_ARGS=${LOAD_ARGS:-}
+OUT=${OUT:-}
+[ -n "$OUT" ] && mkdir -p "$OUT"
+[ $# -gt 0 ] || set -- etcd zookeeper
+
+load() {  # TARGET ENDPOINTS [load.py args]: once per PROCS value, the first one preloads
+  local target=$1 endpoints=$2 procs preload=""
+  shift 2
+  for procs in $PROCS; do
+    echo "-- $target, $procs load process(es), $(date -u +%H:%M:%S) UTC"
+    # shellcheck disable=SC2086  # LOAD_ARGS is a list of words
+    .venv/bin/python bench/strong/load.py --target "$target" --endpoints "$endpoints" \
+      --procs "$procs" $preload ${OUT:+--json "$OUT/$target-procs$procs.json"} "$@" $LOAD_ARGS
+    preload=--no-preload
+  done
+}
+
+echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+  "$(etcd --version | head -1), ZooKeeper $(dpkg-query -W -f '${Version}' zookeeper 2>/dev/null)," \
+  "$(java -version 2>&1 | head -1), Python $(.venv/bin/python -c 'import sys; print(sys.version.split()[0])')"
+for system in "$@"; do
+  case "$system" in
+    etcd)
+      start_etcd
+      load etcd "$(etcd_endpoints)"
+      stop_peers ;;
+    zookeeper)
+      start_zookeeper
+      load zookeeper "$(zk_endpoints)"
+      stop_peers ;;
+    quorumkv)
+      : "${QKV_ENDPOINTS:?set QKV_ENDPOINTS (and QKV_KEYSPACE) to a running cluster}"
+      load quorumkv "$QKV_ENDPOINTS" ${QKV_KEYSPACE:+--keyspace "$QKV_KEYSPACE"} ;;
+    *) echo "unknown system $system (etcd, zookeeper, quorumkv)" >&2; exit 2 ;;
+  esac
+done
