@@ -18,8 +18,6 @@ optimistic read-compare-write that etcd's STM and clientv3 `concurrency` use).
 
 from __future__ import annotations
 
-import grpc
-
 WORKLOADS = {
     "write": "Put",
     "read": "Range, linearizable (serializable=false, the default)",
@@ -144,6 +142,8 @@ class Conn:
     """One client: its own channel to one member."""
 
     def __init__(self, endpoint: str) -> None:
+        import grpc  # here, so that the wire format above imports without grpcio
+
         self.channel = grpc.aio.insecure_channel(endpoint)
         call = self.channel.unary_unary  # bytes in, bytes out: no (de)serializers
         self.range = call("/etcdserverpb.KV/Range")
@@ -176,6 +176,10 @@ class Target:
     async def preload(self, conn: Conn, pairs: list[tuple[bytes, bytes]]) -> None:
         for i in range(0, len(pairs), MAX_TXN_OPS):
             await conn.txn(put_txn(pairs[i:i + MAX_TXN_OPS]), timeout=self.timeout)
+
+    async def read_int(self, conn: Conn, key: bytes) -> int:
+        found = range_kv(await conn.range(range_request(key), timeout=self.timeout))
+        return int(found[0]) if found is not None else 0
 
     async def op(self, workload: str, conn: Conn, key: bytes, value: bytes) -> int:
         """Run one operation; the number of retries it needed (incr only)."""

@@ -11,7 +11,8 @@ strong keyspace; runs against redis-server too). Each module's docstring says wh
 each of its workloads does and what consistency it gives.
 
 What a run does: connect `--clients` clients (32; client c to endpoint c mod the
-number of endpoints, one connection each, one request in flight each); preload
+number of endpoints, one request in flight each, one connection each unless
+`--conns` is smaller: then they share connections, requests pipelined); preload
 `--keys` keys (100,000) with `--value-size`-byte values (100) and `--counters`
 counters (1,000) set to 0, in batches (etcd: a Txn of 128 Puts, ZooKeeper: a multi of
 100 creates, RESP: MSET of 100 keys); then for each workload a `--warmup` (2 s) that
@@ -19,8 +20,15 @@ is not recorded, then up to `--ops` operations (200,000) or `--seconds` (10 s),
 whichever ends first. Keys are uniform over the key space; increments go to the
 counters. Reported per workload: ops/s (operations that succeeded over the measured
 window), p50 / p99 latency, errors (by kind, with counts), retries (incr: CAS
-conflicts) and the client's own CPU (seconds, and share of one core: near 100 %
-means the client, not the server, sets the figure).
+conflicts) and the client's own CPU over the window (microseconds per operation,
+and the share of one core: near 100 % per process means the client, not the
+server, sets the figure).
+
+With an `incr` workload the counters are summed before and after the load (read
+up to date: etcd's default Range, ZooKeeper's sync + getData, GET): they must have
+risen by every
+acknowledged increment (warm-up included) and by no more than were sent; a
+mismatch is printed and the exit status is 1.
 
 `--procs P` runs the clients in P processes (clients and ops split among them; one
 preload in the parent; every process starts each workload at the same wall-clock
@@ -76,6 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--child-first", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the --procs children
     args.conns = args.conns or args.clients
     for name in ("clients", "conns", "keys", "counters", "ops", "procs"):
         if getattr(args, name) < 1:
@@ -138,13 +147,14 @@ def split(total: int, parts: int, index: int) -> int:
     return total // parts + (1 if index < total % parts else 0)
 
 
-async def run_phase(target, workload: str, conns: list, args, ops: int,
+async def run_phase(target, workload: str, conns: list, args, ops: int, begin: float,
                     warm_until: float, end_by: float, seed: int) -> dict:
-    """Warm up until warm_until (wall clock), then measure until ops or end_by."""
+    """From begin warm up until warm_until (wall clock), then measure until ops or end_by."""
     kw, cw = width(args.keys), width(args.counters)
     latencies: list[int] = []
     errors: dict[str, int] = {}
-    totals = {"ok": 0, "retries": 0, "t0": math.inf, "t1": 0.0}
+    # warm_*: the warm-up's operations, not in the figures but in the counters' check
+    totals = {"ok": 0, "retries": 0, "t0": math.inf, "t1": 0.0, "warm_ok": 0, "warm_err": 0}
 
     async def worker(index: int, conn) -> None:
         rng = random.Random(seed * 7919 + index)
@@ -165,11 +175,16 @@ async def run_phase(target, workload: str, conns: list, args, ops: int,
             except Exception as e:  # every failure is counted and reported, by kind
                 if measuring:
                     kind = f"{type(e).__name__}: {str(e)[:120]}"
-                    if kind in errors or len(errors) < MAX_ERROR_KINDS:
-                        errors[kind] = errors.get(kind, 0) + 1
+                    if kind not in errors and len(errors) >= MAX_ERROR_KINDS:
+                        kind = "(other kinds)"
+                    errors[kind] = errors.get(kind, 0) + 1
                     done += 1
+                else:
+                    totals["warm_err"] += 1
                 continue
-            if measuring:
+            if not measuring:
+                totals["warm_ok"] += 1
+            else:
                 latencies.append(time.perf_counter_ns() - start)
                 totals["ok"] += 1
                 totals["retries"] += retries
@@ -177,13 +192,18 @@ async def run_phase(target, workload: str, conns: list, args, ops: int,
                 totals["t1"] = time.time()
                 done += 1
 
-    await sleep_until(warm_until)
-    cpu0 = time.process_time()
-    # the warm-up runs inside the workers: start them when it begins
-    await asyncio.gather(*(worker(i, c) for i, c in enumerate(conns)))
+    cpu0 = []
+
+    async def mark_cpu() -> None:  # the client's CPU over the measured window only
+        await sleep_until(warm_until)
+        cpu0.append(time.process_time())
+
+    await sleep_until(begin)
+    await asyncio.gather(mark_cpu(), *(worker(i, c) for i, c in enumerate(conns)))
     return {"ok": totals["ok"], "retries": totals["retries"], "errors": errors,
+            "warm_ok": totals["warm_ok"], "warm_err": totals["warm_err"],
             "t0": totals["t0"] if totals["ok"] else warm_until, "t1": totals["t1"] or warm_until,
-            "cpu_s": time.process_time() - cpu0, "latencies_us": [x // 1000 for x in latencies]}
+            "cpu_s": time.process_time() - cpu0[0], "latencies_us": [x // 1000 for x in latencies]}
 
 
 async def sleep_until(wall: float) -> None:
@@ -192,14 +212,11 @@ async def sleep_until(wall: float) -> None:
         await asyncio.sleep(delay)
 
 
-async def run_process(args, n_clients: int, first: int, start_at: float | None,
-                      do_preload: bool) -> dict:
+async def run_process(args, n_clients: int, first: int, start_at: float | None) -> dict:
     target = load_target(args)
     conns = await connect_all(target, args, n_clients, first)
     out = {"phases": {}}
     try:
-        if do_preload:
-            out["preload_s"] = await preload(target, conns, args)
         share = args.procs
         index = args.child or 0
         for j, workload in enumerate(args.workload_list):
@@ -208,7 +225,7 @@ async def run_process(args, n_clients: int, first: int, start_at: float | None,
             warm_until = begin + args.warmup
             ops = split(args.ops, share, index)
             out["phases"][workload] = await run_phase(
-                target, workload, conns, args, ops, warm_until, warm_until + args.seconds,
+                target, workload, conns, args, ops, begin, warm_until, warm_until + args.seconds,
                 args.seed * 1000 + j * 100 + index)
     finally:
         await close_all(target, conns)
@@ -218,6 +235,61 @@ async def run_process(args, n_clients: int, first: int, start_at: float | None,
 async def close_all(target, conns: list) -> None:
     unique = list({id(c): c for c in conns}.values())
     await asyncio.gather(*(target.close(c) for c in unique), return_exceptions=True)
+
+
+async def with_clients(args, step):
+    """await step(target, conns) on a fresh set of --clients connections."""
+    target = load_target(args)
+    conns = await connect_all(target, args, args.clients, 0)
+    try:
+        return await step(target, conns)
+    finally:
+        await close_all(target, conns)
+
+
+async def counter_sum(target, conns: list, args) -> int:
+    """The sum of all counters (each read as the target's read_int reads: up to date)."""
+    cw = width(args.counters)
+    todo = list(range(args.counters))
+    total = 0
+
+    async def reader(conn) -> None:
+        nonlocal total
+        while todo:
+            value = await target.read_int(conn, target.counter(todo.pop(), cw))
+            total += value  # not `total += await ...`: that reads total before the await
+
+    await asyncio.gather(*(reader(c) for c in conns))
+    return total
+
+
+def incr_check(rise: int, results: list[dict]) -> dict:
+    """Every acknowledged increment is in the counters, and nothing more than was sent.
+
+    Acknowledged ones (warm-up included) must all be there; a failed one (a timeout)
+    may or may not have been applied.
+    """
+    parts = [r["phases"]["incr"] for r in results]
+    acked = sum(p["ok"] + p["warm_ok"] for p in parts)
+    unsure = sum(sum(p["errors"].values()) + p["warm_err"] for p in parts)
+    return {"counters_rose_by": rise, "acknowledged": acked, "failed": unsure,
+            "ok": acked <= rise <= acked + unsure}
+
+
+async def drive(args) -> dict:
+    """The parent: preload, counters before, the load (here or in children), counters after."""
+    preload_s = None if args.no_preload else await with_clients(
+        args, lambda t, c: preload(t, c, args))
+    check = "incr" in args.workload_list
+    before = await with_clients(args, lambda t, c: counter_sum(t, c, args)) if check else 0
+    if args.procs == 1:
+        results = [await run_process(args, args.clients, 0, None)]
+    else:
+        results = await asyncio.to_thread(run_children, args)
+    merged = merge(results, args.workload_list)
+    after = await with_clients(args, lambda t, c: counter_sum(t, c, args)) if check else 0
+    return {"preload_s": preload_s, "workloads": merged,
+            "incr_check": incr_check(after - before, results) if check else None}
 
 
 def event_loop_runner(args):
@@ -240,9 +312,9 @@ def run_children(args) -> list[dict]:
     first = 0
     for i in range(args.procs):
         n = split(args.clients, args.procs, i)
-        argv = [sys.executable, os.path.abspath(__file__), *sys.argv[1:],
+        argv = [sys.executable, os.path.abspath(__file__), *args.argv,
                 "--child", str(i), "--child-clients", str(n), "--child-first", str(first),
-                "--start-at", repr(start_at), "--no-preload"]
+                "--start-at", repr(start_at)]
         argv = [a for k, a in enumerate(argv) if not (a == "--json" or (k and argv[k - 1] == "--json"))]
         children.append(subprocess.Popen(argv, stdout=subprocess.PIPE))
         first += n
@@ -312,31 +384,23 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     run = event_loop_runner(args)
     if args.child is not None:  # a --procs child: figures as JSON on stdout
-        out = run(run_process(args, args.child_clients, args.child_first, args.start_at, False))
+        out = run(run_process(args, args.child_clients, args.child_first, args.start_at))
         json.dump(out, sys.stdout)
         return
-    preload_s = None
-    if args.procs == 1:
-        out = run(run_process(args, args.clients, 0, None, not args.no_preload))
-        preload_s, results = out.get("preload_s"), [out]
-    else:
-        if not args.no_preload:
-            async def preload_only():
-                target = load_target(args)
-                conns = await connect_all(target, args, args.clients, 0)
-                try:
-                    return await preload(target, conns, args)
-                finally:
-                    await close_all(target, conns)
-            preload_s = run(preload_only())
-        results = run_children(args)
-    merged = merge(results, args.workload_list)
-    report(args, merged, preload_s, load_target(args).workloads)
+    out = run(drive(args))
+    report(args, out["workloads"], out["preload_s"], load_target(args).workloads)
+    check = out["incr_check"]
+    if check is not None:
+        print(f"incr check: the counters rose by {check['counters_rose_by']}, "
+              f"{check['acknowledged']} increments acknowledged, {check['failed']} failed: "
+              + ("OK" if check["ok"] else "MISMATCH (lost or extra increments)"))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"target": args.target, "clients": args.clients, "procs": args.procs,
-                       "keys": args.keys, "value_size": args.value_size, "preload_s": preload_s,
-                       "workloads": merged}, f, indent=2)
+            json.dump({"target": args.target, "endpoints": args.endpoints, "clients": args.clients,
+                       "conns": args.conns, "procs": args.procs, "keys": args.keys,
+                       "value_size": args.value_size, "counters": args.counters, **out}, f, indent=2)
+    if check is not None and not check["ok"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -149,6 +149,10 @@ class Target:
                 args += (k, v)
             await self.call(conn, *args)
 
+    async def read_int(self, conn: Connection, key: bytes) -> int:
+        reply = await self.call(conn, b"GET", key)
+        return 0 if reply is NIL else int(reply)
+
     async def op(self, workload: str, conn: Connection, key: bytes, value: bytes) -> int:
         if workload == "write":
             await self.call(conn, b"SET", key, value)

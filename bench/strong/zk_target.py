@@ -213,6 +213,10 @@ class Target:
                 return False
             raise
 
+    async def read_int(self, session: Session, key: str) -> int:
+        await self.call(session, OP_SYNC, _ustring(key))  # every acknowledged write, seen
+        return int(_data_and_version(await self.call(session, OP_GET_DATA, _get_data(key)))[0])
+
     async def op(self, workload: str, session: Session, key: str, value: bytes) -> int:
         """Run one operation; the number of retries it needed (incr only)."""
         if workload == "write":
