@@ -96,6 +96,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.endpoint_list = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     target = load_target(args)
     args.workload_list = args.workloads.split(",") if args.workloads else list(target.default_workloads)
+    if len(set(args.workload_list)) != len(args.workload_list):
+        ap.error("a workload may appear only once in --workloads")
     unknown = [w for w in args.workload_list if w not in target.workloads]
     if unknown:
         ap.error(f"target {args.target} has no workload {', '.join(unknown)}; "
@@ -121,8 +123,20 @@ async def connect_all(target, args, n: int, first: int) -> list:
     endpoints = args.endpoint_list
     n_conns = max(1, round(n * args.conns / args.clients))
     conns = await asyncio.gather(
-        *(target.connect(endpoints[(first + i) % len(endpoints)]) for i in range(n_conns)))
+        *(connect(target, args, endpoints[(first + i) % len(endpoints)]) for i in range(n_conns)))
     return [conns[i % n_conns] for i in range(n)]
+
+
+async def connect(target, args, endpoint: str):
+    try:
+        return await asyncio.wait_for(target.connect(endpoint), args.request_timeout)
+    except (OSError, asyncio.TimeoutError) as e:
+        raise ConnectFailed(f"load.py: cannot connect to {args.target} at {endpoint}: "
+                            f"{str(e) or 'no answer within the request timeout'}") from None
+
+
+class ConnectFailed(Exception):
+    """A target did not accept a connection: the run stops with this message."""
 
 
 async def preload(target, conns: list, args) -> float:
@@ -384,10 +398,16 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     run = event_loop_runner(args)
     if args.child is not None:  # a --procs child: figures as JSON on stdout
-        out = run(run_process(args, args.child_clients, args.child_first, args.start_at))
+        try:
+            out = run(run_process(args, args.child_clients, args.child_first, args.start_at))
+        except ConnectFailed as e:
+            sys.exit(str(e))
         json.dump(out, sys.stdout)
         return
-    out = run(drive(args))
+    try:
+        out = run(drive(args))
+    except ConnectFailed as e:
+        sys.exit(str(e))
     report(args, out["workloads"], out["preload_s"], load_target(args).workloads)
     check = out["incr_check"]
     if check is not None:
