@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
-# The peers of the strong-keyspace benchmark, on loopback: a 3-member etcd cluster
-# and a 3-server ZooKeeper ensemble. Sourced by bench/strong/run.sh; also runs alone
-# and keeps one system up in the foreground until Ctrl-C:
+# The systems of the strong-keyspace benchmark, on loopback: a 3-member etcd
+# cluster, a 3-server ZooKeeper ensemble, and a 3-node QuorumKV cluster
+# (`quorumkv cluster up` from .venv, with QKV_UP_ARGS added: the keyspace to
+# measure). Sourced by bench/strong/run.sh; also runs alone and keeps one system
+# up in the foreground until Ctrl-C:
 #
-#   bench/strong/peers.sh etcd | zookeeper
+#   bench/strong/peers.sh etcd | zookeeper | quorumkv
 #
 # Every process it starts it stops by pid on exit (also on failure and on Ctrl-C),
 # and it removes the data directories. Durability: both as shipped, both fsync
 # before they acknowledge a write — etcd fsyncs its WAL on every Raft Ready (3.4
 # has no switch to turn that off); ZooKeeper's forceSync=yes (the default) fsyncs
-# the transaction log before a server acks a proposal.
+# the transaction log before a server acks a proposal. QuorumKV: --fsync QKV_FSYNC
+# (batch, the default: group commit, synced before the ack).
 #
 # env: STRONG_BASE (port base, 27000): etcd clients BASE+101..103, etcd peers
 #      BASE+111..113, ZooKeeper clients BASE+201..203, quorum BASE+211..213,
-#      election BASE+221..223; ETCD_DIR (/tmp/peers-etcd), ZK_DIR (/tmp/peers-zk),
-#      ZK_HEAP (512m).
+#      election BASE+221..223; QuorumKV RESP BASE+301..303, HTTP BASE+401..403,
+#      peers BASE+501..503; ETCD_DIR (/tmp/peers-etcd), ZK_DIR (/tmp/peers-zk),
+#      QKV_DIR (/tmp/peers-qkv), ZK_HEAP (512m), QKV_FSYNC (batch), QKV_UP_ARGS.
 # Needs: apt-get install etcd-server etcd-client zookeeper default-jre-headless
 # (`make bench-deps`).
 STRONG_BASE=${STRONG_BASE:-27000}
 ETCD_DIR=${ETCD_DIR:-/tmp/peers-etcd}
 ZK_DIR=${ZK_DIR:-/tmp/peers-zk}
+QKV_DIR=${QKV_DIR:-/tmp/peers-qkv}
 ZK_HEAP=${ZK_HEAP:-512m}
+QKV_FSYNC=${QKV_FSYNC:-batch}
+QKV_UP_ARGS=${QKV_UP_ARGS:-}
 PEER_PIDS=()
 
 stop_peers() {  # SIGTERM each process we started, then wait for it; drop the data
@@ -28,13 +35,14 @@ stop_peers() {  # SIGTERM each process we started, then wait for it; drop the da
   for pid in "${PEER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PEER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   PEER_PIDS=()
-  rm -rf "$ETCD_DIR" "$ZK_DIR"
+  rm -rf "$ETCD_DIR" "$ZK_DIR" "$QKV_DIR"
 }
 trap stop_peers EXIT
 trap 'exit 130' INT TERM  # the EXIT trap then stops everything
 
 etcd_endpoints() { echo "127.0.0.1:$((STRONG_BASE + 101)),127.0.0.1:$((STRONG_BASE + 102)),127.0.0.1:$((STRONG_BASE + 103))"; }
 zk_endpoints() { echo "127.0.0.1:$((STRONG_BASE + 201)),127.0.0.1:$((STRONG_BASE + 202)),127.0.0.1:$((STRONG_BASE + 203))"; }
+qkv_endpoints() { echo "127.0.0.1:$((STRONG_BASE + 301)),127.0.0.1:$((STRONG_BASE + 302)),127.0.0.1:$((STRONG_BASE + 303))"; }
 
 kill_stale() {  # a run that was SIGKILLed left its pids in DIR/pids: stop those still ours
   local pid _
@@ -130,12 +138,36 @@ EOF
   tail -n 20 "$ZK_DIR"/*.log >&2; exit 1
 }
 
+resp_ping() {  # PONG from a RESP server on 127.0.0.1:PORT, or nothing
+  { ( exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'PING\r\n' >&3 && timeout 1 head -c 7 <&3 ) 2>/dev/null \
+    | tr -d '\r\n+'; } || true
+}
+
+start_quorumkv() {  # run from the repository's root: it uses .venv/bin/quorumkv
+  fresh_dir "$QKV_DIR"
+  # shellcheck disable=SC2086  # QKV_UP_ARGS is a list of words
+  .venv/bin/quorumkv cluster up --nodes 3 --data-dir "$QKV_DIR/data" --fsync "$QKV_FSYNC" \
+    --resp-base $((STRONG_BASE + 300)) --http-base $((STRONG_BASE + 400)) \
+    --peer-base $((STRONG_BASE + 500)) --log-level warning $QKV_UP_ARGS > "$QKV_DIR/cluster.log" 2>&1 &
+  PEER_PIDS+=($!); echo $! >> "$QKV_DIR/pids"
+  local _ i up
+  for _ in $(seq 600); do  # up to 60 s for every node to answer PING
+    up=0
+    for i in 1 2 3; do [ "$(resp_ping $((STRONG_BASE + 300 + i)))" = PONG ] && up=$((up + 1)); done
+    [ "$up" = 3 ] && { echo "quorumkv up: $(qkv_endpoints)"; return 0; }
+    check_alive "$QKV_DIR"
+    sleep 0.1
+  done
+  echo "quorumkv did not answer within 60 s" >&2; tail -n 20 "$QKV_DIR"/*.log >&2; exit 1
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then  # run alone: one system in the foreground
   set -euo pipefail
   case "${1:-}" in
     etcd) start_etcd ;;
     zookeeper) start_zookeeper ;;
-    *) echo "usage: $0 etcd|zookeeper" >&2; exit 2 ;;
+    quorumkv) cd "$(dirname "$0")/../.." && start_quorumkv ;;
+    *) echo "usage: $0 etcd|zookeeper|quorumkv" >&2; exit 2 ;;
   esac
   echo "Ctrl-C stops it"
   wait

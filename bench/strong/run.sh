@@ -10,8 +10,11 @@
 #      PROCS      load processes (1); PROCS="1 2" runs each system twice, to see
 #                 whether the client was the bottleneck
 #      OUT        a directory for one JSON file of figures per run (none by default)
-#      QKV_ENDPOINTS, QKV_KEYSPACE   the `quorumkv` target: a running cluster's RESP
-#                 addresses and its strong keyspace (nothing is started for it)
+#      QKV_KEYSPACE   the keyspace the `quorumkv` target measures (QKV.USE)
+#      QKV_UP_ARGS    more `quorumkv cluster up` options: how that keyspace is
+#                 declared (see peers.sh; QKV_FSYNC, batch by default)
+#      QKV_ENDPOINTS  a QuorumKV cluster that is already running: its RESP
+#                 addresses (then none is started)
 # Needs `make bench-deps`. Ports from STRONG_BASE (27000, see peers.sh); every
 # process it starts it stops by pid on exit, also on failure or Ctrl-C.
 set -euo pipefail
@@ -49,8 +52,9 @@ for system in "$@"; do
       load zookeeper "$(zk_endpoints)"
       stop_peers ;;
     quorumkv)
-      : "${QKV_ENDPOINTS:?set QKV_ENDPOINTS (and QKV_KEYSPACE) to a running cluster}"
-      load quorumkv "$QKV_ENDPOINTS" ${QKV_KEYSPACE:+--keyspace "$QKV_KEYSPACE"} ;;
+      [ -n "${QKV_ENDPOINTS:-}" ] || start_quorumkv
+      load quorumkv "${QKV_ENDPOINTS:-$(qkv_endpoints)}" ${QKV_KEYSPACE:+--keyspace "$QKV_KEYSPACE"}
+      stop_peers ;;
     *) echo "unknown system $system (etcd, zookeeper, quorumkv)" >&2; exit 2 ;;
   esac
 done
