@@ -89,11 +89,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in ("clients", "conns", "keys", "counters", "ops", "procs"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.seconds <= 0 or args.warmup < 0 or args.request_timeout <= 0:
-        ap.error("--seconds and --request-timeout must be positive, --warmup not negative")
+    if args.seconds <= 0 or args.warmup < 0 or args.request_timeout <= 0 or args.value_size < 0:
+        ap.error("--seconds and --request-timeout must be positive, "
+                 "--warmup and --value-size not negative")
     if not args.procs <= args.conns <= args.clients:
         ap.error("need --procs <= --conns <= --clients")
     args.endpoint_list = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    bad = [e for e in args.endpoint_list if not e.rpartition(":")[2].isdigit()]
+    if bad or not args.endpoint_list:
+        ap.error(f"--endpoints wants host:port[,host:port...], not {args.endpoints!r}")
     target = load_target(args)
     args.workload_list = args.workloads.split(",") if args.workloads else list(target.default_workloads)
     if len(set(args.workload_list)) != len(args.workload_list):
@@ -106,7 +110,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def load_target(args):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:  # the target modules live beside this file
+        sys.path.insert(0, here)
     return importlib.import_module(TARGETS[args.target]).Target(args)
 
 
@@ -118,8 +124,9 @@ def width(n: int) -> int:
 
 
 async def connect_all(target, args, n: int, first: int) -> list:
-    """n clients, client first + i on endpoint (first + i) mod len(endpoints); with
-    fewer --conns than clients, clients share connections (requests pipelined)."""
+    """n clients on n connections, connection first + i to endpoint (first + i) mod
+    len(endpoints); with fewer --conns than clients, the clients share them
+    round-robin (their requests pipelined on one connection)."""
     endpoints = args.endpoint_list
     n_conns = max(1, round(n * args.conns / args.clients))
     conns = await asyncio.gather(
@@ -131,12 +138,12 @@ async def connect(target, args, endpoint: str):
     try:
         return await asyncio.wait_for(target.connect(endpoint), args.request_timeout)
     except (OSError, asyncio.TimeoutError) as e:
-        raise ConnectFailed(f"load.py: cannot connect to {args.target} at {endpoint}: "
+        raise RunFailed(f"load.py: cannot connect to {args.target} at {endpoint}: "
                             f"{str(e) or 'no answer within the request timeout'}") from None
 
 
-class ConnectFailed(Exception):
-    """A target did not accept a connection: the run stops with this message."""
+class RunFailed(Exception):
+    """A target refused a connection or a load process failed: the run stops with this."""
 
 
 async def preload(target, conns: list, args) -> float:
@@ -172,7 +179,7 @@ async def run_phase(target, workload: str, conns: list, args, ops: int, begin: f
 
     async def worker(index: int, conn) -> None:
         rng = random.Random(seed * 7919 + index)
-        quota, done = split(ops, len(conns), index), 0
+        quota, done, warm_done = split(ops, len(conns), index), 0, 0
         counters = workload == "incr"
         writes = workload == "write"
         while True:
@@ -180,6 +187,10 @@ async def run_phase(target, workload: str, conns: list, args, ops: int, begin: f
             measuring = now >= warm_until
             if now >= end_by or (measuring and done >= quota):
                 return
+            if not measuring and warm_done >= quota:  # the warm-up is bounded by count too
+                await sleep_until(warm_until)
+                continue
+            warm_done += not measuring
             n = rng.randrange(args.counters if counters else args.keys)
             key = target.counter(n, cw) if counters else target.key(n, kw)
             start = time.perf_counter_ns()
@@ -329,7 +340,6 @@ def run_children(args) -> list[dict]:
         argv = [sys.executable, os.path.abspath(__file__), *args.argv,
                 "--child", str(i), "--child-clients", str(n), "--child-first", str(first),
                 "--start-at", repr(start_at)]
-        argv = [a for k, a in enumerate(argv) if not (a == "--json" or (k and argv[k - 1] == "--json"))]
         children.append(subprocess.Popen(argv, stdout=subprocess.PIPE))
         first += n
     limit = START_DELAY_S + len(args.workload_list) * (
@@ -337,9 +347,12 @@ def run_children(args) -> list[dict]:
     results = []
     try:
         for child in children:
-            out, _ = child.communicate(timeout=max(1.0, start_at + limit - time.time()))
+            try:
+                out, _ = child.communicate(timeout=max(1.0, start_at + limit - time.time()))
+            except subprocess.TimeoutExpired:
+                raise RunFailed(f"load.py: a load process was still running after {limit:.0f} s") from None
             if child.returncode != 0:
-                raise SystemExit(f"a load process exited with {child.returncode}")
+                raise RunFailed(f"load.py: a load process exited with {child.returncode}")
             results.append(json.loads(out))
     finally:
         for child in children:
@@ -400,13 +413,13 @@ def main(argv=None) -> None:
     if args.child is not None:  # a --procs child: figures as JSON on stdout
         try:
             out = run(run_process(args, args.child_clients, args.child_first, args.start_at))
-        except ConnectFailed as e:
+        except RunFailed as e:
             sys.exit(str(e))
         json.dump(out, sys.stdout)
         return
     try:
         out = run(drive(args))
-    except ConnectFailed as e:
+    except RunFailed as e:
         sys.exit(str(e))
     report(args, out["workloads"], out["preload_s"], load_target(args).workloads)
     check = out["incr_check"]
