@@ -137,9 +137,11 @@ async def connect_all(target, args, n: int, first: int) -> list:
 async def connect(target, args, endpoint: str):
     try:
         return await asyncio.wait_for(target.connect(endpoint), args.request_timeout)
-    except (OSError, asyncio.TimeoutError) as e:
+    except asyncio.TimeoutError:
         raise RunFailed(f"load.py: cannot connect to {args.target} at {endpoint}: "
-                            f"{str(e) or 'no answer within the request timeout'}") from None
+                        "no answer within the request timeout") from None
+    except Exception as e:  # refused, or an error reply to the setup (QKV.USE of no keyspace)
+        raise RunFailed(f"load.py: cannot connect to {args.target} at {endpoint}: {e}") from None
 
 
 class RunFailed(Exception):
@@ -199,10 +201,7 @@ async def run_phase(target, workload: str, conns: list, args, ops: int, begin: f
                 retries = await target.op(workload, conn, key, value)
             except Exception as e:  # every failure is counted and reported, by kind
                 if measuring:
-                    kind = f"{type(e).__name__}: {str(e)[:120]}"
-                    if kind not in errors and len(errors) >= MAX_ERROR_KINDS:
-                        kind = "(other kinds)"
-                    errors[kind] = errors.get(kind, 0) + 1
+                    count_error(errors, e)
                     done += 1
                 else:
                     totals["warm_err"] += 1
@@ -229,6 +228,13 @@ async def run_phase(target, workload: str, conns: list, args, ops: int, begin: f
             "warm_ok": totals["warm_ok"], "warm_err": totals["warm_err"],
             "t0": totals["t0"] if totals["ok"] else warm_until, "t1": totals["t1"] or warm_until,
             "cpu_s": time.process_time() - cpu0[0], "latencies_us": [x // 1000 for x in latencies]}
+
+
+def count_error(errors: dict[str, int], e: Exception) -> None:
+    kind = f"{type(e).__name__}: {str(e)[:120]}"
+    if kind not in errors and len(errors) >= MAX_ERROR_KINDS:
+        kind = "(other kinds)"
+    errors[kind] = errors.get(kind, 0) + 1
 
 
 async def sleep_until(wall: float) -> None:

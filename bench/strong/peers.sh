@@ -30,10 +30,14 @@ QKV_FSYNC=${QKV_FSYNC:-batch}
 QKV_UP_ARGS=${QKV_UP_ARGS:-}
 PEER_PIDS=()
 
-stop_peers() {  # SIGTERM each process we started, then wait for it; drop the data
-  local pid
+stop_peers() {  # SIGTERM each process we started (SIGKILL after 30 s), wait; drop the data
+  local pid _
   for pid in "${PEER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PEER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for pid in "${PEER_PIDS[@]}"; do
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   PEER_PIDS=()
   rm -rf "$ETCD_DIR" "$ZK_DIR" "$QKV_DIR"
 }

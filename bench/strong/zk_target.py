@@ -109,7 +109,7 @@ class Session(asyncio.Protocol):
 
     def _frame(self, frame: bytes) -> None:
         if not self.connected.done():  # ConnectResponse: version, timeout, session id, ...
-            _, timeout_ms, session_id = struct.unpack_from(">iiq", frame)
+            _, timeout_ms = struct.unpack_from(">ii", frame)
             if timeout_ms <= 0:
                 self.connected.set_exception(ZkError(-112))
             else:
