@@ -2,6 +2,7 @@
 #   make run     a local 3-node cluster in the foreground (Ctrl-C stops it)
 #   make test    unit tests, then integration tests (PYTEST_ARGS="-x -k foo" passes through)
 #   make bench   load against a running cluster (BENCH_ARGS passes through)
+#   make bench-deps  what bench/strong/ (QuorumKV vs etcd and ZooKeeper) needs; as root
 #   make clean   remove the local cluster's data
 # run, test and bench first compile the hot path with Cython (quorumkv/accel.py);
 # if that fails they go on in plain Python.
@@ -15,7 +16,7 @@ BENCH_ARGS ?=
 # unit, simulation, integration, fuzz (bounded to about a minute), then kernel-level fault tests
 TEST_PATHS ?= $(or $(wildcard tests/unit tests/sim tests/integration tests/fuzz tests/faults),tests)
 
-.PHONY: run test bench clean install install-test accel
+.PHONY: run test bench bench-deps clean install install-test accel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,18 @@ test: install-test accel
 
 bench: install accel
 	$(BIN)/quorumkv bench $(BENCH_ARGS)
+
+# Not on the test path: the peers of the strong-keyspace benchmark (bench/strong/),
+# etcd 3.4 and ZooKeeper 3.8 from Debian (the zookeeper package has the server
+# jars; zookeeperd would only add a system service), a JRE, and grpcio for the
+# etcd client. The packages may start services of their own: stop them, the
+# benchmark runs its own processes on other ports.
+bench-deps: | $(BIN)/python
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client zookeeper \
+	  default-jre-headless >/dev/null
+	service etcd stop >/dev/null 2>&1 || true
+	$(BIN)/pip install -q -e '.[bench]'
 
 clean:
 	rm -rf data/
