@@ -13,11 +13,13 @@ the edges need: the RESP error prefix and the HTTP status. Lower-layer exception
     │   ├── LimitError            key or value over the configured limit
     │   ├── UnsupportedError      needs a capability this keyspace lacks
     │   ├── ExecAbortError        EXEC of a refused transaction (EXECABORT)
+    │   ├── CrossSlotError        keys of one command in several ranges (CROSSSLOT)
     │   └── UnknownKeyspaceError
     └── UnavailableError          the cluster could not serve it (server side)
         ├── ConsistencyError      too few replicas answered for the level
         │                         (HTTP 504 when the deadline passed, else 503)
         ├── SessionError          no replica as new as the session token answered
+        ├── RaftTimeout           a strong keyspace's range did not answer in time
         ├── PeerError             local: this node's link to a peer failed it
         │   ├── PeerUnavailable   connect failed, connection lost, peer removed
         │   │   └── PeerRefused   the handshake was refused (cluster, layout,
@@ -92,6 +94,12 @@ class ExecAbortError(RequestError):
     resp_prefix = "EXECABORT"
 
 
+class CrossSlotError(RequestError):
+    """One command (or transaction) of a strong keyspace names keys of several
+    ranges (Redis Cluster's CROSSSLOT)."""
+    resp_prefix = "CROSSSLOT"
+
+
 class UnknownKeyspaceError(RequestError):
     http_status = 404
 
@@ -111,6 +119,12 @@ class ConsistencyError(UnavailableError):
             f"consistency {level} not met: {answered} of {total} replicas answered "
             f"({required} required{waited})"
         )
+
+
+class RaftTimeout(UnavailableError):
+    """A strong keyspace's range did not apply (or confirm a read) in time: no
+    leader, no quorum, or a leader change. A write may still apply later."""
+    http_status = 504
 
 
 class SessionError(UnavailableError):

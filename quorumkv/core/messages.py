@@ -12,7 +12,8 @@ handshake (``Hello``), and peers of different versions refuse each other. Change
 it with any change a peer of the previous version would misread. Version 1 had
 string errors and no version in its Hello; version 2 has typed errors
 (``ErrorReply(code, message, payload)``) and streams; version 3 addresses range
-requests by range id and generation.
+requests by range id and generation; version 4 adds strong keyspaces' traffic
+(``StrongRequest`` / ``StrongReply``, and core/raft/codec.py's tags 80-82).
 
 A request that concerns a range (``Put``, ``Get``, ``Scan``, ``TreeRequest``,
 ``DigestRequest``, ``FetchRequest``) ends with the ``range_id`` and the
@@ -32,7 +33,7 @@ import msgpack
 from ..errors import ErrorCode, remote_error  # noqa: F401 (ErrorCode: for users)
 from .version import Version, new_tuple
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 class Put(NamedTuple):
@@ -218,6 +219,26 @@ class RangeStatsRequest(NamedTuple):
     TAG = 22
 
 
+class StrongRequest(NamedTuple):
+    """A command for a range of a strong keyspace, sent to the node believed to
+    lead the range's Raft group: ``command`` is core/strong's encoded command,
+    ``client_id`` and ``seq`` its exactly-once session (b"" and 0: none). Answered
+    with a ``StrongReply``, or NOT_LEADER (payload ``[leader id or ""]``) or a
+    range redirect."""
+    TAG = 24
+    range_id: int
+    generation: int
+    command: bytes
+    client_id: bytes
+    seq: int
+
+
+class StrongReply(NamedTuple):
+    """The state machine's reply: core.strong.replies.reply_to_wire's array."""
+    TAG = 25
+    reply: list
+
+
 class RangeStatsReply(NamedTuple):
     """One row per range: ``(range_id, reads, writes, reads per s x 1000, writes
     per s x 1000, stored entries, bytes)``, all integers; entries and bytes are -1
@@ -323,7 +344,7 @@ class StreamAbort(NamedTuple):
 MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply,
                  Ping, Pong, TreeRequest, TreeReply, DigestRequest, DigestReply,
                  FetchRequest, FetchReply, PutAcks, Truncate, TruncationsRequest,
-                 TruncationsReply, RangeStatsRequest, RangeStatsReply, Hello, HelloReply, StreamOpen, StreamChunk, StreamEnd,
+                 TruncationsReply, RangeStatsRequest, RangeStatsReply, StrongRequest, StrongReply, Hello, HelloReply, StreamOpen, StreamChunk, StreamEnd,
                  StreamAck, StreamAbort)
 
 
@@ -341,6 +362,23 @@ _packb = msgpack.Packer(use_bin_type=True).pack
 # the last Put encoded, and its body after [req_id: a write goes to every replica, so
 # the same Put is encoded once for all of them
 _last_put: list = [None, b""]
+
+
+# message class -> its encode(req_id, message): messages defined by other modules
+# (core/raft/codec.py), added to the protocol with :func:`extend`
+_EXTENDED: dict = {}
+
+
+def extend(decoders: dict, encoders: dict) -> None:
+    """Add another module's messages to the peer protocol: ``decoders`` maps tags
+    to functions of the fields, ``encoders`` message classes to ``encode(req_id,
+    message)``. A tag may not be taken twice."""
+    global MESSAGE_TYPES
+    for tag, decoder in decoders.items():
+        assert _DECODERS.get(tag, decoder) is decoder, f"tag {tag} is taken"
+        _DECODERS[tag] = decoder
+    _EXTENDED.update(encoders)
+    MESSAGE_TYPES += tuple(cls for cls in encoders if cls not in MESSAGE_TYPES)
 
 
 def encode(req_id: int, message) -> bytes:
@@ -361,6 +399,9 @@ def encode(req_id: int, message) -> bytes:
         return _packb([req_id, cls.TAG, list(message.items)])
     if cls is RangeStatsReply:
         return _packb([req_id, cls.TAG, message.node_id, [list(r) for r in message.rows]])
+    extended = _EXTENDED.get(cls)
+    if extended is not None:
+        return extended(req_id, message)
     return _packb([req_id, cls.TAG, *message])
 
 
@@ -512,6 +553,13 @@ def _decode_range_stats_reply(values) -> RangeStatsReply:
     return _checked(RangeStatsReply(node_id, tuple(_typed_tuple(row, int) for row in rows)))
 
 
+def _decode_strong_reply(values) -> StrongReply:
+    (reply,) = values
+    if type(reply) is not list:
+        raise TypeError("StrongReply's reply is not an array")
+    return StrongReply(reply)
+
+
 def _plain_decoder(cls):
     return lambda values: _checked(cls(*values))
 
@@ -530,6 +578,7 @@ _DECODERS.update({Put.TAG: _decode_put, Get.TAG: _decode_get, PutAck.TAG: _decod
                   TruncationsReply.TAG: _decode_truncations_reply,
                   ErrorReply.TAG: _decode_error_reply,
                   RangeStatsReply.TAG: _decode_range_stats_reply,
+                  StrongReply.TAG: _decode_strong_reply,
                   Hello.TAG: _decode_hello, HelloReply.TAG: _decode_hello_reply})
 
 

@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import msgpack
 
+from .. import messages
 from ..messages import DecodeError
 from .types import (LOCAL_MESSAGES, ConfState, Entry, EntryType, Message, MessageType,
                     Snapshot, SnapshotMeta)
@@ -294,3 +295,7 @@ def decode(data: bytes) -> tuple[int, object]:
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise CodecError(f"bad Raft message: not one msgpack value: {exc}") from exc
     return decode_body(body)
+
+
+# Raft traffic travels in the same frames as every other peer message.
+messages.extend(DECODERS, {RaftBatch: encode, NodeHeartbeat: encode, NodeHeartbeatResp: encode})

@@ -1,0 +1,326 @@
+"""The multi-Raft host: every Raft group of this node, driven by one loop.
+
+A node holds one Raft group per range of a strong keyspace it replicates (and the
+metadata group, if it is a metadata voter). The protocol of each group is a pure
+``RawNode`` (core/raft/); this host is its only driver, and does what a ``Ready``
+asks in the order ``core.raft.types.Ready`` states, for all groups at once:
+
+    one loop turn
+      1. collect the Ready of every group that has one;
+      2. persist them all -- log entries, hard states, snapshots -- in ONE write
+         batch with ONE fsync (off the event loop), before anything is sent;
+      3. send their messages: per destination node one ``RaftBatch``, and the
+         heartbeats of all groups to that node as one ``NodeHeartbeat``;
+      4. apply their committed entries (each group's state machine returns the
+         engine writes, which go in one more batch with each group's applied
+         index: no fsync needed, the log is durable and replays);
+      5. answer the proposals and ReadIndex reads this node is waiting on;
+      6. advance every group.
+
+Inputs -- peer messages, client proposals, reads, ticks -- are stepped into the
+groups as they arrive, also while a turn is waiting for its fsync (a RawNode takes
+steps between ``ready()`` and ``advance()``); each sets ``_wake`` so the next turn
+picks them up. So while one fsync runs, the proposals of every client pile up and
+the next turn persists and replicates them together: batching comes from the
+fsync's own latency.
+
+Proposals carry an envelope ``[origin node, request id, command]`` so that the node
+that proposed learns, when the entry is applied (on it, whatever its role by
+then), which waiting request it answers. A waiter whose log index is applied with
+another entry was overwritten by a new leader: it certainly did not apply, and is
+refused with a retryable error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import msgpack
+
+from ...core.raft.codec import (NodeHeartbeat, NodeHeartbeatResp, RaftBatch,
+                                batch_by_destination, collapse_heartbeats,
+                                expand_heartbeat)
+from ...core.raft import confchange
+from ...core.raft.types import EntryType, Message, MessageType, Ready, Role
+
+log = logging.getLogger("quorumkv.raft")
+
+
+class ProposalLost(Exception):
+    """The proposal's log slot was taken by another leader's entry: it was not
+    applied and may be retried."""
+
+
+@dataclass
+class Waiter:
+    index: int
+    future: asyncio.Future
+
+
+@dataclass
+class Group:
+    """One Raft group on this node: its protocol, its log and its state machine.
+
+    ``machine`` applies committed commands: ``apply(index, command, reader)``
+    returns an object with ``reply`` and ``writes`` (engine ``(key, value or None)``
+    pairs); ``applied_record(index)`` is the ``(key, value)`` that stores the
+    applied index with them.
+    """
+    group_id: int
+    node: object               # core.raft.rawnode.RawNode
+    log: object                # storage.raftlog.GroupLog
+    machine: object
+    applied: int = 0
+    leader: str = ""
+    role: Role = Role.FOLLOWER
+    waiters: dict = field(default_factory=dict)     # request id -> Waiter
+    reads: dict = field(default_factory=dict)       # read context -> future
+    ready_reads: list = field(default_factory=list)  # (index, context) waiting on apply
+
+
+class RaftHost:
+    def __init__(self, node_id: str, store, engine, transport, monotonic_s) -> None:
+        self.node_id = node_id
+        self.store = store          # storage.raftlog.RaftLogStore
+        self.engine = engine        # the plain engine the state machines write
+        self.transport = transport
+        self.monotonic_s = monotonic_s
+        self.groups: dict[int, Group] = {}
+        self._wake = asyncio.Event()
+        self._next_request = 1
+        self._task: asyncio.Task | None = None
+        self._closed = False
+        self.turns = 0              # loop turns that persisted something (metrics)
+        transport.handle(RaftBatch, self._on_batch)
+        transport.handle(NodeHeartbeat, self._on_heartbeat)
+        transport.handle(NodeHeartbeatResp, self._on_heartbeat)
+
+    # ---- groups ----------------------------------------------------------------
+
+    def add(self, group: Group) -> None:
+        assert group.group_id not in self.groups, f"group {group.group_id} twice"
+        self.groups[group.group_id] = group
+        self._wake.set()
+
+    def remove(self, group_id: int) -> None:
+        group = self.groups.pop(group_id, None)
+        if group is not None:
+            _fail_all(group, ProposalLost(f"group {group_id} was removed from this node"))
+
+    # ---- inputs ------------------------------------------------------------------
+
+    def tick(self) -> None:
+        for group in self.groups.values():
+            group.node.tick()
+        self._wake.set()
+
+    def propose(self, group_id: int, command: bytes) -> asyncio.Future:
+        """Propose ``command`` in the group (this node must lead it: the core
+        raises ProposalDropped, naming the leader it knows, if not). The future
+        resolves with the state machine's reply once the entry is applied here."""
+        group = self.groups[group_id]
+        request = self._next_request
+        self._next_request += 1
+        group.node.propose(msgpack.packb([self.node_id, request, command]))
+        future = asyncio.get_running_loop().create_future()
+        group.waiters[request] = Waiter(group.node.last_index(), future)
+        self._wake.set()
+        return future
+
+    def read_index(self, group_id: int) -> asyncio.Future:
+        """A future that resolves (to None) once this node's state machine of the
+        group has applied everything committed when the read arrived: a read of it
+        then is linearizable."""
+        group = self.groups[group_id]
+        context = self._next_request.to_bytes(8, "big")
+        self._next_request += 1
+        future = asyncio.get_running_loop().create_future()
+        group.reads[context] = future
+        group.node.read_index(context)
+        self._wake.set()
+        return future
+
+    def _on_batch(self, items: list, channel) -> list:
+        for _req_id, batch in items:
+            for group_id, messages in batch.groups:
+                group = self.groups.get(group_id)
+                if group is None:
+                    continue  # a range this node does not (yet / any more) hold
+                for message in messages:
+                    _step(group, message)
+        self._wake.set()
+        return []
+
+    def _on_heartbeat(self, items: list, channel) -> list:
+        for _req_id, heartbeat in items:
+            for group_id, message in expand_heartbeat(heartbeat):
+                group = self.groups.get(group_id)
+                if group is not None:
+                    _step(group, message)
+        self._wake.set()
+        return []
+
+    # ---- the loop ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        for group in self.groups.values():
+            _fail_all(group, ProposalLost("the node is stopping"))
+
+    async def _run(self) -> None:
+        while not self._closed:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.turn()
+            except Exception:  # a bug: log it loudly, keep the other groups going
+                log.exception("raft host turn failed")
+
+    async def turn(self) -> None:
+        readies = [(g, g.node.ready()) for g in self.groups.values() if g.node.has_ready()]
+        if not readies:
+            return
+        await self._persist(readies)
+        self._send(readies)
+        self._apply(readies)
+        for group, ready in readies:
+            group.node.advance(ready)
+            if group.node.has_ready():
+                self._wake.set()
+
+    async def _persist(self, readies: list[tuple[Group, Ready]]) -> None:
+        batch = self.store.write_batch()
+        sync = False
+        for group, ready in readies:
+            gid = group.group_id
+            if not ready.snapshot.is_empty():
+                group.machine.restore(ready.snapshot.data, batch)
+                group.applied = ready.snapshot.meta.index
+                batch.apply_snapshot(gid, ready.snapshot.meta)
+            if ready.entries:
+                batch.append(gid, ready.entries)
+            if ready.hard_state is not None:
+                batch.set_hard_state(gid, ready.hard_state)
+            sync = sync or ready.must_sync
+        if batch.groups() or sync:
+            self.turns += 1
+            if sync:
+                await self.store.commit_async(batch)
+            else:
+                self.store.commit(batch, sync=False)
+
+    def _send(self, readies: list[tuple[Group, Ready]]) -> None:
+        outgoing = [(g.group_id, m) for g, ready in readies for m in ready.messages]
+        if not outgoing:
+            return
+        beats, rest = collapse_heartbeats(outgoing)
+        for heartbeat in beats:
+            self._send_one(heartbeat.to, heartbeat)
+        for peer, batch in batch_by_destination(rest).items():
+            self._send_one(peer, batch)
+
+    def _send_one(self, peer: str, message) -> None:
+        try:
+            self.transport.send_one_way(peer, message)
+        except Exception as exc:  # unknown or overloaded peer: Raft retries by itself
+            log.debug("raft: not sent to %s: %s", peer, exc)
+
+    def _apply(self, readies: list[tuple[Group, Ready]]) -> None:
+        """Apply committed entries; their writes, each group's applied index and any
+        new conf state go in one unsynced batch (the log already is durable)."""
+        batch = self.store.write_batch()
+        touched = False
+        for group, ready in readies:
+            if ready.soft_state is not None:
+                group.leader, group.role = ready.soft_state.leader, ready.soft_state.role
+            if ready.committed_entries:
+                self._apply_entries(group, ready.committed_entries, batch)
+                batch.put(*group.machine.applied_record(group.applied))
+                touched = True
+            group.ready_reads.extend((rs.index, rs.context) for rs in ready.read_states)
+        if touched:
+            self.store.commit(batch, sync=False)
+        for group, _ready in readies:
+            _serve_reads(group)
+
+    def _apply_entries(self, group: Group, entries, batch) -> None:
+        reader = group.machine.reader()
+        for entry in entries:
+            group.applied = entry.index
+            if entry.type == EntryType.CONF_CHANGE:
+                conf_state = group.node.apply_conf_change(confchange.decode(entry.data))
+                batch.set_conf_state(group.group_id, conf_state)
+                group.machine.conf_changed(conf_state)
+                continue
+            if not entry.data:
+                continue  # a new leader's empty entry
+            origin, request, command = msgpack.unpackb(entry.data)
+            applied = group.machine.apply(entry.index, command, reader)
+            for key, value in applied.writes:
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+            if origin == self.node_id:
+                _answer(group, request, applied.reply)
+        _drop_overwritten(group, group.applied)
+
+
+def _step(group: Group, message: Message) -> None:
+    try:
+        group.node.step(message)
+    except Exception as exc:  # a message the core refuses (unknown peer, ...)
+        log.debug("raft group %d: refused %s from %s: %s", group.group_id,
+                  message.type.name, message.frm, exc)
+
+
+def _answer(group: Group, request: int, reply) -> None:
+    waiter = group.waiters.pop(request, None)
+    if waiter is not None and not waiter.future.done():
+        waiter.future.set_result(reply)
+
+
+def _drop_overwritten(group: Group, applied: int) -> None:
+    """Waiters at or below the applied index that were not answered: their slot
+    holds another leader's entry."""
+    lost = [r for r, w in group.waiters.items() if w.index <= applied]
+    for request in lost:
+        waiter = group.waiters.pop(request)
+        if not waiter.future.done():
+            waiter.future.set_exception(ProposalLost(
+                f"group {group.group_id}: the leader changed before index "
+                f"{waiter.index} committed; the request did not apply"))
+
+
+def _serve_reads(group: Group) -> None:
+    if not group.ready_reads:
+        return
+    still = []
+    for index, context in group.ready_reads:
+        if index > group.applied:
+            still.append((index, context))
+            continue
+        future = group.reads.pop(context, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+    group.ready_reads = still
+
+
+def _fail_all(group: Group, error: Exception) -> None:
+    for waiter in group.waiters.values():
+        if not waiter.future.done():
+            waiter.future.set_exception(error)
+    for future in group.reads.values():
+        if not future.done():
+            future.set_exception(error)
+    group.waiters.clear()
+    group.reads.clear()

@@ -1,0 +1,187 @@
+"""The replicator of a strong keyspace: one command in, the range's reply out.
+
+Any node accepts a command for a strong keyspace. Its keys must all lie in one
+range (keys that share a hash tag ``{...}`` do, as in Redis Cluster); that range's
+Raft group decides:
+
+* a write is proposed by the group's leader. On the leader it is proposed here; on
+  any other node it goes to the leader this node knows (else to a replica) as a
+  ``StrongRequest``, and a node that does not lead answers NOT_LEADER naming the
+  leader it knows, which is followed (at most ``MAX_HOPS`` times);
+* a read (core.strong.commands.is_read_only) takes no log entry: the node waits for
+  a ReadIndex (on a follower replica the core asks the leader for it) and then
+  reads its own state machine, so it sees every write acknowledged before the read
+  began. A node with no replica of the range forwards the read like a write.
+
+A write's proposal is stamped with the leader's clock (expiry is then decided the
+same on every replica) and the client's session, if it has one, for exactly-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ...core import messages as m
+from ...core.raft.types import Role
+from ...core.strong import commands as c
+from ...core.strong.replies import reply_from_wire, reply_to_wire
+from ...errors import (CrossSlotError, ErrorCode, RaftTimeout, RemoteError,
+                       UnavailableError)
+from .host import ProposalLost
+
+MAX_HOPS = 3
+
+
+class StrongReplicator:
+    def __init__(self, node_id: str, keyspace, ranges, host, transport, clock_ms,
+                 timeout_s: float) -> None:
+        self.node_id = node_id
+        self.keyspace = keyspace      # core.placement.Keyspace
+        self.ranges = ranges          # core.placement.RangeCache
+        self.host = host              # node.raft.host.RaftHost
+        self.transport = transport
+        self.clock_ms = clock_ms
+        self.timeout_s = timeout_s
+
+    # ---- the entry point ---------------------------------------------------------
+
+    async def execute(self, command, client_id: bytes = b"", seq: int = 0):
+        """The reply (core.strong.replies) to ``command``."""
+        descriptor = self.range_of(c.keys_of(command))
+        try:
+            return await asyncio.wait_for(
+                self._execute(descriptor, command, client_id, seq), self.timeout_s)
+        except asyncio.TimeoutError:
+            raise RaftTimeout(f"range {descriptor.range_id} of keyspace "
+                              f"'{self.keyspace.name}' did not answer within "
+                              f"{self.timeout_s * 1000:.0f} ms (no leader or no quorum); "
+                              "a write may still apply") from None
+
+    def range_of(self, keys):
+        """The one range that holds every key, or CrossSlotError."""
+        name = self.keyspace.name
+        pkey_of = self.keyspace.placement_key
+        first = None
+        for key in keys:
+            descriptor = self.ranges.lookup(name, pkey_of(key))
+            if first is None:
+                first = descriptor
+            elif descriptor.range_id != first.range_id:
+                raise CrossSlotError(
+                    "Keys in request don't hash to the same range of keyspace "
+                    f"'{name}' (give them one hash tag, e.g. {{user1}}.a and {{user1}}.b)")
+        if first is None:  # a command without keys: any range will do
+            first = self.ranges.ranges(name)[0]
+        return first
+
+    async def _execute(self, descriptor, command, client_id: bytes, seq: int):
+        group = self.host.groups.get(descriptor.range_id)
+        if group is not None and c.is_read_only(command):
+            await self.host.read_index(descriptor.range_id)
+            return group.machine.read(command, self.clock_ms())
+        if group is not None and group.role is Role.LEADER:
+            return await self.propose(descriptor.range_id, command, client_id, seq)
+        return await self._forward(descriptor, command, client_id, seq)
+
+    async def propose(self, range_id: int, command, client_id: bytes, seq: int):
+        """On the leader: the reply once the command is applied here."""
+        proposal = c.Proposal(command, self.clock_ms(), client_id or None, seq)
+        return await self.host.propose(range_id, c.encode_proposal(proposal))
+
+    # ---- forwarding --------------------------------------------------------------
+
+    async def _forward(self, descriptor, command, client_id: bytes, seq: int):
+        request = m.StrongRequest(descriptor.range_id, descriptor.generation,
+                                  c.encode_command(command), client_id, seq)
+        target = self._leader_guess(descriptor)
+        for _hop in range(MAX_HOPS):
+            try:
+                reply = await self._request(target, request)
+            except RemoteError as exc:
+                leader = _named_leader(exc)
+                if leader and leader != target:
+                    target = leader
+                    continue
+                raise
+            return reply_from_wire(reply.reply)
+        raise UnavailableError(f"range {descriptor.range_id} of keyspace "
+                               f"'{self.keyspace.name}' has no reachable leader")
+
+    def _leader_guess(self, descriptor) -> str:
+        group = self.host.groups.get(descriptor.range_id)
+        if group is not None and group.leader and group.leader != self.node_id:
+            return group.leader
+        others = [r for r in descriptor.replicas if r != self.node_id]
+        return others[0] if others else descriptor.replicas[0]
+
+    async def _request(self, peer: str, request):
+        future = asyncio.get_running_loop().create_future()
+
+        def on_done(reply, error) -> None:
+            if not future.done():
+                future.set_exception(error) if error else future.set_result(reply)
+
+        req_id = self.transport.send_request(peer, request, on_done)
+        try:
+            return await future
+        finally:
+            self.transport.forget(peer, req_id)
+
+
+def _named_leader(exc: RemoteError) -> str:
+    if getattr(exc, "code", None) != ErrorCode.NOT_LEADER:
+        return ""
+    payload = getattr(exc, "payload", None) or [""]
+    return payload[0] if isinstance(payload[0], str) else ""
+
+
+class StrongService:
+    """Serves ``StrongRequest`` from peers: propose (or read) on the leader, else
+    answer NOT_LEADER naming the leader this node knows."""
+
+    def __init__(self, host, replicators) -> None:
+        self.host = host
+        self.replicators = replicators  # keyspace name -> StrongReplicator
+
+    def on_requests(self, items: list, channel) -> list:
+        replies = []
+        for req_id, request in items:
+            refusal = self._refusal(request)
+            if refusal is not None:
+                replies.append((req_id, refusal))
+                continue
+            asyncio.get_running_loop().create_task(self._serve(req_id, request, channel))
+        return replies
+
+    def _refusal(self, request):
+        group = self.host.groups.get(request.range_id)
+        if group is None:
+            return m.ErrorReply(ErrorCode.RANGE_NOT_FOUND,
+                                f"range {request.range_id} has no Raft group on this node", [])
+        if group.role is not Role.LEADER:
+            return m.ErrorReply(ErrorCode.NOT_LEADER,
+                                f"not the leader of range {request.range_id}", [group.leader])
+        return None
+
+    async def _serve(self, req_id: int, request, channel) -> None:
+        group = self.host.groups.get(request.range_id)
+        try:
+            command = c.decode_command(request.command)
+            replicator = self.replicators[group.machine.keyspace_name]
+            if c.is_read_only(command):
+                await asyncio.wait_for(self.host.read_index(request.range_id),
+                                       replicator.timeout_s)
+                reply = group.machine.read(command, replicator.clock_ms())
+            else:
+                reply = await asyncio.wait_for(
+                    replicator.propose(request.range_id, command, request.client_id,
+                                       request.seq), replicator.timeout_s)
+            answer = m.StrongReply(reply_to_wire(reply))
+        except ProposalLost as exc:
+            answer = m.ErrorReply(ErrorCode.NOT_LEADER, str(exc), [group.leader])
+        except asyncio.TimeoutError:
+            answer = m.ErrorReply(ErrorCode.INTERNAL, "timed out waiting for the range's "
+                                  "Raft group", [])
+        except Exception as exc:  # answer, never leave the peer hanging
+            answer = m.error_reply(exc)
+        channel.send_later([(req_id, answer)])
