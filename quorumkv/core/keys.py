@@ -25,6 +25,24 @@ The system records, by tag (a tag is never 0xFF, so every system key sorts below
     ff ff 'U' <len(target)> <target> <keyspace id>
         -> a truncation owed to target: msgpack [keyspace name, T], core/truncation.py
 
+A strong keyspace's user records (core/strong/): the same storage key, a
+different value, since a Raft log orders the writes instead of timestamps:
+
+    <keyspace id> <placement key>
+        -> 'S' <version, 8 bytes BE> <expiry_ms, 8 bytes BE> <value>
+           version: the log index of the write that last set the record;
+           expiry_ms: absolute, 0 = none; a delete removes the record
+
+and the records of a strong range's state beside its user span (``range id`` is
+8 bytes BE; a range's sessions are one contiguous span):
+
+    ff ff 'C' <range id> <client id>
+        -> an exactly-once session: msgpack [seq, last index, last active ms,
+           reply], core/strong/machine.py
+    ff ff 'A' <range id>
+        -> the range's applied index (8 bytes BE), written in the batch of the
+           entries it covers
+
 One target's hints (and owed truncations) are one contiguous span, a target's
 hints oldest first. ``len(target)`` is one byte, so a node id has at most 255
 bytes here, and no target's prefix covers another's.
@@ -46,6 +64,9 @@ WATERMARK_TAG = b"W"
 HINT_TAG = b"H"
 TRUNCATION_TAG = b"T"
 OWED_TAG = b"U"
+SESSION_TAG = b"C"
+APPLIED_TAG = b"A"
+RANGE_ID_BYTES = 8
 
 WATERMARK_KEY = SYSTEM_PREFIX + WATERMARK_TAG
 
@@ -188,3 +209,23 @@ def parse_owed_key(key: bytes) -> tuple[str, int]:
     """``(target, keyspace id)`` of an :func:`owed_key`."""
     target, rest = _target_of(key)
     return target, int.from_bytes(key[rest:], "big")
+
+
+# ---- strong ranges: sessions and applied index ------------------------------------
+
+def session_prefix(range_id: int) -> bytes:
+    """The prefix of every session record of a range (:func:`prefix_span` spans them)."""
+    return SYSTEM_PREFIX + SESSION_TAG + range_id.to_bytes(RANGE_ID_BYTES, "big")
+
+
+def session_key(range_id: int, client_id: bytes) -> bytes:
+    return session_prefix(range_id) + client_id
+
+
+def session_client(key: bytes) -> bytes:
+    """The client id of a :func:`session_key`."""
+    return key[len(SYSTEM_PREFIX) + 1 + RANGE_ID_BYTES:]
+
+
+def applied_index_key(range_id: int) -> bytes:
+    return SYSTEM_PREFIX + APPLIED_TAG + range_id.to_bytes(RANGE_ID_BYTES, "big")

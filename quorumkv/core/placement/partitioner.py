@@ -64,3 +64,23 @@ def readable_bound(bound: bytes, partitioner: str) -> str:
 def readable_span(start: bytes, end: bytes, partitioner: str) -> str:
     """``[l, r)``, ``[, l)`` or ``[0x4000000000000000, 0x8000000000000000)``."""
     return f"[{readable_bound(start, partitioner)}, {readable_bound(end, partitioner)})"
+
+
+def hash_tag(key: bytes) -> bytes:
+    """The part of ``key`` that places it, by Redis Cluster's rule: the bytes
+    between the first ``{`` and the next ``}`` when there are any, else the whole
+    key. So ``{user1}.cart`` and ``{user1}.orders`` share a range (and so can be in
+    one transaction), while ``{}x`` and ``a{b`` are placed by their whole key."""
+    start = key.find(b"{")
+    if start < 0:
+        return key
+    end = key.find(b"}", start + 1)
+    if end <= start + 1:  # no closing brace, or an empty tag
+        return key
+    return key[start + 1:end]
+
+
+def placement_key_with_tag(key: bytes) -> bytes:
+    """A hash placement key that hashes the key's :func:`hash_tag`, then the key:
+    keys of one tag sort together under one hash (strong keyspaces)."""
+    return key_hash(hash_tag(key)).to_bytes(HASH_BYTES, "big") + key
