@@ -1,6 +1,6 @@
 """String commands: GET and SET (with their callback forms, the hot path),
 SETEX, PSETEX, SETNX, GETDEL, GETEX, DEL, EXISTS, MGET, MSET, TYPE, and the
-read-modify-write commands that only strong keyspaces will serve."""
+read-modify-write commands that only strong keyspaces serve (api/resp/strong.py)."""
 
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ async def _needs_strong(ctx, args):
     name = args[0].decode(errors="replace").upper()
     raise UnsupportedError(
         f"{name} needs an atomic read-modify-write, which eventual keyspaces cannot give; "
-        f"it will be supported on strong (Raft) keyspaces")
+        f"strong keyspaces (mode = strong) serve it")
 
 
 @command("GETSET", 3, "write denyoom fast", ONE_KEY)
