@@ -164,11 +164,11 @@ def test_a_watched_key_changed_gives_the_null_array_in_resp2_and_resp3():
         assert out == b"+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n" + null
 
 
-def test_commands_without_keys_cannot_be_queued():
-    out = run((b"MULTI",), (b"PING",), (b"SELECT", b"1"), (b"EXEC",))
-    assert out == (b"+OK\r\n-ERR PING cannot be queued in a transaction of the strong "
+def test_commands_that_need_the_connection_cannot_be_queued():
+    out = run((b"MULTI",), (b"SELECT", b"1"), (b"CLIENT", b"ID"), (b"EXEC",))
+    assert out == (b"+OK\r\n-ERR SELECT cannot be queued in a transaction of the strong "
                    b"keyspace 'ledger': only its key commands can\r\n"
-                   b"-ERR SELECT cannot be queued in a transaction of the strong "
+                   b"-ERR CLIENT cannot be queued in a transaction of the strong "
                    b"keyspace 'ledger': only its key commands can\r\n"
                    b"-EXECABORT Transaction discarded because of previous errors.\r\n")
 

@@ -268,7 +268,7 @@ def _queue_now(ctx, args, done) -> bool:
         n = len(args)
         if (spec.arity > 0 and n != spec.arity) or (spec.arity < 0 and n < -spec.arity):
             raise ArityError(name)
-        if name not in PARSERS:
+        if name not in PARSERS and name not in IN_TXN_LOCAL:
             raise UnsupportedError(f"{name} cannot be queued in a transaction of the strong "
                                    f"keyspace '{ctx.keyspace}': only its key commands can")
         if len(txn.queued) >= MAX_TXN_COMMANDS:
@@ -284,6 +284,14 @@ def _queue_now(ctx, args, done) -> bool:
 
 
 QUEUE = Spec(None, 0, _queue_now, (), (0, 0, 0), False)
+# keyless commands a MULTI may hold, as Redis's: answered in EXEC's array by this
+# node (UNWATCH inside MULTI changes nothing: the watches are checked at EXEC)
+IN_TXN_LOCAL = {
+    "PING": lambda a: (resp.PONG if len(a) == 1 else resp.bulk(a[1]) if len(a) == 2
+                       else error_reply(ArityError("ping"))),
+    "ECHO": lambda a: resp.bulk(a[1]),
+    "UNWATCH": lambda a: resp.OK,
+}
 
 
 async def exec_(ctx, args):
@@ -293,10 +301,11 @@ async def exec_(ctx, args):
     ctx.strong_txn, ctx.strong_watches = None, {}
     if txn.dirty:
         raise ExecAbortError("Transaction discarded because of previous errors.")
-    parsed = []  # per queued command: (command, post) or its error reply
+    parsed = []  # per queued command: (command, post), or its reply (an error, PONG)
     for name, queued_args in txn.queued:
         try:
-            parsed.append(_checked(ctx, name, queued_args))
+            local = IN_TXN_LOCAL.get(name)
+            parsed.append(local(queued_args) if local else _checked(ctx, name, queued_args))
         except QuorumKVError as exc:
             parsed.append(error_reply(exc))
     commands = tuple(p[0] for p in parsed if type(p) is tuple)
