@@ -27,7 +27,7 @@ from ..core.consistency import Level
 from ..core.session import Session
 from ..core.strong import commands as sc
 from ..core.strong.replies import Array, Bulk, Error, Int, Nil
-from ..errors import LimitError, QuorumKVError, RequestError, SyntaxError_
+from ..errors import LimitError, QuorumKVError, RequestError, SyntaxError_, UnsupportedError
 from ..core.scan import range_limit
 from .kv import KV
 from .resp.ranges import read_range
@@ -259,6 +259,9 @@ class _Handlers:
         """``GET /v1/kv/{keyspace}?start=&end=&limit=&rev=``: one page of an ordered
         range read (api/resp/ranges.py) as ``{"items": [{key, value}...], "next"}``."""
         keyspace = request.match_info["keyspace"]
+        if self.kv.is_strong(keyspace):
+            raise UnsupportedError(f"range reads are not served on strong keyspaces yet "
+                                   f"(keyspace '{keyspace}' is in strong mode)")
         level = level_of(request, self.kv.default_level(keyspace))
         page = await read_range(self.kv, keyspace, bound_of(request, "start"),
                                 bound_of(request, "end"), limit_of(request), level,

@@ -118,3 +118,10 @@ def test_the_openapi_document_describes_the_conditions_and_the_version():
     names = {p["name"] for p in put["parameters"]}
     assert {"if_version", "if_absent"} <= names and "409" in put["responses"]
     assert V in put["responses"]["200"]["headers"]
+
+
+def test_a_range_read_of_a_strong_keyspace_names_what_is_not_served():
+    out, _ = http([("GET", "/v1/kv/ledger?start=a", None)])
+    assert out[0][0] == 501
+    assert body(out[0][2]) == {"error": "range reads are not served on strong keyspaces "
+                                        "yet (keyspace 'ledger' is in strong mode)"}

@@ -213,3 +213,19 @@ def test_switching_keyspace_switches_command_families():
             await asyncio.sleep(0)
         assert bytes(conn.transport.written) == b":1\r\n+OK\r\n$-1\r\n+OK\r\n$1\r\n1\r\n"
     asyncio.run(go())
+
+
+def test_flushall_is_refused_whole_while_a_strong_keyspace_exists():
+    async def go():
+        conn, node = connection()
+        node.coordinator.stores["default"][b"e"] = b"1"
+        conn.data_received(command(b"QKV.USE", b"default") + command(b"FLUSHALL"))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert bytes(conn.transport.written) == (
+            b"+OK\r\n-ERR FLUSHALL is not served while the cluster has strong keyspaces "
+            b"(ledger) (strong keyspaces do not serve FLUSHDB yet); FLUSHDB each eventual "
+            b"keyspace instead\r\n")
+        assert node.coordinator.stores["default"] == {b"e": b"1"}  # nothing flushed
+        assert not [s for s in node.coordinator.seen if s[0] == "truncate"]
+    asyncio.run(go())
