@@ -64,8 +64,8 @@ def test_if_version_writes_only_over_that_version():
                    ("PUT", "/v1/kv/ledger/k?if_version=1", b"b"),
                    ("PUT", "/v1/kv/ledger/k?if_version=1", b"c"),
                    ("GET", "/v1/kv/ledger/k", None)])
-    assert out[1] == (409, "1", b'{"error": "not written: the key\'s version is not 7", '
-                                b'"version": 1}')
+    assert out[1] == (409, "1", (b'{"error": "not written: the key\'s version is not 7", '
+                                 b'"version": 1}'))
     assert out[2][:2] == (200, "3") and body(out[2][2]) == {"ok": True, "version": 3}
     assert out[3][0] == 409 and body(out[3][2])["version"] == 3
     assert out[4] == (200, "3", b"b")

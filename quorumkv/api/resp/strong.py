@@ -138,7 +138,9 @@ def _expire(unit_ms: int, relative: bool, name: str):
     return parse
 
 
-_getrange = lambda ctx, a: c.GetRange(a[1], to_int(a[2]), to_int(a[3]))  # noqa: E731
+def _getrange(ctx, args):
+    return c.GetRange(args[1], to_int(args[2]), to_int(args[3]))
+
 
 # name -> (parse, reply mapping or None)
 PARSERS = {
@@ -231,7 +233,7 @@ class Transaction:
     command was refused while queueing (``dirty``: EXEC aborts), and a key of it
     (``anchor``) that every later key must share a range with."""
 
-    __slots__ = ("queued", "dirty", "anchor")
+    __slots__ = ("anchor", "dirty", "queued")
 
     def __init__(self, anchor: bytes | None) -> None:
         self.queued: list = []
