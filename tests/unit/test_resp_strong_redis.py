@@ -5,7 +5,8 @@ KV layer, whose strong keyspace is served by tests/unit/strong_double.py (the
 real RangeMachine of each range over a MemEngine, Raft skipped). The expected
 replies are what redis-server 7.0.15 (Debian, x86-64, ``--save ''``) answered,
 byte for byte, to the same commands on one redis-cli-like connection, each
-script after FLUSHALL (recorded with a socket client sending each line below).
+script after FLUSHALL and UNWATCH (``python -m tests.unit.test_resp_strong_redis PORT``
+records them again from a redis-server on that port).
 Keys of multi-key commands share a hash tag, so they lie in one range (Redis
 itself is not in cluster mode: it has no CROSSSLOT to compare).
 """
@@ -319,3 +320,41 @@ def test_replies_match_redis(name):
             assert out[pos:pos + len(reply)] == reply, f"after {pos} bytes: {line}"
             pos += len(reply)
     assert out == expected
+
+
+# ---- recording: python -m tests.unit.test_resp_strong_redis PORT ----------------------------
+# prints SCRIPTS with the replies of the redis-server on 127.0.0.1:PORT (start one with
+# `redis-server --port PORT --save ''`, stop it by pid); review the diff, paste it above.
+
+def _read_reply(f) -> bytes:
+    line = f.readline()
+    if line[:1] in (b"+", b"-", b":"):
+        return line
+    n = int(line[1:-2])
+    if line[:1] == b"$":
+        return line if n < 0 else line + f.read(n + 2)
+    return line + b"".join(_read_reply(f) for _ in range(max(n, 0)))
+
+
+def record(port: int) -> str:
+    import socket
+
+    from .strong_double import command
+    out = ["SCRIPTS = {"]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        f = s.makefile("rb")
+        for name, script in SCRIPTS.items():
+            for reset in ((b"FLUSHALL",), (b"UNWATCH",)):
+                s.sendall(command(*reset))
+                _read_reply(f)
+            out.append(f"    {name!r}: [")
+            for line, _ in script:
+                s.sendall(command(*[a.encode() for a in shlex.split(line)]))
+                out.append(f"        ({line!r}, {_read_reply(f)!r}),")
+            out.append("    ],")
+    return "\n".join(out + ["}"])
+
+
+if __name__ == "__main__":
+    import sys
+    print(record(int(sys.argv[1])))
