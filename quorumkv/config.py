@@ -39,7 +39,7 @@ from .errors import ConfigError
 REQUEST_LEVELS = ("ANY",) + LEVELS       # ANY: writes only
 CLUSTER_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 KEYSPACE_NAME = NAME_PATTERN  # the one rule of core/meta/spec.py
-MODES = ("eventual",)  # "strong" arrives with Raft
+MODES = ("eventual", "strong")
 # the [cluster] keys that set keyspace default before [[keyspaces]] existed
 LEGACY_KEYSPACE_KEYS = ("ranges", "replication_factor", "default_consistency",
                         "hints_count_toward_consistency", "gc_grace_ms")
@@ -76,6 +76,9 @@ class NodeSection:
     max_key_bytes: int = 64 * 1024
     max_value_bytes: int = 8 * 1024 * 1024
     max_clients: int = 10000
+    raft_tick_ms: int = 100          # strong keyspaces: the Raft clock's tick
+    raft_election_ticks: int = 10    # a follower campaigns after 10-20 ticks of silence
+    raft_heartbeat_ticks: int = 1    # a leader heartbeats every tick
     log_level: str = "info"
 
 
@@ -355,10 +358,17 @@ def validate(config: Config) -> None:
         # a value travels in one peer frame (net.transport.MAX_FRAME_BYTES, 64 MiB)
         ("node.max_value_bytes", n.max_value_bytes, 0, 32 * 1024 * 1024),
         ("node.max_clients", n.max_clients, 1, 1_000_000),
+        ("node.raft_tick_ms", n.raft_tick_ms, 1, 60_000),
+        ("node.raft_election_ticks", n.raft_election_ticks, 2, 1000),
+        ("node.raft_heartbeat_ticks", n.raft_heartbeat_ticks, 1, 1000),
     ]
     for name, value, low, high in checks:
         if not low <= value <= high:
             raise ConfigError(f"{name} = {value} is out of range [{low}, {high}]")
+    if n.raft_heartbeat_ticks >= n.raft_election_ticks:
+        raise ConfigError(f"node.raft_heartbeat_ticks ({n.raft_heartbeat_ticks}) must be "
+                          f"below node.raft_election_ticks ({n.raft_election_ticks}): a "
+                          f"leader heartbeats several times per election timeout")
     if n.phi_suspect > n.phi_down:
         raise ConfigError(f"node.phi_suspect ({n.phi_suspect}) must not exceed "
                           f"node.phi_down ({n.phi_down})")
@@ -384,9 +394,8 @@ def validate_keyspaces(keyspaces: tuple[KeyspaceSettings, ...]) -> None:
 
 
 def _validate_keyspace(ks: KeyspaceSettings) -> None:
-    """One keyspace's settings: the mode here (strong keyspaces are not served
-    yet), every other field by core/meta/spec.py's check, the one HTTP, RESP and
-    the CLI use. The errors of the keyspace built from [cluster] name the old keys
+    """One keyspace's settings: the mode here, every other field by
+    core/meta/spec.py's check, the one HTTP, RESP and the CLI use. The errors of the keyspace built from [cluster] name the old keys
     (``cluster.ranges``), the others ``keyspaces.<name>.<key>``."""
     def label(key: str) -> str:
         return f"cluster.{key}" if ks.legacy else f"keyspaces.{ks.name}.{key}"
@@ -394,11 +403,8 @@ def _validate_keyspace(ks: KeyspaceSettings) -> None:
     if not KEYSPACE_NAME.fullmatch(ks.name):
         raise ConfigError(f"keyspace name {ks.name!r} must be 1 to 48 letters, digits, "
                           f"'_' or '-'")
-    if ks.mode == "strong":
-        raise ConfigError(f"{label('mode')}: strong keyspaces arrive with Raft (next "
-                          f"release); use mode = \"eventual\"")
     if ks.mode not in MODES:
-        raise ConfigError(f"{label('mode')} must be eventual, not {ks.mode!r}")
+        raise ConfigError(f"{label('mode')} must be eventual or strong, not {ks.mode!r}")
     try:
         check_spec(spec_from_settings(ks))
     except SpecError as exc:

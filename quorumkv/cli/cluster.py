@@ -106,9 +106,10 @@ def control_address(data_dir: str) -> str:
     return "\0quorumkv-cluster-" + digest
 
 
-KEYSPACE_FLAG = ("NAME:hash[:K][:db=N] or NAME:range[:P1,P2,...][:db=N] "
-                 "(e.g. users:range:l,r:db=1, events:hash:8)")
+KEYSPACE_FLAG = ("NAME:hash[:K][:strong][:db=N] or NAME:range[:P1,P2,...][:strong][:db=N] "
+                 "(e.g. users:range:l,r:db=1, events:hash:8, locks:hash:4:strong)")
 DB_SUFFIX = re.compile(r":db=([^:]*)$")
+MODE_SUFFIX = re.compile(r":(strong|eventual)$")
 
 
 def keyspace_table(spec: str, replication_factor: int) -> str:
@@ -126,6 +127,9 @@ def keyspace_table(spec: str, replication_factor: int) -> str:
         rest, db = rest[:suffix.start()], suffix.group(1)
         if not db.isdigit():
             raise bad(f"db={db} is not a number")
+    mode = MODE_SUFFIX.search(rest)
+    if mode:
+        rest, mode = rest[:mode.start()], mode.group(1)
     name, _, rest = rest.partition(":")
     partitioner, _, arg = rest.partition(":")
     if name == cfgmod.DEFAULT_KEYSPACE:
@@ -143,6 +147,8 @@ def keyspace_table(spec: str, replication_factor: int) -> str:
         table["split_points"] = tuple(arg.split(","))
     if db is not None:
         table["db"] = int(db)
+    if mode:
+        table["mode"] = mode
     return "\n[[keyspaces]]\n" + "".join(f"{key} = {cfgmod.toml_value(value)}\n"
                                           for key, value in table.items())
 

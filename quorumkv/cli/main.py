@@ -142,8 +142,9 @@ def cluster() -> None:
 @click.option("--replication-factor", type=int, default=3, show_default=True)
 @click.option("--keyspace", "keyspaces", multiple=True, metavar="SPEC",
               help="A keyspace besides default (repeatable): NAME:hash[:K] or "
-                   "NAME:range[:P1,P2,...], optionally ending :db=N "
-                   "(e.g. users:range:l,r:db=1).")
+                   "NAME:range[:P1,P2,...], then optionally :strong (a Raft "
+                   "keyspace), then optionally :db=N "
+                   "(e.g. users:range:l,r:db=1, locks:hash:4:strong:db=2).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False),
               default="info", show_default=True)
 @click.option("--ready-timeout-s", type=float, default=30.0, show_default=True,

@@ -24,6 +24,21 @@ The system records, by tag (a tag is never 0xFF, so every system key sorts below
            core/truncation.py
     ff ff 'U' <len(target)> <target> <keyspace id>
         -> a truncation owed to target: msgpack [keyspace name, T], core/truncation.py
+    ff ff 'L' <group id, 8 bytes BE> <index, 8 bytes BE>
+        -> a Raft log entry of the group: term (8 bytes BE) ++ type (1 byte) ++ data,
+           storage/raftlog.py
+    ff ff 'R' <group id, 8 bytes BE>
+        -> the group's Raft state: msgpack [format, hard state, conf state,
+           snapshot meta (index and term: the log's first index - 1)], storage/raftlog.py
+
+A Raft group id is the id of the range it replicates; the metadata group is group
+:data:`METADATA_GROUP_ID` (0: range ids start at 1). One group's log is one
+contiguous span, ascending by index (:func:`raft_log_span`), so it is compacted,
+truncated or dropped with one range delete inside the system records.
+
+One target's hints (and owed truncations) are one contiguous span, a target's
+hints oldest first. ``len(target)`` is one byte, so a node id has at most 255
+bytes here, and no target's prefix covers another's.
 
 A strong keyspace's user records (core/strong/): the same storage key, a
 different value, since a Raft log orders the writes instead of timestamps:
@@ -36,16 +51,12 @@ different value, since a Raft log orders the writes instead of timestamps:
 and the records of a strong range's state beside its user span (``range id`` is
 8 bytes BE; a range's sessions are one contiguous span):
 
-    ff ff 'C' <range id> <client id>
+    ff ff 'C' <range id> <client id, at most 64 bytes>
         -> an exactly-once session: msgpack [seq, last index, last active ms,
            reply], core/strong/machine.py
     ff ff 'A' <range id>
         -> the range's applied index (8 bytes BE), written in the batch of the
            entries it covers
-
-One target's hints (and owed truncations) are one contiguous span, a target's
-hints oldest first. ``len(target)`` is one byte, so a node id has at most 255
-bytes here, and no target's prefix covers another's.
 
 This module is the only one that builds or parses storage keys. The layout is what
 existing data directories hold: changing a byte of it needs a migration.
@@ -67,6 +78,9 @@ OWED_TAG = b"U"
 SESSION_TAG = b"C"
 APPLIED_TAG = b"A"
 RANGE_ID_BYTES = 8
+
+RAFT_LOG_TAG = b"L"
+RAFT_STATE_TAG = b"R"
 
 WATERMARK_KEY = SYSTEM_PREFIX + WATERMARK_TAG
 
@@ -210,6 +224,57 @@ def parse_owed_key(key: bytes) -> tuple[str, int]:
     target, rest = _target_of(key)
     return target, int.from_bytes(key[rest:], "big")
 
+
+# ---- Raft logs and Raft state, one group per range ---------------------------------
+
+GROUP_ID_BYTES = 8
+RAFT_INDEX_BYTES = 8
+METADATA_GROUP_ID = 0  # the cluster metadata's group; a range's group id is its range id
+MAX_GROUP_ID = (1 << (8 * GROUP_ID_BYTES)) - 1
+MAX_RAFT_INDEX = (1 << (8 * RAFT_INDEX_BYTES)) - 1
+
+
+def check_group_id(group_id: int) -> int:
+    """``group_id`` if it fits the key layout, else ValueError."""
+    if not 0 <= group_id <= MAX_GROUP_ID:
+        raise ValueError(f"Raft group id {group_id} is outside 0..{MAX_GROUP_ID}")
+    return group_id
+
+
+def _group_prefix(tag: bytes, group_id: int) -> bytes:
+    return SYSTEM_PREFIX + tag + group_id.to_bytes(GROUP_ID_BYTES, "big")
+
+
+def raft_log_key(group_id: int, index: int) -> bytes:
+    return _group_prefix(RAFT_LOG_TAG, group_id) + index.to_bytes(RAFT_INDEX_BYTES, "big")
+
+
+def raft_log_index(key: bytes) -> int:
+    """The index of a :func:`raft_log_key`."""
+    return int.from_bytes(key[-RAFT_INDEX_BYTES:], "big")
+
+
+def raft_log_span(group_id: int, lo: int = 0, hi: int | None = None) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` of the storage keys of the group's entries with indexes in
+    ``[lo, hi)`` (``hi`` None: to the end of the group's log). Never leaves the
+    group's log."""
+    start = raft_log_key(group_id, lo)
+    if hi is None or hi > MAX_RAFT_INDEX:
+        return start, prefix_span(_group_prefix(RAFT_LOG_TAG, group_id))[1]
+    return start, raft_log_key(group_id, hi)
+
+
+def raft_state_key(group_id: int) -> bytes:
+    return _group_prefix(RAFT_STATE_TAG, group_id)
+
+
+def all_raft_states_prefix() -> bytes:
+    return SYSTEM_PREFIX + RAFT_STATE_TAG
+
+
+def raft_state_group(key: bytes) -> int:
+    """The group id of a :func:`raft_state_key`."""
+    return int.from_bytes(key[len(SYSTEM_PREFIX) + 1:], "big")
 
 # ---- strong ranges: sessions and applied index ------------------------------------
 

@@ -125,8 +125,11 @@ class AntiEntropy:
         self._lock = asyncio.Lock()  # one exchange at a time from this node
 
     def my_ranges(self, keyspace: str | None = None, range_id: int | None = None) -> list:
+        """This node's ranges of eventual keyspaces (a strong range's replicas agree
+        through its Raft log, not by exchanging trees)."""
+        eventual = {ks.name for ks in self.ranges.keyspaces.values() if ks.mode == "eventual"}
         return [r for r in self.ranges.all_ranges()
-                if self.node_id in r.replicas
+                if self.node_id in r.replicas and r.keyspace in eventual
                 and (keyspace is None or r.keyspace == keyspace)
                 and (range_id is None or r.range_id == range_id)]
 

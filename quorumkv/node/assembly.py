@@ -20,6 +20,7 @@ then finishes interrupted truncation sweeps in the background.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import dataclass, field, fields
 
@@ -30,6 +31,8 @@ from .antientropy import AntiEntropy
 from .coordinator import Coordinator
 from .heartbeat import Heartbeats
 from .hints import HintedHandoff
+from .raft.groups import StrongReplicators, build_raft, run_ticks
+from .raft.host import RaftHost
 from .rangestats import RangeStats
 from .replica import Replica
 from .tombstones import TombstoneGC
@@ -52,6 +55,8 @@ class Parts:
     coordinator: Coordinator
     range_stats: RangeStats
     truncations: Truncations
+    raft_host: RaftHost            # the Raft groups of this node's strong ranges
+    strong_replicators: StrongReplicators  # strong keyspace name -> its replicator
     peers: list = field(repr=False)
     storage: object = field(repr=False)
     transport: object = field(repr=False)
@@ -75,6 +80,11 @@ class Parts:
             loops["tombstone_gc"] = self.tombstone_gc.run
         if self.storage.durability is Durability.PERIODIC:
             loops["periodic_sync"] = self.storage.run_periodic_sync
+        if self.raft_host.groups:
+            host, is_down = self.raft_host, self.heartbeats.is_down
+            loops["raft"] = host.run
+            loops["raft_ticks"] = lambda: run_ticks(host, s.raft_tick_ms / 1000,
+                                                    lambda node: not is_down(node))
         return loops
 
     def start(self) -> list[asyncio.Task]:
@@ -90,9 +100,11 @@ class Parts:
 
 
 def assemble(settings: NodeSection, node_id: str, peers: list[str], ranges, storage,
-             transport, hlc, clock_ms, metrics, monotonic_s=time.monotonic) -> Parts:
+             transport, hlc, clock_ms, metrics, monotonic_s=time.monotonic,
+             rng=None) -> Parts:
     """Build every part of node ``node_id`` and register its handlers on
-    ``transport``. Call inside the running event loop (the heartbeats read it)."""
+    ``transport``. Call inside the running event loop (the heartbeats read it).
+    ``rng`` draws Raft's election timeouts (default: seeded by the OS)."""
     s = settings
     skew = s.max_clock_skew_ms
     replica = Replica(node_id, ranges, storage, hlc, clock_ms, metrics, skew)
@@ -116,5 +128,8 @@ def assemble(settings: NodeSection, node_id: str, peers: list[str], ranges, stor
     metrics.range_metrics.ranges = ranges
     replica.register(transport)
     range_stats.register(transport)
+    raft_host, strong = build_raft(s, node_id, ranges, storage, transport, clock_ms,
+                                   rng if rng is not None else random.Random(), monotonic_s)
     return Parts(replica, heartbeats, hints, anti_entropy, tombstone_gc, coordinator,
-                 range_stats, truncations, list(peers), storage, transport, s)
+                 range_stats, truncations, raft_host, strong, list(peers), storage,
+                 transport, s)

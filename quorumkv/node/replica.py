@@ -71,8 +71,8 @@ class Replica:
                 # one unpacking costs less than reading the named fields one by one
                 name, key, version, range_id, generation = message
                 ks = keyspaces.get(name)
-                if ks is None:
-                    replies.append((req_id, self._unknown_keyspace(name)))
+                if ks is None or ks.mode != "eventual":
+                    replies.append((req_id, self._unknown_keyspace(name, ks)))
                     continue
                 pkey = ks.placement_key(key)
                 rng = held.get(range_id)  # the range check (addressing.py), inline
@@ -118,8 +118,8 @@ class Replica:
             try:
                 name, key, digest, range_id, generation = message  # one unpacking
                 ks = keyspaces.get(name)
-                if ks is None:
-                    replies.append((req_id, self._unknown_keyspace(name)))
+                if ks is None or ks.mode != "eventual":
+                    replies.append((req_id, self._unknown_keyspace(name, ks)))
                     continue
                 pkey = ks.placement_key(key)
                 rng = held.get(range_id)  # the range check (addressing.py), inline
@@ -184,7 +184,13 @@ class Replica:
         log.debug("refused a request: %s", text)
         return m.ErrorReply(int(code), text, payload)
 
-    def _unknown_keyspace(self, name: str) -> m.ErrorReply:
+    def _unknown_keyspace(self, name: str, ks=None) -> m.ErrorReply:
+        """A Put or Get for a keyspace this node does not know, or one whose ranges
+        are written through Raft (a strong keyspace takes no eventual writes)."""
+        if ks is not None:
+            return m.ErrorReply(ErrorCode.UNKNOWN_KEYSPACE,
+                                f"keyspace {name!r} at {self.node_id} is {ks.mode}: "
+                                f"it is served by its Raft groups, not by replicas")
         return m.ErrorReply(ErrorCode.UNKNOWN_KEYSPACE,
                             f"unknown keyspace {name!r} at {self.node_id}")
 

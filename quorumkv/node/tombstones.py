@@ -54,6 +54,8 @@ class TombstoneGC:
             if self.node_id not in rng.replicas:
                 continue
             ks = self.ranges.keyspaces[rng.keyspace]
+            if ks.mode != "eventual":
+                continue  # a strong range's records are not versions: no tombstones
             candidates: list[tuple[bytes, bytes]] = []
             for i, (pkey, raw) in enumerate(self.storage.iter_range_raw(
                     ks.keyspace_id, rng.start, rng.end)):

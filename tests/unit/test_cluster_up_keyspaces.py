@@ -33,6 +33,15 @@ def test_the_forms_of_the_flag():
     assert (ks["metrics"].ranges, ks["metrics"].db) == (16, 3)
     assert ks["default"].ranges == 4 and ks["default"].db == 0
     assert all(k.replication_factor == 3 for k in ks.values())
+    assert all(k.mode == "eventual" for k in ks.values())
+
+
+def test_a_flag_makes_a_strong_keyspace():
+    ks = keyspaces("locks:hash:4:strong", "ledger:range:m:strong:db=2", "logs:hash:eventual")
+    assert (ks["locks"].mode, ks["locks"].ranges) == ("strong", 4)
+    assert (ks["ledger"].mode, ks["ledger"].split_points, ks["ledger"].db) == \
+        ("strong", ("m",), 2)
+    assert ks["logs"].mode == "eventual"
 
 
 def test_the_flag_keyspaces_reach_the_cluster_file():
@@ -52,7 +61,7 @@ def test_a_malformed_flag_is_refused_with_its_form(spec, expected):
     with pytest.raises(ConfigError) as err:
         keyspace_table(spec, 3)
     assert f"--keyspace {spec!r}: {expected}" in str(err.value)
-    assert "expected NAME:hash[:K][:db=N]" in str(err.value)
+    assert "expected NAME:hash[:K][:strong][:db=N]" in str(err.value)
 
 
 @pytest.mark.parametrize("specs, expected", [

@@ -98,10 +98,7 @@ def test_errors_of_the_old_keys_still_name_them():
     ('name = "no spaces"', "keyspaces[0].name 'no spaces' must be 1 to 48 letters"),
     ('name = ""', "keyspaces[0].name '' must be 1 to 48 letters"),
     ('name = "' + "x" * 49 + '"', "must be 1 to 48 letters"),
-    ('name = "u"\nmode = "strong"',
-     'keyspaces.u.mode: strong keyspaces arrive with Raft (next release); '
-     'use mode = "eventual"'),
-    ('name = "u"\nmode = "fast"', "keyspaces.u.mode must be eventual, not 'fast'"),
+    ('name = "u"\nmode = "fast"', "keyspaces.u.mode must be eventual or strong, not 'fast'"),
     ('name = "u"\npartitioner = "ordered"',
      "keyspaces.u.partitioner must be hash or range, not 'ordered'"),
     ('name = "u"\ndefault_consistency = "MOST"',

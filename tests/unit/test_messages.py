@@ -15,6 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quorumkv.core import messages as m
+from quorumkv.core.raft import codec  # its messages are peer messages too
+
+from .raft_conf import test_codec as raft_codec_tests
 from quorumkv.core.version import Version
 
 req_ids = st.integers(-(2**63), 2**63 - 1)
@@ -92,6 +95,16 @@ STRATEGIES = {
     m.StreamEnd: st.builds(m.StreamEnd, stream_id=uints, chunks=uints),
     m.StreamAck: st.builds(m.StreamAck, stream_id=uints, seq=uints),
     m.StreamAbort: st.builds(m.StreamAbort, stream_id=uints, message=texts),
+    m.StrongRequest: st.builds(m.StrongRequest, range_id=uints, generation=uints,
+                               command=small_bytes, client_id=small_bytes, seq=uints),
+    m.StrongReply: st.builds(m.StrongReply, reply=st.lists(
+        st.one_of(st.integers(0, 2**32), small_bytes), max_size=4)),
+    # the Raft traffic core/raft/codec.py adds to the protocol (imported above)
+    codec.RaftBatch: raft_codec_tests.batches,
+    codec.NodeHeartbeat: raft_codec_tests.heartbeats.filter(
+        lambda h: type(h) is codec.NodeHeartbeat),
+    codec.NodeHeartbeatResp: raft_codec_tests.heartbeats.filter(
+        lambda h: type(h) is codec.NodeHeartbeatResp),
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .partitioner import HASH, hash_placement_key
+from .partitioner import HASH, hash_placement_key, placement_key_with_tag
 
 EVENTUAL = "eventual"
 DEFAULT_GC_GRACE_MS = 864_000_000  # ten days, as Cassandra's gc_grace_seconds
@@ -28,8 +28,13 @@ class Keyspace:
     gc_grace_ms: int = DEFAULT_GC_GRACE_MS
 
     def placement_key(self, key: bytes) -> bytes:
-        # a literal, not HASH: a constant load on every request, not a global one
-        return hash_placement_key(key) if self.partitioner == "hash" else key
+        # literals, not HASH: a constant load on every request, not a global one
+        if self.partitioner == "hash":
+            # a strong keyspace hashes a key's {tag}: keys of one tag share a range,
+            # so a transaction on them stays in one Raft group (Redis Cluster's rule)
+            return hash_placement_key(key) if self.mode == "eventual" \
+                else placement_key_with_tag(key)
+        return key
 
     def to_json(self) -> dict:
         return {

@@ -6,7 +6,7 @@ its own clock) and, for exactly-once, the client's session (``client_id``,
 ``seq``). A command is a frozen slotted dataclass; everything the proposer
 resolves before proposing is resolved in it, so applying it depends on nothing
 but the range's state: SET's ``EX 10`` arrives as an absolute ``expiry_ms``, DECR
-as ``Incr(key, -1)``.
+as ``Incr(key, -1)`` (resp_args.py turns Redis's arguments into commands).
 
 Encoding: msgpack, no pickle. A command is the array ``[tag, *fields]``, fields in
 declaration order (a command nested in a :class:`Txn` likewise); a proposal is
@@ -25,6 +25,7 @@ import msgpack
 from ..placement.partitioner import hash_tag  # noqa: F401 (re-exported for the host)
 
 FORMAT = 1  # the proposal encoding; a change a replica of the previous one would misread bumps it
+MAX_CLIENT_ID_BYTES = 64  # a session's client id: part of its record's storage key
 INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 EXPIRE_CONDITIONS = ("NX", "XX", "GT", "LT")
 
@@ -84,12 +85,14 @@ class GetRange:
     end: int
 
 
-@_command(6, "bytes", "bool")
+@_command(6, "bytes", "bool", "bool")
 @dataclass(frozen=True, slots=True)
 class Ttl:
-    """TTL (``seconds``) or PTTL: -2 absent, -1 no expiry."""
+    """TTL (``seconds``) or PTTL, or with ``absolute`` EXPIRETIME / PEXPIRETIME:
+    -2 absent, -1 no expiry."""
     key: bytes
     seconds: bool = False
+    absolute: bool = False
 
 
 @_command(10, "bytes", "bytes", "uint", "bool", "bool", "bool", "bool")
@@ -155,7 +158,7 @@ class MSetNX:
 @_command(18, "bytes", "int")
 @dataclass(frozen=True, slots=True)
 class Incr:
-    """INCR, DECR, INCRBY and DECRBY: add ``by`` (see :func:`decrby`)."""
+    """INCR, DECR, INCRBY and DECRBY: add ``by`` (resp_args.py builds them)."""
     key: bytes
     by: int = 1
 
@@ -211,6 +214,24 @@ class Persist:
     key: bytes
 
 
+@_command(25, "keys")
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """Delete those of ``keys`` whose records expired by the proposal's clock: the
+    host proposes it for the expired records it finds in its range (nothing else
+    ever removes them; a read treats them as absent). Replies how many it deleted."""
+    keys: tuple
+
+
+@_command(26, "str")
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A queued command whose arguments Redis refuses only when EXEC runs it (a
+    syntax error, not an integer, ...): in a Txn, its reply is this error, and
+    the transaction's other commands still apply, as in Redis."""
+    message: str  # the whole error line
+
+
 @_command(30, "commands", "watches")
 @dataclass(frozen=True, slots=True)
 class Txn:
@@ -241,21 +262,15 @@ def keys_of(command) -> tuple:
     """Every key a command reads or writes (a Txn's: all its commands' and its
     watched keys'), so the host can check that they lie in one range."""
     match command:
-        case MGet(keys=keys) | Exists(keys=keys) | Delete(keys=keys):
+        case MGet(keys=keys) | Exists(keys=keys) | Delete(keys=keys) | Sweep(keys=keys):
             return tuple(keys)
         case MSet(pairs=pairs) | MSetNX(pairs=pairs):
             return tuple(k for k, _ in pairs)
+        case Refused():
+            return ()
         case Txn(commands=commands, watches=watches):
             return tuple(k for c in commands for k in keys_of(c)) + tuple(k for k, _ in watches)
     return (command.key,)
-
-
-def decrby(key: bytes, amount: int) -> Incr:
-    """DECRBY as an Incr; ValueError(Redis's text) for the one amount whose
-    negation is not a 64-bit integer."""
-    if amount == INT64_MIN:
-        raise ValueError("decrement would overflow")
-    return Incr(key, -amount)
 
 
 # ---- encoding ---------------------------------------------------------------------
@@ -300,8 +315,8 @@ def decode_proposal(raw: bytes) -> Proposal:
     if not isinstance(w, list) or len(w) != 5 or w[0] != FORMAT or type(w[0]) is not int:
         raise CodecError(f"not a proposal: {w!r:.80}")
     _, now_ms, client_id, seq, command = w
-    if not (_is_uint(now_ms) and (client_id is None or type(client_id) is bytes)
-            and _is_uint(seq)):
+    if not (_is_uint(now_ms) and _is_uint(seq) and (client_id is None or (
+            type(client_id) is bytes and len(client_id) <= MAX_CLIENT_ID_BYTES))):
         raise CodecError(f"bad proposal header: {w[:4]!r:.80}")
     return Proposal(command_from_wire(command), now_ms, client_id, seq)
 
@@ -332,6 +347,7 @@ def _is_pair(v, second) -> bool:
 
 _CHECKS = {
     "bytes": lambda v: type(v) is bytes,
+    "str": lambda v: type(v) is str,
     "int": _is_int,
     "uint": _is_uint,
     "bool": lambda v: type(v) is bool,

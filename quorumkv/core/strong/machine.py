@@ -13,7 +13,8 @@ proposal's ``now_ms``, so every replica decides it the same.
 
 A user record is ``(version, expiry_ms, value)``, version the index of the entry
 that last set it (core/keys.py draws the layout). An expired record reads as
-absent; it stays stored until a write replaces or deletes it.
+absent; it stays stored until a write replaces or deletes it, or the host
+proposes a ``Sweep`` of it.
 
 Exactly-once (Raft thesis §6.3). A proposal may carry a session (``client_id``,
 ``seq``), a client numbering its requests. The machine keeps, per client, the last
@@ -38,7 +39,8 @@ answers the null array, as Redis's EXEC after a WATCHed key changed. Otherwise
 its commands apply in order, each seeing the previous ones' writes, and a
 command's error is its own reply in the array while the others still apply
 (Redis's EXEC). One difference: a watched key that was absent, then created and
-deleted again before the EXEC, is not seen as changed (no record keeps the trace).
+deleted again before the EXEC (a SET with a past expiry time does both), is not
+seen as changed (no record keeps the trace).
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ DEFAULT_MAX_VALUE_BYTES = 8 * 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What applying one entry gives: the reply, then the writes to persist
-    (in the host's batch, with the applied index) before the reply is sent."""
+    (in the host's batch, with the applied index) before the reply is sent,
+    in order: a key written twice (a session dropped, then used again) takes
+    the later."""
     reply: Reply
     writes: list  # [(storage key, bytes | None), ...]
 
@@ -137,7 +141,9 @@ class RangeMachine:
     to the keyspace's end); ``pkey_of(key)`` the keyspace's placement key (the
     machine knows no hashing). Sessions live in memory as well as in their
     records: after a restart or a snapshot install the host calls
-    :meth:`restore` with the range's session records before applying more."""
+    :meth:`restore` with the range's session records before applying more.
+    ``apply`` changes the in-memory sessions at once, so a host whose batch
+    write fails must not apply further: it restarts and restores."""
 
     def __init__(self, keyspace_id: int, range_span: tuple[bytes, bytes], *, range_id: int,
                  pkey_of=lambda key: key, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
@@ -256,8 +262,10 @@ def _txn(run: _Run, txn: c.Txn) -> Reply:
 
 
 def _bulk_or_nil(record, version: int | None = None) -> Reply:
+    """The record's value, or nil; ``version`` (when given) is the key's after the
+    command, for a command that wrote it (SET ... GET)."""
     if record is None:
-        return Nil()
+        return Nil(version=version or 0)
     return Bulk(record.value, record.version if version is None else version)
 
 
@@ -293,7 +301,7 @@ def _ttl(run, cmd: c.Ttl):
         return Int(-2)
     if not record.expiry_ms:
         return Int(-1, record.version)
-    ms = max(0, record.expiry_ms - run.now_ms)
+    ms = record.expiry_ms if cmd.absolute else max(0, record.expiry_ms - run.now_ms)
     return Int((ms + 500) // 1000 if cmd.seconds else ms, record.version)
 
 
@@ -450,10 +458,26 @@ def _persist(run, cmd: c.Persist):
     return Int(1, run.store(cmd.key, current.value))
 
 
+def _sweep(run, cmd: c.Sweep):
+    """Expired records only: a live key, or one written since the host looked, stays."""
+    count = 0
+    for key in cmd.keys:
+        raw = run.view.get(run.m.skey(key))
+        if raw is not None and not decode_record(raw).is_live(run.now_ms):
+            run.delete(key)
+            count += 1
+    return Int(count)
+
+
+def _refused(run, cmd: c.Refused):
+    raise _Failed(cmd.message)
+
+
 _HANDLERS = {
     c.Get: _get, c.MGet: _mget, c.Exists: _exists, c.StrLen: _strlen,
     c.GetRange: _getrange, c.Ttl: _ttl, c.Set: _set, c.SetNX: _setnx, c.GetSet: _getset,
     c.GetDel: _getdel, c.GetEx: _getex, c.Delete: _delete, c.MSet: _mset,
     c.MSetNX: _msetnx, c.Incr: _incr, c.IncrByFloat: _incrbyfloat, c.Append: _append,
     c.SetRange: _setrange, c.Cas: _cas, c.Expire: _expire, c.Persist: _persist,
+    c.Sweep: _sweep, c.Refused: _refused,
 }

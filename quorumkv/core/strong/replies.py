@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import resp
+
 # Redis 7's error texts, word for word
 NOT_INTEGER = "ERR value is not an integer or out of range"
 OVERFLOW = "ERR increment or decrement would overflow"
@@ -68,6 +70,27 @@ class Array:
 Reply = Ok | Nil | Bulk | Int | Error | Array
 
 _OK, _NIL, _BULK, _INT, _ERROR, _ARRAY = range(6)
+NULL_ARRAY2 = b"*-1\r\n"
+
+
+def to_resp(reply: Reply, resp3: bool = False) -> bytes:
+    """The reply as Redis sends it, in RESP2 or RESP3."""
+    match reply:
+        case Ok():
+            return resp.OK
+        case Nil(array=True) if not resp3:
+            return NULL_ARRAY2
+        case Nil():
+            return resp.null(resp3)
+        case Bulk(value=v):
+            return resp.bulk(v)
+        case Int(value=n):
+            return resp.integer(n)
+        case Error(message=m):
+            return resp.error(m)
+        case Array(items=items):
+            return resp.array([to_resp(i, resp3) for i in items])
+    raise TypeError(f"not a reply: {reply!r:.80}")
 
 
 class ReplyCodecError(ValueError):

@@ -35,18 +35,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import msgpack
 
+from ...storage.engine import StorageError
 from ...core.raft.codec import (NodeHeartbeat, NodeHeartbeatResp, RaftBatch,
                                 batch_by_destination, collapse_heartbeats,
                                 expand_heartbeat)
 from ...core.raft import confchange
-from ...core.raft.types import EntryType, Message, MessageType, Ready, Role
+from ...core.raft.raft import ProposalDropped
+from ...core.raft.types import (EntryType, Message, MessageType, Ready, Role, Snapshot,
+                                SnapshotMeta)
 
 log = logging.getLogger("quorumkv.raft")
+
+
+COMPACT_AFTER = 10_000  # applied entries kept in a group's log before it is compacted
+KEEP_ENTRIES = 1_000    # of which the newest stay, for followers a little behind
+MAX_PROPOSALS_PER_STEP = 256  # entries appended (and sent) together at most
 
 
 class ProposalLost(Exception):
@@ -60,7 +67,7 @@ class Waiter:
     future: asyncio.Future
 
 
-@dataclass
+@dataclass(eq=False)
 class Group:
     """One Raft group on this node: its protocol, its log and its state machine.
 
@@ -77,8 +84,10 @@ class Group:
     leader: str = ""
     role: Role = Role.FOLLOWER
     waiters: dict = field(default_factory=dict)     # request id -> Waiter
+    proposals: list = field(default_factory=list)   # (request id, data, future) to step
     reads: dict = field(default_factory=dict)       # read context -> future
     ready_reads: list = field(default_factory=list)  # (index, context) waiting on apply
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # leader or role
 
 
 class RaftHost:
@@ -91,9 +100,8 @@ class RaftHost:
         self.groups: dict[int, Group] = {}
         self._wake = asyncio.Event()
         self._next_request = 1
-        self._task: asyncio.Task | None = None
-        self._closed = False
         self.turns = 0              # loop turns that persisted something (metrics)
+        self._proposing: set = set()  # groups with proposals not yet stepped in
         transport.handle(RaftBatch, self._on_batch)
         transport.handle(NodeHeartbeat, self._on_heartbeat)
         transport.handle(NodeHeartbeatResp, self._on_heartbeat)
@@ -103,7 +111,16 @@ class RaftHost:
     def add(self, group: Group) -> None:
         assert group.group_id not in self.groups, f"group {group.group_id} twice"
         self.groups[group.group_id] = group
+        group.log.set_snapshot_source(lambda: self._snapshot(group))
         self._wake.set()
+
+    @staticmethod
+    def _snapshot(group: Group) -> Snapshot:
+        """The group's state machine as of its applied index: between turns (when
+        the core asks) the engine holds exactly what was applied."""
+        index = group.applied
+        meta = SnapshotMeta(index, group.log.term(index), group.node.raft.trk.conf_state())
+        return Snapshot(meta, group.machine.snapshot_data())
 
     def remove(self, group_id: int) -> None:
         group = self.groups.pop(group_id, None)
@@ -112,23 +129,42 @@ class RaftHost:
 
     # ---- inputs ------------------------------------------------------------------
 
-    def tick(self) -> None:
+    def tick(self, leader_alive=None) -> None:
+        """One tick of every group's clock. A quiet group (RawNode.is_quiet) is not
+        ticked while its leader's node is alive by ``leader_alive(node_id)`` (the
+        node-level heartbeats): a quiet leader sends no heartbeats, so its followers
+        must not count those ticks towards an election."""
         for group in self.groups.values():
-            group.node.tick()
+            node = group.node
+            if leader_alive is not None and node.is_quiet():
+                leader = node.raft.lead
+                if leader == self.node_id or (leader and leader_alive(leader)):
+                    continue
+            node.tick()
         self._wake.set()
 
     def propose(self, group_id: int, command: bytes) -> asyncio.Future:
-        """Propose ``command`` in the group (this node must lead it: the core
-        raises ProposalDropped, naming the leader it knows, if not). The future
-        resolves with the state machine's reply once the entry is applied here."""
+        """Propose ``command`` in the group. The proposals of one loop turn go into
+        the group's log together at the start of the next turn (one append, one
+        round of APPs); the future resolves with the state machine's reply once the
+        entry is applied here, or fails with ProposalDropped (naming the leader it
+        knows) if this node does not lead the group then."""
         group = self.groups[group_id]
         request = self._next_request
         self._next_request += 1
-        group.node.propose(msgpack.packb([self.node_id, request, command]))
         future = asyncio.get_running_loop().create_future()
-        group.waiters[request] = Waiter(group.node.last_index(), future)
+        group.proposals.append((request, msgpack.packb([self.node_id, request, command]),
+                                future))
+        self._proposing.add(group)
         self._wake.set()
         return future
+
+    def _flush_proposals(self) -> None:
+        proposing, self._proposing = self._proposing, set()
+        for group in proposing:
+            pending, group.proposals = group.proposals, []
+            for i in range(0, len(pending), MAX_PROPOSALS_PER_STEP):
+                _propose_batch(group, pending[i:i + MAX_PROPOSALS_PER_STEP])
 
     def read_index(self, group_id: int) -> asyncio.Future:
         """A future that resolves (to None) once this node's state machine of the
@@ -165,27 +201,26 @@ class RaftHost:
 
     # ---- the loop ----------------------------------------------------------------
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-        for group in self.groups.values():
-            _fail_all(group, ProposalLost("the node is stopping"))
-
-    async def _run(self) -> None:
-        while not self._closed:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.turn()
-            except Exception:  # a bug: log it loudly, keep the other groups going
-                log.exception("raft host turn failed")
+    async def run(self) -> None:
+        """The host's loop: a turn whenever there is work (a node background loop)."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                try:
+                    await self.turn()
+                except StorageError:
+                    log.exception("raft log write failed: this node's strong ranges stop")
+                    raise
+                except Exception:  # a bug: log it loudly, keep the other groups going
+                    log.exception("raft host turn failed")
+        finally:
+            for group in self.groups.values():
+                _fail_all(group, ProposalLost("the node's Raft host stopped"))
 
     async def turn(self) -> None:
+        if self._proposing:
+            self._flush_proposals()
         readies = [(g, g.node.ready()) for g in self.groups.values() if g.node.has_ready()]
         if not readies:
             return
@@ -226,13 +261,19 @@ class RaftHost:
         for heartbeat in beats:
             self._send_one(heartbeat.to, heartbeat)
         for peer, batch in batch_by_destination(rest).items():
-            self._send_one(peer, batch)
+            sent = self._send_one(peer, batch)
+            for group_id, messages in batch.groups:
+                if any(m.type is MessageType.SNAP for m in messages):
+                    # the snapshot travels whole in this frame: its transfer ends here
+                    self.groups[group_id].node.report_snapshot(peer, sent)
 
-    def _send_one(self, peer: str, message) -> None:
+    def _send_one(self, peer: str, message) -> bool:
         try:
             self.transport.send_one_way(peer, message)
+            return True
         except Exception as exc:  # unknown or overloaded peer: Raft retries by itself
             log.debug("raft: not sent to %s: %s", peer, exc)
+            return False
 
     def _apply(self, readies: list[tuple[Group, Ready]]) -> None:
         """Apply committed entries; their writes, each group's applied index and any
@@ -241,16 +282,41 @@ class RaftHost:
         touched = False
         for group, ready in readies:
             if ready.soft_state is not None:
-                group.leader, group.role = ready.soft_state.leader, ready.soft_state.role
+                self._soft_state_changed(group, ready.soft_state)
             if ready.committed_entries:
                 self._apply_entries(group, ready.committed_entries, batch)
                 batch.put(*group.machine.applied_record(group.applied))
+                self._maybe_compact(group, batch)
                 touched = True
             group.ready_reads.extend((rs.index, rs.context) for rs in ready.read_states)
         if touched:
             self.store.commit(batch, sync=False)
         for group, _ready in readies:
             _serve_reads(group)
+
+    def _maybe_compact(self, group: Group, batch) -> None:
+        """Keep a group's log short: past ``COMPACT_AFTER`` applied entries, drop all
+        but the last ``KEEP_ENTRIES`` (a follower further behind gets a snapshot)."""
+        first = group.log.first_index()
+        if group.applied - first >= COMPACT_AFTER:
+            batch.compact(group.group_id, group.applied - KEEP_ENTRIES,
+                          group.node.raft.trk.conf_state())
+
+    def _soft_state_changed(self, group: Group, soft) -> None:
+        """A new leader or role: wake whoever waits for one, and fail the reads not
+        yet confirmed (the old leader's round may never complete; they retry)."""
+        group.leader, group.role = soft.leader, soft.role
+        group.changed.set()
+        group.changed = asyncio.Event()
+        unconfirmed = {context for _index, context in group.ready_reads}
+        for context in [c for c in group.reads if c not in unconfirmed]:
+            future = group.reads.pop(context)
+            if not future.done():
+                future.set_exception(ProposalDropped("the leader changed", soft.leader))
+
+    async def changed(self, group_id: int) -> None:
+        """Return at the group's next change of leader or role."""
+        await self.groups[group_id].changed.wait()
 
     def _apply_entries(self, group: Group, entries, batch) -> None:
         reader = group.machine.reader()
@@ -273,6 +339,19 @@ class RaftHost:
             if origin == self.node_id:
                 _answer(group, request, applied.reply)
         _drop_overwritten(group, group.applied)
+
+
+def _propose_batch(group: Group, batch: list) -> None:
+    try:
+        group.node.propose_many([data for _request, data, _future in batch])
+    except ProposalDropped as exc:
+        for _request, _data, future in batch:
+            if not future.done():
+                future.set_exception(ProposalDropped(str(exc), exc.leader))
+        return
+    first = group.node.raft.log.last_index() - len(batch) + 1
+    for i, (request, _data, future) in enumerate(batch):
+        group.waiters[request] = Waiter(first + i, future)
 
 
 def _step(group: Group, message: Message) -> None:
@@ -316,6 +395,10 @@ def _serve_reads(group: Group) -> None:
 
 
 def _fail_all(group: Group, error: Exception) -> None:
+    for _request, _data, future in group.proposals:
+        if not future.done():
+            future.set_exception(error)
+    group.proposals.clear()
     for waiter in group.waiters.values():
         if not waiter.future.done():
             waiter.future.set_exception(error)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import msgpack
 
+from ...core import keys
 from ...core.strong import record
 from ...core.strong.machine import OverlayReader, RangeMachine
 
@@ -88,9 +89,10 @@ class RangeStateMachine:
             batch.delete_range(lo, hi)
         for key, value in items:
             batch.put(key, value)
-        sessions = [(k, v) for k, v in items if record.is_session_key(k)]
+        prefix = keys.session_prefix(self.range_id)
+        sessions = [(k, v) for k, v in items if k.startswith(prefix)]
         self.core.restore(sessions)
 
     def _session_records(self):
-        lo, hi = record.session_span(self.range_id)
+        lo, hi = keys.prefix_span(keys.session_prefix(self.range_id))
         return list(self.engine.iter_span(lo, hi))

@@ -22,14 +22,16 @@ from __future__ import annotations
 import asyncio
 
 from ...core import messages as m
+from ...core.raft.raft import ProposalDropped
 from ...core.raft.types import Role
 from ...core.strong import commands as c
 from ...core.strong.replies import reply_from_wire, reply_to_wire
-from ...errors import (CrossSlotError, ErrorCode, RaftTimeout, RemoteError,
-                       UnavailableError)
+from ...errors import (CrossSlotError, ErrorCode, NotLeader, PeerError, RaftTimeout,
+                       RangeNotFound, remote_error)
 from .host import ProposalLost
 
 MAX_HOPS = 3
+RETRY_S = 0.05  # a node with no replica of the range asks again this often
 
 
 class StrongReplicator:
@@ -75,13 +77,26 @@ class StrongReplicator:
         return first
 
     async def _execute(self, descriptor, command, client_id: bytes, seq: int):
-        group = self.host.groups.get(descriptor.range_id)
-        if group is not None and c.is_read_only(command):
-            await self.host.read_index(descriptor.range_id)
-            return group.machine.read(command, self.clock_ms())
-        if group is not None and group.role is Role.LEADER:
-            return await self.propose(descriptor.range_id, command, client_id, seq)
-        return await self._forward(descriptor, command, client_id, seq)
+        """Serve here if this node can, else forward; while the range's group here
+        has no leader (an election, a restart), wait for its next change and retry
+        (bounded by the caller's deadline)."""
+        range_id = descriptor.range_id
+        while True:
+            group = self.host.groups.get(range_id)
+            try:
+                if group is not None and not group.leader:
+                    raise ProposalDropped("no leader")
+                if group is not None and c.is_read_only(command):
+                    await self.host.read_index(range_id)
+                    return group.machine.read(command, self.clock_ms())
+                if group is not None and group.role is Role.LEADER:
+                    return await self.propose(range_id, command, client_id, seq)
+                return await self._forward(descriptor, command, client_id, seq)
+            except ProposalDropped:
+                if group is not None:
+                    await self.host.changed(range_id)
+                else:  # no group here to learn from: try the replicas again soon
+                    await asyncio.sleep(RETRY_S)
 
     async def propose(self, range_id: int, command, client_id: bytes, seq: int):
         """On the leader: the reply once the command is applied here."""
@@ -91,28 +106,37 @@ class StrongReplicator:
     # ---- forwarding --------------------------------------------------------------
 
     async def _forward(self, descriptor, command, client_id: bytes, seq: int):
+        """Send the command to the leader this node knows, else to each other
+        replica in turn, following NOT_LEADER redirects; ProposalDropped when no
+        one took it (the caller waits and tries again)."""
         request = m.StrongRequest(descriptor.range_id, descriptor.generation,
                                   c.encode_command(command), client_id, seq)
-        target = self._leader_guess(descriptor)
-        for _hop in range(MAX_HOPS):
+        queue = self._targets(descriptor)
+        tried = set()
+        while queue and len(tried) < MAX_HOPS + len(descriptor.replicas):
+            target = queue.pop(0)
+            tried.add(target)
             try:
                 reply = await self._request(target, request)
-            except RemoteError as exc:
-                leader = _named_leader(exc)
-                if leader and leader != target:
-                    target = leader
-                    continue
-                raise
+                if type(reply) is m.ErrorReply:
+                    raise remote_error(reply.code, reply.message, tuple(reply.payload))
+            except NotLeader as exc:
+                if exc.leader and exc.leader not in tried and exc.leader != self.node_id:
+                    queue.insert(0, exc.leader)
+                continue
+            except (PeerError, RangeNotFound):
+                continue  # down, or no group there yet: the next replica
             return reply_from_wire(reply.reply)
-        raise UnavailableError(f"range {descriptor.range_id} of keyspace "
-                               f"'{self.keyspace.name}' has no reachable leader")
+        raise ProposalDropped(f"no replica of range {descriptor.range_id} took the request")
 
-    def _leader_guess(self, descriptor) -> str:
-        group = self.host.groups.get(descriptor.range_id)
-        if group is not None and group.leader and group.leader != self.node_id:
-            return group.leader
+    def _targets(self, descriptor) -> list[str]:
+        """The replicas to try, the leader this node knows first."""
         others = [r for r in descriptor.replicas if r != self.node_id]
-        return others[0] if others else descriptor.replicas[0]
+        group = self.host.groups.get(descriptor.range_id)
+        if group is not None and group.leader in others:
+            others.remove(group.leader)
+            others.insert(0, group.leader)
+        return others
 
     async def _request(self, peer: str, request):
         future = asyncio.get_running_loop().create_future()
@@ -126,13 +150,6 @@ class StrongReplicator:
             return await future
         finally:
             self.transport.forget(peer, req_id)
-
-
-def _named_leader(exc: RemoteError) -> str:
-    if getattr(exc, "code", None) != ErrorCode.NOT_LEADER:
-        return ""
-    payload = getattr(exc, "payload", None) or [""]
-    return payload[0] if isinstance(payload[0], str) else ""
 
 
 class StrongService:

@@ -76,7 +76,13 @@ def test_every_field_of_a_message_travels():
 
 def test_the_tags_are_a_block_of_their_own():
     assert all(80 <= tag <= 89 for tag in codec.RAFT_TAGS)
-    assert not set(codec.RAFT_TAGS) & {cls.TAG for cls in m.MESSAGE_TYPES}
+    raft_types = (codec.RaftBatch, codec.NodeHeartbeat, codec.NodeHeartbeatResp)
+    others = {cls.TAG for cls in m.MESSAGE_TYPES if cls not in raft_types}
+    assert not set(codec.RAFT_TAGS) & others
+    # and they travel in the peer frames: messages.extend registered them
+    assert all(cls in m.MESSAGE_TYPES for cls in raft_types)
+    batch = codec.RaftBatch(((1, ()),))
+    assert m.decode_body(msgpack.unpackb(m.encode(3, batch))) == (3, batch)
 
 
 def test_a_local_message_is_never_encoded():
