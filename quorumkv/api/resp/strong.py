@@ -3,8 +3,9 @@ commands, the range's reply turned back into Redis's.
 
 A connection whose keyspace is strong (``ctx.strong``) looks its commands up in
 :data:`STRONG` first (the server's ``_start_next`` does, through
-:func:`strong_spec`): each key command there parses its arguments with Redis's
-arity and syntax errors into one core.strong command, which the keyspace's
+:func:`strong_spec`): each key command there is one core.strong command, its
+arguments parsed by core/strong/resp_args.py with Redis's arity and syntax
+errors (limits checked here), which the keyspace's
 StrongReplicator (``KV.strong``) runs on the one range that holds its keys
 (keys in several ranges: ``-CROSSSLOT``, Redis Cluster's answer; keys that share
 a hash tag ``{...}`` share a range). Commands that need no keyspace (PING,
@@ -23,10 +24,10 @@ bound). Reads take no log entry and no session.
 Transactions. MULTI queues key commands (``+QUEUED``); a command refused at
 queue time (unknown, wrong arity, not a key command of the keyspace, or keys in
 another range than the transaction's) answers its error and makes EXEC answer
-EXECABORT, as Redis does. EXEC parses the queued commands (a syntax error is
-that command's reply in EXEC's array, the others still apply, as in Redis) and
-sends one core ``Txn`` with the versions WATCH read; a watched key that changed
-makes EXEC answer the null array.
+EXECABORT, as Redis does. EXEC parses the queued commands (an argument error
+is a ``Refused`` in the transaction: that command's reply in EXEC's array, the
+others still apply, as in Redis) and sends one core ``Txn`` with the versions
+WATCH read; a watched key that changed makes EXEC answer the null array.
 """
 
 from __future__ import annotations
@@ -36,38 +37,27 @@ import os
 
 from ...core import resp
 from ...core.strong import commands as c
-from ...core.strong.replies import Array, Bulk, Error, Int, Nil, Ok
+from ...core.strong import resp_args
+from ...core.strong.replies import Array, Bulk, Error, to_resp
 from ...errors import (ArityError, ExecAbortError, QuorumKVError, RequestError,
-                       SyntaxError_, UnknownCommandError, UnsupportedError)
-from .expiry import _to_ms, parse_conditions, parse_expiry
-from .registry import COMMANDS, ONE_KEY, Spec, error_reply, to_int
-from .strings import _needs_strong, _set_options
+                       UnknownCommandError, UnsupportedError)
+from .registry import COMMANDS, ONE_KEY, Spec, error_reply
+from .strings import _needs_strong
 
 MAX_TXN_COMMANDS = 10_000  # queued in one MULTI; more is refused (and aborts EXEC)
-NULL_ARRAY2 = b"*-1\r\n"
 
 
-# ---- replies --------------------------------------------------------------------------
+class ArgumentError(RequestError):
+    """core.strong.resp_args's refusal: its text is the whole error line."""
 
-def to_resp(reply, resp3: bool) -> bytes:
-    """A core.strong reply as Redis encodes it."""
-    match reply:
-        case Ok():
-            return resp.OK
-        case Nil(array=True):
-            return resp.NULL3 if resp3 else NULL_ARRAY2
-        case Nil():
-            return resp.null(resp3)
-        case Bulk(value=value):
-            return resp.bulk(value)
-        case Int(value=value):
-            return resp.integer(value)
-        case Error(message=message):
-            return resp.error(message)
-        case Array(items=items):
-            return resp.array([to_resp(i, resp3) for i in items])
-    raise TypeError(f"not a strong reply: {reply!r:.80}")
+    def resp_message(self) -> str:
+        return str(self)
 
+
+# ---- arguments -> commands ----------------------------------------------------------------
+# core/strong/resp_args.py parses the arguments (Redis 7's arity, syntax and
+# integer errors; relative expiry made absolute with the node clock); TYPE and
+# SUBSTR, which it leaves out, are a Get and a GETRANGE here.
 
 def _type_reply(reply, resp3: bool) -> bytes:
     """TYPE from a Get: every value of a strong keyspace is a string."""
@@ -76,108 +66,9 @@ def _type_reply(reply, resp3: bool) -> bytes:
     return resp.simple("string" if isinstance(reply, Bulk) else "none")
 
 
-# ---- arguments -> commands ----------------------------------------------------------------
-# Each parser takes (ctx, args) and returns the core command; it raises the
-# RequestError Redis answers for bad arguments. Limits are checked in _checked.
-
-def _set(ctx, args):
-    expiry, nx, xx, keep_ttl, get = _set_options(ctx, args)
-    return c.Set(args[1], args[2], expiry, keep_ttl, nx, xx, get)
-
-
-def _setex(unit: bytes, name: str):
-    def parse(ctx, args):
-        return c.Set(args[1], args[3], parse_expiry(ctx, unit, args[2], name))
-    return parse
-
-
-def _getex(ctx, args):
-    """GETEX's options as Redis reads them: one expiry kind (repeatable, the last
-    wins) or PERSIST (repeatable), the time parsed once every option is read."""
-    unit, raw, persist = None, None, False
-    i = 2
-    while i < len(args):
-        option = args[i].upper()
-        if option == b"PERSIST" and unit is None:
-            persist, i = True, i + 1
-        elif (option in (b"EX", b"PX", b"EXAT", b"PXAT") and not persist
-              and unit in (None, option) and i + 1 < len(args)):
-            unit, raw, i = option, args[i + 1], i + 2
-        else:
-            raise SyntaxError_("syntax error")
-    if unit is None:
-        return c.GetEx(args[1], persist=persist)
-    return c.GetEx(args[1], parse_expiry(ctx, unit, raw, "getex"))
-
-
-def _pairs(args, name: str) -> tuple:
-    if len(args) % 2 != 1:
-        raise ArityError(name)
-    return tuple(zip(args[1::2], args[2::2]))
-
-
-def _decrby(ctx, args):
-    try:
-        return c.decrby(args[1], to_int(args[2]))
-    except ValueError as e:  # the one amount whose negation overflows
-        raise RequestError(str(e)) from None
-
-
-def _setrange(ctx, args):
-    offset = to_int(args[2])
-    if offset < 0:
-        raise RequestError("offset is out of range")
-    return c.SetRange(args[1], offset, args[3])
-
-
-def _expire(unit_ms: int, relative: bool, name: str):
-    def parse(ctx, args):
-        conditions = parse_conditions(args[3:])
-        expiry = _to_ms(to_int(args[2]), unit_ms, ctx.now_ms() if relative else 0, name)
-        return c.Expire(args[1], expiry, tuple(sorted(x.decode() for x in conditions)))
-    return parse
-
-
-def _getrange(ctx, args):
-    return c.GetRange(args[1], to_int(args[2]), to_int(args[3]))
-
-
-# name -> (parse, reply mapping or None)
-PARSERS = {
-    "GET": (lambda ctx, a: c.Get(a[1]), None),
-    "SET": (_set, None),
-    "SETNX": (lambda ctx, a: c.SetNX(a[1], a[2]), None),
-    "SETEX": (_setex(b"EX", "setex"), None),
-    "PSETEX": (_setex(b"PX", "psetex"), None),
-    "GETSET": (lambda ctx, a: c.GetSet(a[1], a[2]), None),
-    "GETDEL": (lambda ctx, a: c.GetDel(a[1]), None),
-    "GETEX": (_getex, None),
-    "MGET": (lambda ctx, a: c.MGet(tuple(a[1:])), None),
-    "MSET": (lambda ctx, a: c.MSet(_pairs(a, "mset")), None),
-    "MSETNX": (lambda ctx, a: c.MSetNX(_pairs(a, "msetnx")), None),
-    "DEL": (lambda ctx, a: c.Delete(tuple(a[1:])), None),
-    "UNLINK": (lambda ctx, a: c.Delete(tuple(a[1:])), None),
-    "EXISTS": (lambda ctx, a: c.Exists(tuple(a[1:])), None),
-    "INCR": (lambda ctx, a: c.Incr(a[1], 1), None),
-    "DECR": (lambda ctx, a: c.Incr(a[1], -1), None),
-    "INCRBY": (lambda ctx, a: c.Incr(a[1], to_int(a[2])), None),
-    "DECRBY": (_decrby, None),
-    "INCRBYFLOAT": (lambda ctx, a: c.IncrByFloat(a[1], a[2]), None),
-    "APPEND": (lambda ctx, a: c.Append(a[1], a[2]), None),
-    "SETRANGE": (_setrange, None),
-    "GETRANGE": (_getrange, None),
-    "SUBSTR": (_getrange, None),
-    "STRLEN": (lambda ctx, a: c.StrLen(a[1]), None),
-    "EXPIRE": (_expire(1000, True, "expire"), None),
-    "PEXPIRE": (_expire(1, True, "pexpire"), None),
-    "EXPIREAT": (_expire(1000, False, "expireat"), None),
-    "PEXPIREAT": (_expire(1, False, "pexpireat"), None),
-    "TTL": (lambda ctx, a: c.Ttl(a[1], seconds=True), None),
-    "PTTL": (lambda ctx, a: c.Ttl(a[1], seconds=False), None),
-    "PERSIST": (lambda ctx, a: c.Persist(a[1]), None),
-    "TYPE": (lambda ctx, a: c.Get(a[1]), _type_reply),
-    "QKV.CAS": (lambda ctx, a: c.Cas(a[1], a[2], a[3]), None),
-}
+def served(name: str) -> bool:
+    """A key command a strong keyspace serves (its upper-case name)."""
+    return name in ("TYPE", "SUBSTR") or resp_args.is_supported(name.encode())
 
 
 def _values(command) -> tuple:
@@ -190,16 +81,26 @@ def _values(command) -> tuple:
     return ()
 
 
-def _checked(ctx, name: str, args):
-    """``(command, reply mapping)`` for ``args``; RequestError if they are bad."""
-    parse, post = PARSERS[name]
-    command = parse(ctx, args)
+def _checked(ctx, name: str, args, queued: bool = False):
+    """``(command, reply mapping)`` for ``args``; a RequestError if they are bad.
+    ``queued``: a command EXEC runs, whose argument errors (not its arity) are a
+    ``Refused`` its transaction answers in place, as Redis does."""
+    if name == "TYPE":
+        command, post = c.Get(args[1]), _type_reply
+    else:
+        if name == "SUBSTR":
+            args = [b"GETRANGE", *args[1:]]
+        parse = resp_args.queued_command if queued else resp_args.command_from_args
+        try:
+            command, post = parse(args, ctx.now_ms()), to_resp
+        except resp_args.ArgError as e:
+            raise ArgumentError(str(e)) from None
     kv = ctx.kv
     for key in c.keys_of(command):
         kv.check_key(key)
     for value in _values(command):
         kv.check_value(value)
-    return command, post or to_resp
+    return command, post
 
 
 # ---- running a command --------------------------------------------------------------------
@@ -220,7 +121,7 @@ async def execute(ctx, command):
 
 
 async def run(ctx, args):
-    """The handler of every key command in :data:`PARSERS`."""
+    """The handler of every key command a strong keyspace serves (:func:`served`)."""
     name = args[0].decode("utf-8", "replace").upper()
     command, post = _checked(ctx, name, args)
     return post(await execute(ctx, command), ctx.resp3)
@@ -270,7 +171,7 @@ def _queue_now(ctx, args, done) -> bool:
         n = len(args)
         if (spec.arity > 0 and n != spec.arity) or (spec.arity < 0 and n < -spec.arity):
             raise ArityError(name)
-        if name not in PARSERS and name not in IN_TXN_LOCAL:
+        if not served(name) and name not in IN_TXN_LOCAL:
             raise UnsupportedError(f"{name} cannot be queued in a transaction of the strong "
                                    f"keyspace '{ctx.keyspace}': only its key commands can")
         if len(txn.queued) >= MAX_TXN_COMMANDS:
@@ -307,7 +208,8 @@ async def exec_(ctx, args):
     for name, queued_args in txn.queued:
         try:
             local = IN_TXN_LOCAL.get(name)
-            parsed.append(local(queued_args) if local else _checked(ctx, name, queued_args))
+            parsed.append(local(queued_args) if local
+                          else _checked(ctx, name, queued_args, queued=True))
         except QuorumKVError as exc:
             parsed.append(error_reply(exc))
     commands = tuple(p[0] for p in parsed if type(p) is tuple)
@@ -354,11 +256,10 @@ async def unwatch(ctx, args):
 # ---- the table ---------------------------------------------------------------------------
 
 # Data commands strong keyspaces do not serve yet (the key commands not in
-# PARSERS are refused too): whole-keyspace reads and writes, and the
+# served() are refused too): whole-keyspace reads and writes, and the
 # multi-key ones not built on core/strong yet.
 NOT_SERVED = ("SCAN", "KEYS", "DBSIZE", "RANDOMKEY", "FLUSHDB", "RENAME", "RENAMENX",
-              "COPY", "TOUCH", "LCS", "EXPIRETIME", "PEXPIRETIME", "OBJECT", "MEMORY",
-              "QKV.RANGE")
+              "COPY", "TOUCH", "LCS", "OBJECT", "MEMORY", "QKV.RANGE")
 
 
 async def _not_served(ctx, args):
@@ -369,12 +270,11 @@ async def _not_served(ctx, args):
 
 def _build() -> dict:
     table = {}
-    for name in PARSERS:
-        if name == "QKV.CAS":
-            continue
-        # same arity, flags and keys; no blind overlap: writes of one key apply in order
-        table[name] = dataclasses.replace(COMMANDS[name], handler=run, now=None, blind=None)
-    table["QKV.CAS"] = Spec(run, 4, None, ("write", "denyoom", "fast"), ONE_KEY, False)
+    for name in COMMANDS:
+        if served(name):
+            # same arity, flags and keys; no blind overlap: writes of one key apply in order
+            table[name] = dataclasses.replace(COMMANDS[name], handler=run, now=None,
+                                              blind=None)
     for name, fn in (("MULTI", multi), ("EXEC", exec_), ("DISCARD", discard),
                      ("WATCH", watch), ("UNWATCH", unwatch)):
         table[name] = dataclasses.replace(COMMANDS[name], handler=fn, now=None)
