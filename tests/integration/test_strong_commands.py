@@ -170,3 +170,14 @@ def test_http_if_version_writes_only_over_the_version_read(strong):
     status, _, body = http("PUT", c.http("n1") + url + "?if_absent=1", b"v4")
     assert status == 409
     assert http("GET", c.http("n1") + url)[2] == b"v2"
+
+
+def test_commands_without_keys_work_on_a_strong_connection(strong):
+    _, clients = strong
+    r = clients["n1"]
+    assert r.ping() is True
+    assert "redis_version" in r.info("everything")
+    assert r.execute_command("QKV.USE") == b"locks"
+    assert any(c["db"] == "1" for c in r.client_list())
+    with pytest.raises(redis.ResponseError, match="SCAN is not served on strong keyspaces"):
+        r.scan(0)
