@@ -7,6 +7,7 @@ QKV.CAS swaps once, and HTTP's if_version writes only over the version read."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import threading
 import time
@@ -181,3 +182,18 @@ def test_commands_without_keys_work_on_a_strong_connection(strong):
     assert any(c["db"] == "1" for c in r.client_list())
     with pytest.raises(redis.ResponseError, match="SCAN is not served on strong keyspaces"):
         r.scan(0)
+
+
+def test_redis_benchmark_runs_incr_on_a_strong_keyspace_and_counts_exactly(strong):
+    """redis-benchmark's INCR (on one key without -r), 8 connections pipelining 16
+    each: it ends with status 0 and the counter holds one per request."""
+    c, clients = strong
+    path = shutil.which("redis-benchmark")
+    if path is None:
+        pytest.skip("redis-benchmark is not installed (apt-get install redis-tools)")
+    out = subprocess.run([path, "-h", "127.0.0.1", "-p", str(c.address("n3").resp_port),
+                          "--dbnum", "1", "-q", "-t", "set,get,incr", "-n", "400", "-c", "8",
+                          "-P", "16"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "INCR:" in out.stdout.replace("\r", "\n")
+    assert clients["n1"].get("counter:__rand_int__") == b"400"
