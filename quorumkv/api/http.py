@@ -3,7 +3,10 @@
 Values travel as raw bytes (``application/octet-stream``); everything else is JSON.
 ``/v1/kv/{keyspace}/{key}`` names the keyspace in the path (``default`` is the one
 every cluster has); an unknown one is a 404 ``unknown keyspace 'x'``, as
-``KV.replicator`` words it for every interface.
+``KV.replicator`` words it for every interface. On a strong keyspace the same
+routes run core/strong commands through ``KV.strong`` (:class:`_Strong`): every
+reply carries the key's version, and ``PUT ?if_version=V`` / ``?if_absent=1``
+write only if the key's version is V / the key is absent (409 otherwise).
 Errors are mapped to ``{"error": ...}`` with the error's HTTP status in one place,
 the ``_boundary`` middleware, which also records the kv request metrics.
 """
@@ -22,7 +25,9 @@ from aiohttp import web
 
 from ..core.consistency import Level
 from ..core.session import Session
-from ..errors import LimitError, QuorumKVError, SyntaxError_
+from ..core.strong import commands as sc
+from ..core.strong.replies import Array, Bulk, Error, Int, Nil
+from ..errors import LimitError, QuorumKVError, RequestError, SyntaxError_, UnsupportedError
 from ..core.scan import range_limit
 from .kv import KV
 from .resp.ranges import read_range
@@ -33,6 +38,7 @@ KV_PREFIX = "/v1/kv/"
 TIMESTAMP_HEADER = "X-QKV-Timestamp"
 SESSION_HEADER = "X-QKV-Session"
 RECEIPT_HEADER = "X-QKV-Receipt"
+VERSION_HEADER = "X-QuorumKV-Version"  # strong keyspaces: the key's version after the request
 MAX_TTL_S = 10 * 365 * 24 * 3600  # a bound on expiry_ms; longer is likely a unit mistake
 # Slack over max_value_bytes so a value just over the limit reaches KV.check_value and
 # gets its exact size in the error; anything bigger is cut off while still being read.
@@ -209,9 +215,12 @@ class _Handlers:
     def __init__(self, node, kv: KV) -> None:
         self.node = node
         self.kv = kv
+        self.strong = _Strong(node, kv)
 
     async def get(self, request: web.Request) -> web.Response:
         keyspace, key = kv_target(request)
+        if self.kv.is_strong(keyspace):
+            return await self.strong.get(request, keyspace, key)
         level = level_of(request, self.kv.default_level(keyspace))
         session = session_of(request)
         version = await self.kv.get_live(keyspace, key, level, session)
@@ -225,6 +234,8 @@ class _Handlers:
 
     async def put(self, request: web.Request) -> web.Response:
         keyspace, key = kv_target(request)
+        if self.kv.is_strong(keyspace):
+            return await self.strong.put(request, keyspace, key)
         level = level_of(request, self.kv.default_level(keyspace))
         ttl = ttl_of(request)
         value = await request.read()
@@ -236,6 +247,8 @@ class _Handlers:
 
     async def delete(self, request: web.Request) -> web.Response:
         keyspace, key = kv_target(request)
+        if self.kv.is_strong(keyspace):
+            return await self.strong.delete(request, keyspace, key)
         level = level_of(request, self.kv.default_level(keyspace))
         session = session_of(request)
         existed = await self.kv.delete_existing(keyspace, [key], level, session)
@@ -246,6 +259,9 @@ class _Handlers:
         """``GET /v1/kv/{keyspace}?start=&end=&limit=&rev=``: one page of an ordered
         range read (api/resp/ranges.py) as ``{"items": [{key, value}...], "next"}``."""
         keyspace = request.match_info["keyspace"]
+        if self.kv.is_strong(keyspace):
+            raise UnsupportedError(f"range reads are not served on strong keyspaces yet "
+                                   f"(keyspace '{keyspace}' is in strong mode)")
         level = level_of(request, self.kv.default_level(keyspace))
         page = await read_range(self.kv, keyspace, bound_of(request, "start"),
                                 bound_of(request, "end"), limit_of(request), level,
@@ -306,6 +322,92 @@ class _Handlers:
         return web.Response(text=OPENAPI_JSON, content_type="application/json")
 
 
+# ---- strong keyspaces ------------------------------------------------------------------------
+
+def version_of(request: web.Request) -> int | None:
+    """``?if_version=V``: a version as GET and PUT report it (0: the key is absent)."""
+    text = request.query.get("if_version")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > sc.INT64_MAX:
+        raise SyntaxError_(f"if_version must be a version: an integer in [0, {sc.INT64_MAX}], "
+                           f"got '{text[:64]}'")
+    return int(text)
+
+
+def absent_of(request: web.Request) -> bool:
+    text = request.query.get("if_absent")
+    if text is None or text in ("0", "false", "off"):
+        return False
+    if text in TRUE_WORDS:
+        return True
+    raise SyntaxError_(f"if_absent must be 1, true, on, 0, false or off, got '{text[:64]}'")
+
+
+class _Strong:
+    """GET / PUT / DELETE of one key of a strong keyspace: one core/strong command
+    each, linearizable, the key's version in ``X-QuorumKV-Version`` (and the JSON
+    body of PUT and DELETE). No consistency level, session or receipts: those are
+    the eventual keyspaces'."""
+
+    def __init__(self, node, kv: KV) -> None:
+        self.node = node
+        self.kv = kv
+
+    async def _execute(self, request, keyspace: str, command):
+        if "consistency" in request.query:
+            raise SyntaxError_(f"keyspace '{keyspace}' is strong: every read and write is "
+                               "linearizable, it takes no consistency level")
+        reply = await self.kv.strong(keyspace).execute(command)
+        if isinstance(reply, Error):
+            raise RequestError(reply.message.removeprefix("ERR "))
+        return reply
+
+    async def get(self, request, keyspace: str, key: bytes) -> web.Response:
+        self.kv.check_key(key)
+        reply = await self._execute(request, keyspace, sc.Get(key))
+        headers = {VERSION_HEADER: str(reply.version)}
+        if not isinstance(reply, Bulk):
+            return web.json_response({"error": "key not found", "version": 0},
+                                     status=404, headers=headers)
+        return web.Response(body=reply.value, content_type="application/octet-stream",
+                            headers=headers)
+
+    async def put(self, request, keyspace: str, key: bytes) -> web.Response:
+        self.kv.check_key(key)
+        if_version, if_absent = version_of(request), absent_of(request)
+        if if_version is not None and if_absent:
+            raise SyntaxError_("give if_version or if_absent, not both")
+        ttl = ttl_of(request)
+        value = await request.read()
+        self.kv.check_value(value)
+        write = sc.Set(key, value, self.node.clock_ms() + ttl * 1000 if ttl else 0)
+        if if_version is None and not if_absent:
+            reply = await self._execute(request, keyspace, write)
+            return _versioned({"ok": True}, reply.version)
+        # a conditional write: the Set applies only if the key's version is still it
+        expected = 0 if if_absent else if_version
+        reply = await self._execute(request, keyspace, sc.Txn((write,), ((key, expected),)))
+        if isinstance(reply, Array):
+            return _versioned({"ok": True}, reply.version)
+        assert isinstance(reply, Nil), reply
+        current = (await self._execute(request, keyspace, sc.Get(key))).version
+        why = "the key exists" if if_absent else f"the key's version is not {if_version}"
+        return _versioned({"error": f"not written: {why}", "version": current}, current,
+                          status=409)
+
+    async def delete(self, request, keyspace: str, key: bytes) -> web.Response:
+        self.kv.check_key(key)
+        reply = await self._execute(request, keyspace, sc.Delete((key,)))
+        assert isinstance(reply, Int), reply
+        return _versioned({"deleted": bool(reply.value)}, reply.version)
+
+
+def _versioned(body: dict, version: int, status: int = 200) -> web.Response:
+    body.setdefault("version", version)
+    return web.json_response(body, status=status, headers={VERSION_HEADER: str(version)})
+
+
 # ---- the OpenAPI document ------------------------------------------------------------------
 
 def _json_body(description: str, schema: dict) -> dict:
@@ -326,7 +428,9 @@ def _kv_parameters(with_ttl: bool) -> list[dict]:
         {"name": "consistency", "in": "query", "required": False,
          "schema": {"type": "string", "enum": [level.name for level in Level]},
          "description": "Replica answers required (case-insensitive); default: "
-                        "the keyspace's default_consistency. ANY is for writes only."},
+                        "the keyspace's default_consistency. ANY is for writes only. "
+                        "Eventual keyspaces only: a strong keyspace refuses it (400), its "
+                        "reads and writes are linearizable."},
         {"name": SESSION_HEADER, "in": "header", "required": False,
          "schema": {"type": "string", "example": "1a21a887bfc0000.2"},
          "description": "A session token (`<timestamp hex>.<acks>`) from an earlier "
@@ -350,7 +454,9 @@ def _kv_errors() -> dict:
             "413": _error("Key or value over the configured limit."),
             "503": _error("Too few replicas answered for the consistency level, or a "
                           "session read could not reach a version as new as its token."),
-            "504": _error("Too few replicas answered before the request's deadline.")}
+            "504": _error("Too few replicas answered before the request's deadline "
+                          "(strong keyspaces: the range's Raft group did not answer; a "
+                          "write may still apply).")}
 
 
 def _timestamp_header() -> dict:
@@ -365,6 +471,26 @@ def _session_headers() -> dict:
             RECEIPT_HEADER: {"description": "With ?receipt=1: JSON list of receipts (which "
                                             "replicas answered, their versions, hints, read "
                                             "repairs).", "schema": {"type": "string"}}}
+
+
+def _version_header() -> dict:
+    return {VERSION_HEADER: {
+        "description": "Strong keyspaces: the key's version after the request (the log "
+                       "index of the write that last set it; 0: absent).",
+        "schema": {"type": "integer", "minimum": 0}}}
+
+
+def _put_conditions() -> list[dict]:
+    return [
+        {"name": "if_version", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+         "description": "Strong keyspaces: write only if the key's version (as GET's "
+                        + VERSION_HEADER + " gave it) is this one; 0: only if absent. "
+                        "Otherwise 409."},
+        {"name": "if_absent", "in": "query", "required": False,
+         "schema": {"type": "string", "enum": ["1", "true", "on", "0", "false", "off"]},
+         "description": "Strong keyspaces: write only if the key is absent (a lock, a "
+                        "lease with ttl). Otherwise 409. Not with if_version."}]
 
 
 def _range_read_op() -> dict:
@@ -405,21 +531,35 @@ def _range_read_op() -> dict:
 
 def build_openapi() -> dict:
     kv_ops = {
-        "get": {"summary": "Read a value", "parameters": _kv_parameters(False), "responses": {
-            "200": {"description": "The value bytes.", "headers": _timestamp_header(),
+        "get": {"summary": "Read a value (strong keyspaces: a linearizable read)",
+                "parameters": _kv_parameters(False), "responses": {
+            "200": {"description": "The value bytes.",
+                    "headers": {**_timestamp_header(), **_version_header()},
                     "content": {"application/octet-stream": {"schema": {
                         "type": "string", "format": "binary"}}}},
             **_kv_errors()}},
-        "put": {"summary": "Write a value", "parameters": _kv_parameters(True),
+        "put": {"summary": "Write a value (strong keyspaces: optionally on a condition)",
+                "parameters": _kv_parameters(True) + _put_conditions(),
                 "requestBody": {"required": True, "content": {"application/octet-stream": {
                     "schema": {"type": "string", "format": "binary"}}}},
-                "responses": {"200": {**_json_body("Written.", {
-                    "type": "object", "properties": {"ok": {"type": "boolean"}}}),
-                    "headers": _timestamp_header()}, **_kv_errors()}},
+                "responses": {"200": {**_json_body("Written; strong keyspaces: `version` is "
+                                                   "the key's new version.", {
+                    "type": "object", "properties": {"ok": {"type": "boolean"},
+                                                     "version": {"type": "integer"}}}),
+                    "headers": {**_timestamp_header(), **_version_header()}},
+                    "409": {**_json_body("Strong keyspaces: not written, the if_version "
+                                         "or if_absent condition failed; `version` is the "
+                                         "key's version read just after.", {
+                        "type": "object", "properties": {"error": {"type": "string"},
+                                                         "version": {"type": "integer"}}}),
+                        "headers": _version_header()},
+                    **_kv_errors()}},
         "delete": {"summary": "Delete a key", "parameters": _kv_parameters(False), "responses": {
-            "200": {**_json_body("Deleted; `deleted` says whether the key existed.", {
-                "type": "object", "properties": {"deleted": {"type": "boolean"}}}),
-                "headers": _session_headers()},
+            "200": {**_json_body("Deleted; `deleted` says whether the key existed "
+                                 "(strong keyspaces: `version` 0).", {
+                "type": "object", "properties": {"deleted": {"type": "boolean"},
+                                                 "version": {"type": "integer"}}}),
+                "headers": {**_session_headers(), **_version_header()}},
             **_kv_errors()}},
     }
     return {

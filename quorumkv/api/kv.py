@@ -3,8 +3,9 @@
 Enforces the key and value limits and the meaning of TTLs and deletes on top of the
 coordinator: a version that is a tombstone or has expired reads as absent.
 Every operation names its keyspace; :meth:`KV.replicator` is the one place that
-resolves a name to what serves it (the node's coordinator for an eventual
-keyspace; a strong keyspace's Raft host will plug in there), and the same
+resolves an eventual keyspace's name to what serves it (the node's coordinator),
+:meth:`KV.strong` a strong keyspace's (its StrongReplicator, which the RESP
+family api/resp/strong.py and the HTTP API call), and the same
 :class:`UnknownKeyspaceError` (``unknown keyspace 'x'``) answers an unknown name
 on every interface. Read-modify-write operations (SET NX/XX/GET, GETDEL, EXPIRE, COPY, RENAME, ...)
 read at the request's level and then write; in an eventual keyspace they are not
@@ -21,7 +22,7 @@ from typing import Awaitable
 from ..core.consistency import Level
 from ..core.placement import HASH_SPACE
 from ..core.version import Version
-from ..errors import LimitError, UnknownKeyspaceError, UnsupportedError
+from ..errors import LimitError, UnavailableError, UnknownKeyspaceError, UnsupportedError
 from ..node.coordinator import settle
 from ..config import DEFAULT_KEYSPACE
 from ..core.keys import KEYSPACE_ID_BYTES
@@ -67,10 +68,33 @@ class KV:
         if served is None:
             ks = self.keyspace(name)
             if ks.mode != "eventual":
-                raise UnsupportedError(f"keyspace '{name}' is in {ks.mode} mode, which this "
-                                       f"node does not serve yet")
+                raise UnsupportedError(f"keyspace '{name}' is in {ks.mode} mode: this "
+                                       f"command is not served on {ks.mode} keyspaces")
             served = self.served[name] = self.coordinator
         return served
+
+    def check_served(self, name: str) -> None:
+        """UnknownKeyspaceError for an unknown name, UnsupportedError for a mode this
+        node does not serve (a connection switching to it)."""
+        if not self.is_strong(name):
+            self.replicator(name)
+
+    def is_strong(self, name: str) -> bool:
+        return self.keyspace(name).mode == "strong"
+
+    def strong(self, name: str):
+        """The StrongReplicator of strong keyspace ``name`` (node/raft/strong.py):
+        ``await execute(command, client_id, seq)`` answers a core.strong reply.
+        Looked up per request: the node fills ``strong_replicators`` as its Raft
+        groups start."""
+        ks = self.keyspace(name)
+        if ks.mode != "strong":
+            raise UnsupportedError(f"keyspace '{name}' is in {ks.mode} mode, not strong")
+        replicator = getattr(self.node, "strong_replicators", {}).get(name)
+        if replicator is None:
+            raise UnavailableError(f"strong keyspace '{name}' is not served on this node "
+                                   f"yet (its Raft groups have not started)")
+        return replicator
 
     def names(self) -> list[str]:
         return list(self.ranges.keyspaces)

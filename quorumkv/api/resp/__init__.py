@@ -16,6 +16,7 @@ from . import keyspace  # noqa: F401
 from . import ranges  # noqa: F401
 from . import settings  # noqa: F401
 from . import strings  # noqa: F401
+from . import strong  # noqa: F401
 from . import transactions  # noqa: F401
 from .registry import COMMANDS, CommandContext
 from .server import RespConnection, RespServer, start_resp

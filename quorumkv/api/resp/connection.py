@@ -38,7 +38,7 @@ async def select(ctx, args):
     keyspace = ctx.kv.by_db(to_db(args[1]))
     if keyspace is None:
         raise SyntaxError_("DB index is out of range")
-    ctx.kv.replicator(keyspace)  # served here? (a mode this node lacks is refused)
+    ctx.kv.check_served(keyspace)  # served here? (a mode this node lacks is refused)
     ctx.use(keyspace)
     return resp.OK
 
@@ -128,7 +128,7 @@ async def qkv_use(ctx, args):
     if len(args) != 2:
         raise ArityError("qkv.use")
     keyspace = args[1].decode("utf-8", "replace")
-    ctx.kv.replicator(keyspace)  # UnknownKeyspaceError: "unknown keyspace 'x'"
+    ctx.kv.check_served(keyspace)  # UnknownKeyspaceError: "unknown keyspace 'x'"
     ctx.use(keyspace)
     return resp.OK
 

@@ -14,7 +14,7 @@ once the truncation is recorded, the data being deleted in the background.
 from __future__ import annotations
 
 from ...core import resp
-from ...errors import SyntaxError_
+from ...errors import SyntaxError_, UnsupportedError
 from .registry import command
 
 
@@ -41,6 +41,11 @@ async def flushdb(ctx, args):
 async def flushall(ctx, args):
     """Every keyspace of the cluster, not only the connection's."""
     sync = _sync(args)
+    strong = [name for name in ctx.kv.names() if ctx.kv.is_strong(name)]
+    if strong:  # refused before anything is flushed: never half a FLUSHALL
+        raise UnsupportedError(f"FLUSHALL is not served while the cluster has strong "
+                               f"keyspaces ({', '.join(strong)}) (strong keyspaces do not "
+                               f"serve FLUSHDB yet); FLUSHDB each eventual keyspace instead")
     for keyspace in ctx.kv.names():
         await ctx.kv.truncate(keyspace, ctx.level, sync)
     return resp.OK

@@ -148,6 +148,10 @@ class CommandContext:
         self.client_id = client_id
         self.resp3 = False
         self.keyspace: str = kv.initial
+        self.strong = kv.is_strong(kv.initial)  # its commands: api/resp/strong.py
+        self.strong_txn = None      # a strong keyspace's MULTI (strong.Transaction)
+        self.strong_watches: dict = {}  # WATCHed key -> its version (strong keyspaces)
+        self.strong_sessions: list = []  # free [client id, seq] of its strong writes
         self.level: Level = kv.default_level(kv.initial)
         self.level_set = False     # QKV.CONSISTENCY <level>: kept across QKV.USE, SELECT
         self.session = Session()  # grows with every read and write (QKV.SESSION)
@@ -186,6 +190,8 @@ class CommandContext:
         """Switch to ``keyspace`` (known to exist) and, unless the connection set
         its own level, to that keyspace's default level."""
         self.keyspace = keyspace
+        self.strong = self.kv.is_strong(keyspace)
+        self.strong_watches = {}  # watched in the keyspace left
         if not self.level_set:
             self.level = self.kv.default_level(keyspace)
 

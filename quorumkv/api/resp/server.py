@@ -27,6 +27,7 @@ from ...errors import (ArityError, LimitError, QuorumKVError, UnknownCommandErro
                        UnsupportedError)
 from .admin import ServerHooks
 from .registry import BLIND_WRITE, COMMANDS, EXCLUSIVE, CommandContext, error_reply
+from .strong import strong_spec
 from .transactions import REFUSED_IN_MULTI, TRANSACTION_ENDS
 
 log = logging.getLogger(__name__)
@@ -297,6 +298,8 @@ class RespConnection:
             return True
         command, spec, stats = self.server.lookup(name)
         ctx = self.ctx
+        if ctx.strong:  # a strong keyspace's commands (api/resp/strong.py)
+            spec = strong_spec(ctx, command, spec)
         if spec is None or (ctx.multi_refused and command not in TRANSACTION_ENDS):
             # answered at once (an error), touches nothing
             self._start(args, command, spec, stats, None, False)

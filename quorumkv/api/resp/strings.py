@@ -1,6 +1,6 @@
 """String commands: GET and SET (with their callback forms, the hot path),
 SETEX, PSETEX, SETNX, GETDEL, GETEX, DEL, EXISTS, MGET, MSET, TYPE, and the
-read-modify-write commands that only strong keyspaces will serve."""
+read-modify-write commands that only strong keyspaces serve (api/resp/strong.py)."""
 
 from __future__ import annotations
 
@@ -26,27 +26,30 @@ def get_now(ctx, args, done) -> bool:
 
 
 def _set_options(ctx, args) -> tuple[int, bool, bool, bool, bool]:
-    """``(expiry_ms, nx, xx, keep_ttl, get)`` from SET's options."""
-    expiry, nx, xx, keep_ttl, want_old = 0, False, False, False, False
+    """``(expiry_ms, nx, xx, keep_ttl, get)`` from SET's options, read as Redis
+    reads them: one expiry kind (repeatable: the last time counts) or KEEPTTL, its
+    time parsed once every option is read (a syntax error comes first)."""
+    unit, raw, nx, xx, keep_ttl, want_old = None, None, False, False, False, False
     i = 3
     while i < len(args):
         option = args[i].upper()
         if option in (b"EX", b"PX", b"EXAT", b"PXAT") and i + 1 < len(args) \
-                and not expiry and not keep_ttl:
-            expiry = parse_expiry(ctx, option, args[i + 1], "set")
+                and unit in (None, option) and not keep_ttl:
+            unit, raw = option, args[i + 1]
             i += 2
             continue
         if option == b"NX" and not xx:
             nx = True
         elif option == b"XX" and not nx:
             xx = True
-        elif option == b"KEEPTTL" and not expiry:
+        elif option == b"KEEPTTL" and unit is None:
             keep_ttl = True
         elif option == b"GET":
             want_old = True
         else:
             raise SyntaxError_("syntax error")
         i += 1
+    expiry = parse_expiry(ctx, unit, raw, "set") if unit is not None else 0
     return expiry, nx, xx, keep_ttl, want_old
 
 
@@ -183,7 +186,7 @@ async def _needs_strong(ctx, args):
     name = args[0].decode(errors="replace").upper()
     raise UnsupportedError(
         f"{name} needs an atomic read-modify-write, which eventual keyspaces cannot give; "
-        f"it will be supported on strong (Raft) keyspaces")
+        f"strong keyspaces (mode = strong) serve it")
 
 
 @command("GETSET", 3, "write denyoom fast", ONE_KEY)
