@@ -324,13 +324,9 @@ def decode_proposal(raw: bytes) -> Proposal:
 def command_from_wire(w, nested: bool = False):
     """The command an array encodes; CodecError for anything else (a Txn inside
     a Txn too: transactions do not nest)."""
-    if not isinstance(w, list) or not w or type(w[0]) is not int or w[0] not in _BY_TAG:
+    if not isinstance(w, list) or not w or type(w[0]) is not int or w[0] not in _DECODERS:
         raise CodecError(f"not a command: {w!r:.80}")
-    cls = _BY_TAG[w[0]]
-    if len(w) != 1 + len(cls.KINDS) or (nested and cls is Txn):
-        raise CodecError(f"bad {cls.__name__}: {w!r:.80}")
-    values = [_field(kind, v) for kind, v in zip(cls.KINDS, w[1:])]
-    return cls(*values)
+    return _DECODERS[w[0]](w, nested)
 
 
 def _is_int(v) -> bool:
@@ -362,6 +358,30 @@ _CHECKS = {
 }
 
 
+_PLAIN_KINDS = frozenset({"bytes", "str", "int", "uint", "bool", "opt_bytes", "opt_uint"})
+
+
+def _decoder(cls):
+    """``decode(w, nested)`` of one command class: its fields checked in order. A
+    class of plain fields (most) is built from the array as it is: one check call
+    per field and no conversion, the path every applied entry takes."""
+    size = 1 + len(cls.KINDS)
+    kinds = cls.KINDS
+    checks = tuple(_CHECKS[k] for k in kinds)
+    plain = all(k in _PLAIN_KINDS for k in kinds)
+
+    def decode(w: list, nested: bool):
+        if len(w) != size or (nested and cls is Txn):
+            raise CodecError(f"bad {cls.__name__}: {w!r:.80}")
+        if plain:
+            for check, kind, v in zip(checks, kinds, w[1:]):
+                if not check(v):
+                    raise CodecError(f"bad {kind} field: {v!r:.80}")
+            return cls(*w[1:])
+        return cls(*[_field(kind, v) for kind, v in zip(kinds, w[1:])])
+    return decode
+
+
 def _field(kind: str, v):
     if not _CHECKS[kind](v):
         raise CodecError(f"bad {kind} field: {v!r:.80}")
@@ -372,3 +392,6 @@ def _field(kind: str, v):
     if kind in ("keys", "conds"):
         return tuple(v)
     return v
+
+
+_DECODERS = {tag: _decoder(cls) for tag, cls in _BY_TAG.items()}
