@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import msgpack
 
 from ...storage.engine import StorageError
+from ..metrics import RaftMetrics
 from ...core.raft.codec import (NodeHeartbeat, NodeHeartbeatResp, RaftBatch,
                                 batch_by_destination, collapse_heartbeats,
                                 expand_heartbeat)
@@ -89,7 +90,8 @@ class Group:
 
 
 class RaftHost:
-    def __init__(self, node_id: str, store, engine, transport, monotonic_s) -> None:
+    def __init__(self, node_id: str, store, engine, transport, monotonic_s,
+                 metrics: RaftMetrics | None = None) -> None:
         self.node_id = node_id
         self.store = store          # storage.raftlog.RaftLogStore
         self.engine = engine        # the plain engine the state machines write
@@ -99,6 +101,8 @@ class RaftHost:
         self._wake = asyncio.Event()
         self._next_request = 1
         self.turns = 0              # loop turns that persisted something (metrics)
+        self.metrics = metrics if metrics is not None else RaftMetrics()
+        self.metrics.host = self    # its gauges read the groups when scraped
         transport.handle(RaftBatch, self._on_batch)
         transport.handle(NodeHeartbeat, self._on_heartbeat)
         transport.handle(NodeHeartbeatResp, self._on_heartbeat)
@@ -148,6 +152,7 @@ class RaftHost:
         request = self._next_request
         self._next_request += 1
         group.node.propose(msgpack.packb([self.node_id, request, command]))
+        self.metrics.group(group_id).proposals += 1
         future = asyncio.get_running_loop().create_future()
         group.waiters[request] = Waiter(group.node.raft.log.last_index(), future)
         self._wake.set()
@@ -163,6 +168,7 @@ class RaftHost:
         future = asyncio.get_running_loop().create_future()
         group.reads[context] = future
         group.node.read_index(context)
+        self.metrics.group(group_id).read_requests += 1
         self._wake.set()
         return future
 
@@ -211,7 +217,9 @@ class RaftHost:
             return
         await self._persist(readies)
         self._send(readies)
+        applying = self.monotonic_s()
         self._apply(readies)
+        self.metrics.apply.observe(self.monotonic_s() - applying)
         for group, ready in readies:
             group.node.advance(ready)
             if group.node.has_ready():
@@ -234,7 +242,9 @@ class RaftHost:
         if batch.groups() or sync:
             self.turns += 1
             if sync:
+                syncing = self.monotonic_s()
                 await self.store.commit_async(batch)
+                self.metrics.fsync.observe(self.monotonic_s() - syncing)
             else:
                 self.store.commit(batch, sync=False)
 
@@ -270,6 +280,7 @@ class RaftHost:
                 self._soft_state_changed(group, ready.soft_state)
             if ready.committed_entries:
                 self._apply_entries(group, ready.committed_entries, batch)
+                self.metrics.group(group.group_id).commits += len(ready.committed_entries)
                 batch.put(*group.machine.applied_record(group.applied))
                 self._maybe_compact(group, batch)
                 touched = True
@@ -290,6 +301,8 @@ class RaftHost:
     def _soft_state_changed(self, group: Group, soft) -> None:
         """A new leader or role: wake whoever waits for one, and fail the reads not
         yet confirmed (the old leader's round may never complete; they retry)."""
+        if soft.leader and soft.leader != group.leader:
+            self.metrics.group(group.group_id).leader_changes += 1
         group.leader, group.role = soft.leader, soft.role
         group.changed.set()
         group.changed = asyncio.Event()
