@@ -143,7 +143,7 @@ class RaftMetrics:
     def __init__(self) -> None:
         self.host = None                 # node.raft.host.RaftHost, set by the host
         self.groups: dict[int, RaftGroupCounts] = {}
-        self.apply = Histogram()         # seconds to apply one turn's committed entries
+        self.apply = Histogram()         # seconds to apply (and write) a turn's entries
         self.fsync = Histogram()         # seconds of one turn's log sync
 
     def group(self, group_id: int) -> RaftGroupCounts:
@@ -178,7 +178,7 @@ class RaftMetrics:
                                           and g.node.is_quiet()))
         for name, text, histogram in (
                 ("qkv_raft_apply_seconds", "Time to apply one host turn's committed "
-                 "entries", self.apply),
+                 "entries and write their batch (turns that applied some)", self.apply),
                 ("qkv_raft_fsync_seconds", "Time of one host turn's Raft log sync",
                  self.fsync)):
             family = HistogramMetricFamily(name, text)

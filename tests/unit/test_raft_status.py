@@ -172,6 +172,8 @@ def test_the_host_counts_what_happened(tmp_path):
             for gid, g in h.groups.items():
                 assert h.metrics.group(gid).commits == g.applied > 0
                 assert h.metrics.group(gid).leader_changes >= 1
+        for h in hosts:  # each applied and synced at least once (a leader's empty entry)
+            assert sum(h.metrics.apply.buckets) >= 1 and sum(h.metrics.fsync.buckets) >= 1
         rafts = [g.node.raft for h in hosts for g in h.groups.values()]
         assert sum(r.campaigns for r in rafts) >= 2  # someone campaigned in each group
         assert sum(r.read_rounds for r in rafts) >= 1  # the read's heartbeat round

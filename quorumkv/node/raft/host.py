@@ -217,9 +217,7 @@ class RaftHost:
             return
         await self._persist(readies)
         self._send(readies)
-        applying = self.monotonic_s()
         self._apply(readies)
-        self.metrics.apply.observe(self.monotonic_s() - applying)
         for group, ready in readies:
             group.node.advance(ready)
             if group.node.has_ready():
@@ -273,6 +271,7 @@ class RaftHost:
     def _apply(self, readies: list[tuple[Group, Ready]]) -> None:
         """Apply committed entries; their writes, each group's applied index and any
         new conf state go in one unsynced batch (the log already is durable)."""
+        started = self.monotonic_s()
         batch = self.store.write_batch()
         touched = False
         for group, ready in readies:
@@ -287,6 +286,7 @@ class RaftHost:
             group.ready_reads.extend((rs.index, rs.context) for rs in ready.read_states)
         if touched:
             self.store.commit(batch, sync=False)
+            self.metrics.apply.observe(self.monotonic_s() - started)
         for group, _ready in readies:
             _serve_reads(group)
 
