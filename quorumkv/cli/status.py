@@ -8,6 +8,11 @@ the same data can show different figures; they are printed as ``~N``. Counting
 exactly would scan every node's whole data set on each call. The hint backlog of
 a node is what every node that answers holds for it: ``status`` asks the other
 nodes too (at the same time, each bounded by ``--timeout``).
+
+Strong ranges follow, one line per replica: the range's leader, term and commit
+index (the leader's), and each replica's role, applied index (its own) and match
+index (how far its log matches the leader's, which only the leader knows). "?" is
+what no node that answered knows: a replica down, or no leader.
 """
 
 from __future__ import annotations
@@ -136,7 +141,37 @@ def format_status(status: dict, hints: dict[str, int] | None = None,
     version = range_map.get("version", range_map.get("epoch", "?"))
     lines += ["", f"Range map: version {version}, {len(range_map.get('ranges', []))} ranges",
               ""] + format_keyspaces(status.get("keyspaces") or range_map.get("keyspaces", []))
+    if status.get("strong_ranges"):
+        lines += [""] + format_strong_ranges(status["strong_ranges"],
+                                             status.get("strong_unanswered", []))
     return "\n".join(lines)
+
+
+def _known(value) -> str:
+    return "?" if value is None else str(value)
+
+
+def format_strong_ranges(ranges: list[dict], unanswered: list[str] = ()) -> list[str]:
+    """A line per replica of each strong range; the range's own columns on its first."""
+    header = ("Keyspace", "Range", "Leader", "Term", "Commit", "Replica", "Role",
+              "Applied", "Match")
+    rows = [header]
+    for r in ranges:
+        first = (str(r["keyspace"]), str(r["range_id"]), r["leader"] or "?", str(r["term"]),
+                 _known(r["commit"]))
+        for i, replica in enumerate(r["replicas"]):
+            leading = first if i == 0 else ("",) * len(first)
+            rows.append(leading + (str(replica["id"]), replica["role"] or "?",
+                                   _known(replica["applied"]), _known(replica["match"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right = {1, 3, 4, 7, 8}  # numbers
+    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+             for row in rows]
+    lines = [f"Strong ranges ({len(ranges)})", ""] + lines
+    if unanswered:
+        lines.append(f"Not answering (their replicas show ?): {', '.join(unanswered)}")
+    return lines
 
 
 def format_keyspaces(keyspaces: list[dict]) -> list[str]:

@@ -13,7 +13,8 @@ it with any change a peer of the previous version would misread. Version 1 had
 string errors and no version in its Hello; version 2 has typed errors
 (``ErrorReply(code, message, payload)``) and streams; version 3 addresses range
 requests by range id and generation; version 4 adds strong keyspaces' traffic
-(``StrongRequest`` / ``StrongReply``, and core/raft/codec.py's tags 80-82).
+(``StrongRequest`` / ``StrongReply``, ``RaftStatusRequest`` / ``RaftStatusReply``,
+and core/raft/codec.py's tags 80-82).
 
 A request that concerns a range (``Put``, ``Get``, ``Scan``, ``TreeRequest``,
 ``DigestRequest``, ``FetchRequest``) ends with the ``range_id`` and the
@@ -248,6 +249,22 @@ class RangeStatsReply(NamedTuple):
     rows: tuple
 
 
+class RaftStatusRequest(NamedTuple):
+    """The replica's Raft groups as node/raft/status.py describes them, for the
+    ``strong_ranges`` of ``/v1/cluster``."""
+    TAG = 26
+
+
+class RaftStatusReply(NamedTuple):
+    """One row per Raft group of ``node_id``: ``(range_id, role, term, leader,
+    commit, applied, progress)``, progress (on a leader; else empty) a tuple of
+    ``(member, match, next, state)``; roles and states are core.raft's names
+    ("leader", "replicate", ...)."""
+    TAG = 27
+    node_id: str
+    rows: tuple
+
+
 class Hello(NamedTuple):
     """The first message on every peer connection, from the side that opened it:
     who connects, the protocol version it speaks, and the cluster and layout it
@@ -344,8 +361,9 @@ class StreamAbort(NamedTuple):
 MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply, ErrorReply,
                  Ping, Pong, TreeRequest, TreeReply, DigestRequest, DigestReply,
                  FetchRequest, FetchReply, PutAcks, Truncate, TruncationsRequest,
-                 TruncationsReply, RangeStatsRequest, RangeStatsReply, StrongRequest, StrongReply, Hello, HelloReply, StreamOpen, StreamChunk, StreamEnd,
-                 StreamAck, StreamAbort)
+                 TruncationsReply, RangeStatsRequest, RangeStatsReply, StrongRequest, StrongReply,
+                 RaftStatusRequest, RaftStatusReply, Hello, HelloReply, StreamOpen,
+                 StreamChunk, StreamEnd, StreamAck, StreamAbort)
 
 
 class DecodeError(Exception):
@@ -399,6 +417,9 @@ def encode(req_id: int, message) -> bytes:
         return _packb([req_id, cls.TAG, list(message.items)])
     if cls is RangeStatsReply:
         return _packb([req_id, cls.TAG, message.node_id, [list(r) for r in message.rows]])
+    if cls is RaftStatusReply:
+        return _packb([req_id, cls.TAG, message.node_id,
+                       [[*row[:6], [list(p) for p in row[6]]] for row in message.rows]])
     extended = _EXTENDED.get(cls)
     if extended is not None:
         return extended(req_id, message)
@@ -553,6 +574,31 @@ def _decode_range_stats_reply(values) -> RangeStatsReply:
     return _checked(RangeStatsReply(node_id, tuple(_typed_tuple(row, int) for row in rows)))
 
 
+_RAFT_ROW = (int, str, int, str, int, int)
+_RAFT_PROGRESS = (str, int, int, str)
+
+
+def _typed_row(row, types: tuple) -> tuple:
+    if (not isinstance(row, (list, tuple)) or len(row) != len(types)
+            or any(type(v) is not t for v, t in zip(row, types))):
+        raise TypeError(f"row is not ({', '.join(t.__name__ for t in types)})")
+    return tuple(row)
+
+
+def _raft_status_row(row) -> tuple:
+    if not isinstance(row, (list, tuple)) or len(row) != 7 or type(row[6]) is not list:
+        raise TypeError("raft status row is not 6 fields and a progress array")
+    return (*_typed_row(row[:6], _RAFT_ROW),
+            tuple(_typed_row(p, _RAFT_PROGRESS) for p in row[6]))
+
+
+def _decode_raft_status_reply(values) -> RaftStatusReply:
+    node_id, rows = values
+    if type(rows) is not list:
+        raise TypeError("RaftStatusReply rows are not an array")
+    return _checked(RaftStatusReply(node_id, tuple(_raft_status_row(r) for r in rows)))
+
+
 def _decode_strong_reply(values) -> StrongReply:
     (reply,) = values
     if type(reply) is not list:
@@ -579,6 +625,7 @@ _DECODERS.update({Put.TAG: _decode_put, Get.TAG: _decode_get, PutAck.TAG: _decod
                   ErrorReply.TAG: _decode_error_reply,
                   RangeStatsReply.TAG: _decode_range_stats_reply,
                   StrongReply.TAG: _decode_strong_reply,
+                  RaftStatusReply.TAG: _decode_raft_status_reply,
                   Hello.TAG: _decode_hello, HelloReply.TAG: _decode_hello_reply})
 
 

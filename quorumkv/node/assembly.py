@@ -129,7 +129,8 @@ def assemble(settings: NodeSection, node_id: str, peers: list[str], ranges, stor
     replica.register(transport)
     range_stats.register(transport)
     raft_host, strong = build_raft(s, node_id, ranges, storage, transport, clock_ms,
-                                   rng if rng is not None else random.Random(), monotonic_s)
+                                   rng if rng is not None else random.Random(), monotonic_s,
+                                   metrics.raft)
     return Parts(replica, heartbeats, hints, anti_entropy, tombstone_gc, coordinator,
                  range_stats, truncations, raft_host, strong, list(peers), storage,
                  transport, s)

@@ -13,7 +13,8 @@ import bisect
 from ..core.load import RangeLoad
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
+                                    HistogramMetricFamily)
 
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2,
                    0.5, 1.0, 2.0, 5.0)
@@ -102,6 +103,109 @@ class RangeLoadMetrics:
         yield writes
 
 
+class Histogram:
+    """A latency histogram in plain numbers (LATENCY_BUCKETS), exported when scraped."""
+
+    __slots__ = ("buckets", "total_s")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.total_s = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total_s += seconds
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        total, out = 0, []
+        for bound, count in zip(LATENCY_BUCKETS + (float("inf"),), self.buckets):
+            total += count
+            out.append(("+Inf" if bound == float("inf") else repr(bound), total))
+        return out
+
+
+class RaftGroupCounts:
+    """What the Raft host counted for one group (a range of a strong keyspace)."""
+
+    __slots__ = ("proposals", "commits", "leader_changes", "read_requests")
+
+    def __init__(self) -> None:
+        self.proposals = self.commits = self.leader_changes = self.read_requests = 0
+
+
+class RaftMetrics:
+    """The ``qkv_raft_*`` metrics of node/raft/host.py. The host counts into plain
+    numbers with one call where each thing happens; elections and ReadIndex batches
+    are the Raft core's own counters (``Raft.campaigns``, ``Raft.read_rounds``), and
+    the gauges are read from the host, all when ``/metrics`` is scraped. Per-group
+    series are labelled by keyspace and range (a node holds at most a few thousand)."""
+
+    def __init__(self) -> None:
+        self.host = None                 # node.raft.host.RaftHost, set by the host
+        self.groups: dict[int, RaftGroupCounts] = {}
+        self.apply = Histogram()         # seconds to apply (and write) a turn's entries
+        self.fsync = Histogram()         # seconds of one turn's log sync
+
+    def group(self, group_id: int) -> RaftGroupCounts:
+        counts = self.groups.get(group_id)
+        if counts is None:
+            counts = self.groups[group_id] = RaftGroupCounts()
+        return counts
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        host = self.host
+        groups = sorted(host.groups.values(), key=lambda g: g.group_id) if host else []
+        labels = ["keyspace", "range"]
+        families = {name: CounterMetricFamily(f"qkv_raft_{name}", text, labels=labels)
+                    for name, text in RAFT_COUNTERS}
+        for group in groups:
+            values = self._group_values(group)
+            key = [getattr(group.machine, "keyspace_name", ""), str(group.group_id)]
+            for name, _text in RAFT_COUNTERS:
+                families[name].add_metric(key, values[name])
+        yield from families.values()
+        yield CounterMetricFamily("qkv_raft_turns", "Raft host loop turns that persisted "
+                                  "something (one write batch each)",
+                                  value=host.turns if host else 0)
+        yield GaugeMetricFamily("qkv_raft_groups", "Raft groups on this node",
+                                value=len(groups))
+        yield GaugeMetricFamily("qkv_raft_quiet_groups", "Raft groups with nothing to do, "
+                                "not ticked while their leader's node is alive",
+                                value=sum(1 for g in groups if g.node is not None
+                                          and g.node.is_quiet()))
+        for name, text, histogram in (
+                ("qkv_raft_apply_seconds", "Time to apply one host turn's committed "
+                 "entries and write their batch (turns that applied some)", self.apply),
+                ("qkv_raft_fsync_seconds", "Time of one host turn's Raft log sync",
+                 self.fsync)):
+            family = HistogramMetricFamily(name, text)
+            family.add_metric([], histogram.cumulative(), histogram.total_s)
+            yield family
+
+    def _group_values(self, group) -> dict[str, int]:
+        counts = self.groups.get(group.group_id) or RaftGroupCounts()
+        raft = group.node.raft if group.node is not None else None
+        return {"proposals": counts.proposals, "commits": counts.commits,
+                "leader_changes": counts.leader_changes,
+                "read_index_requests": counts.read_requests,
+                "elections": raft.campaigns if raft else 0,
+                "read_index_batches": raft.read_rounds if raft else 0}
+
+
+RAFT_COUNTERS = (
+    ("proposals", "Commands proposed to a Raft group by this node"),
+    ("commits", "Committed log entries applied by this node"),
+    ("elections", "Elections (campaigns) this node started"),
+    ("leader_changes", "Times this node learnt of a new leader of the group"),
+    ("read_index_batches", "Heartbeat rounds, led by this node, that confirmed ReadIndex "
+     "requests"),
+    ("read_index_requests", "ReadIndex (linearizable read) requests made on this node"),
+)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -111,6 +215,8 @@ class Metrics:
         self.range_load = RangeLoad()  # the coordinator counts into it
         self.range_metrics = RangeLoadMetrics(self.range_load)
         r.register(self.range_metrics)
+        self.raft = RaftMetrics()  # node/raft/host.py counts into it
+        r.register(self.raft)
         self.replica_timeouts = Counter("qkv_replica_timeouts_total",
                                         "Replica requests that got no answer in time",
                                         registry=r)

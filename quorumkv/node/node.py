@@ -36,6 +36,7 @@ from . import identity
 from .hints import HintedHandoff
 from .metrics import Metrics
 from .rangestats import RangeStats
+from .raft.status import RaftStatus
 
 log = logging.getLogger(__name__)
 STATUS_TIMEOUT_S = 0.5
@@ -157,7 +158,8 @@ class Node:
             return state.value, round(min(phi, 1e9), 2)
 
         nodes = self.config.cluster.nodes
-        replies = await asyncio.gather(*(probe(n.id) for n in nodes))
+        replies, (strong, unanswered) = await asyncio.gather(
+            asyncio.gather(*(probe(n.id) for n in nodes)), self.strong_ranges())
         views = {n.id: liveness(n.id) for n in nodes}
         return {
             "node_id": self.node_id,
@@ -180,7 +182,20 @@ class Node:
             "keyspaces": [ks.to_json() | {"ranges": len(self.ranges.ranges(ks.name))}
                           for ks in self.ranges.keyspaces.values()],
             "range_map": self.ranges.to_json(),
+            "strong_ranges": strong,  # core/raftstatus.py's rows
+            "strong_unanswered": unanswered,
         }
+
+    async def strong_ranges(self) -> tuple[list[dict], list[str]]:
+        """The Raft groups of every strong range, merged from every node that holds
+        one and answers; and those that did not (none asked without strong keyspaces)."""
+        if not any(ks.mode == "strong" for ks in self.ranges.keyspaces.values()):
+            return [], []
+        status = RaftStatus(self.node_id, self.raft_host, self.ranges)
+        holders = {node for ks in self.ranges.keyspaces.values() if ks.mode == "strong"
+                   for rng in self.ranges.ranges(ks.name) for node in rng.replicas}
+        peers = sorted(holders - {self.node_id})
+        return await status.cluster_rows(self.transport, peers, STATUS_TIMEOUT_S)
 
 
     async def range_view(self, keyspace: str | None = None, sort: str = "load") -> dict:

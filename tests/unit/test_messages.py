@@ -82,6 +82,11 @@ STRATEGIES = {
     m.RangeStatsRequest: st.just(m.RangeStatsRequest()),
     m.RangeStatsReply: st.builds(m.RangeStatsReply, node_id=texts, rows=st.lists(
         st.tuples(*[st.integers(-1, 2**63 - 1)] * 7), max_size=4).map(tuple)),
+    m.RaftStatusRequest: st.just(m.RaftStatusRequest()),
+    m.RaftStatusReply: st.builds(m.RaftStatusReply, node_id=texts, rows=st.lists(st.tuples(
+        uints, texts, uints, texts, uints, uints,
+        st.lists(st.tuples(texts, uints, uints, texts), max_size=3).map(tuple)),
+        max_size=3).map(tuple)),
     m.ErrorReply: st.builds(m.ErrorReply, code=st.integers(0, 2**16), message=texts,
                             payload=st.lists(plain_data, max_size=3).map(tuple)),
     m.Hello: st.builds(m.Hello, node_id=texts, cluster_id=texts, layout_fingerprint=texts,

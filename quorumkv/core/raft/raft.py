@@ -104,6 +104,8 @@ class Raft:
         self.randomized_election_timeout = config.election_ticks
         self.ticks = 0          # a leader's ticks: what its lease is measured in
         self.lease_start: int | None = None
+        self.campaigns = 0      # elections this node started (for the host's metrics)
+        self.read_rounds = 0    # heartbeat rounds that confirmed ReadIndex requests (metrics)
         if hard_state.term or hard_state.vote or hard_state.commit:
             self._load_hard_state(hard_state)
         self._become_follower(self.term, NONE)
@@ -288,6 +290,7 @@ class Raft:
             return
         if self._has_unapplied_conf_change():
             return  # it could change who may vote: apply it first
+        self.campaigns += 1
         if self.config.pre_vote and not transfer:
             self._campaign(pre=True, transfer=False)
         else:
@@ -681,6 +684,7 @@ class Raft:
         done, started = self.read_only.confirm(self.log.committed, self.id, self.ticks)
         if self.lease_start is None or done.started > self.lease_start:
             self.lease_start = done.started
+        self.read_rounds += bool(done.requests)  # a lease renewal's round serves none
         for request in done.requests:
             self._answer_read(request, done.index)
         if started:

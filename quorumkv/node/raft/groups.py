@@ -16,6 +16,7 @@ from ...core.raft.types import Config, ConfState
 from ...storage.raftlog import RaftLogStore
 from .host import Group, RaftHost
 from .machine import RangeStateMachine
+from .status import RaftStatus
 from .strong import StrongReplicator, StrongService
 from ...core import messages as m
 
@@ -32,12 +33,12 @@ def raft_config(settings, node_id: str, applied: int) -> Config:
 
 
 def build_raft(settings, node_id: str, ranges, storage, transport, clock_ms, rng,
-               monotonic_s):
+               monotonic_s, metrics=None):
     """``(host, replicators by keyspace name)``; the host's handlers are registered
-    on ``transport``."""
+    on ``transport``; the host counts into ``metrics`` (node.metrics.RaftMetrics)."""
     engine = storage.engine
     store = RaftLogStore(engine)
-    host = RaftHost(node_id, store, engine, transport, monotonic_s)
+    host = RaftHost(node_id, store, engine, transport, monotonic_s, metrics)
     replicators = StrongReplicators()
     fresh = []
     for ks in ranges.keyspaces.values():
@@ -58,6 +59,7 @@ def build_raft(settings, node_id: str, ranges, storage, transport, clock_ms, rng
                                                   rng)
     service = StrongService(host, replicators)
     transport.handle(m.StrongRequest, service.on_requests)
+    RaftStatus(node_id, host, ranges).register(transport)
     return host, replicators
 
 

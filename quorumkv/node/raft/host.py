@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import msgpack
 
 from ...storage.engine import StorageError
+from ..metrics import RaftMetrics
 from ...core.raft.codec import (NodeHeartbeat, NodeHeartbeatResp, RaftBatch,
                                 batch_by_destination, collapse_heartbeats,
                                 expand_heartbeat)
@@ -91,7 +92,8 @@ class Group:
 
 
 class RaftHost:
-    def __init__(self, node_id: str, store, engine, transport, monotonic_s) -> None:
+    def __init__(self, node_id: str, store, engine, transport, monotonic_s,
+                 metrics: RaftMetrics | None = None) -> None:
         self.node_id = node_id
         self.store = store          # storage.raftlog.RaftLogStore
         self.engine = engine        # the plain engine the state machines write
@@ -102,6 +104,8 @@ class RaftHost:
         self._next_request = 1
         self.turns = 0              # loop turns that persisted something (metrics)
         self._proposing: set = set()  # groups with proposals not yet stepped in
+        self.metrics = metrics if metrics is not None else RaftMetrics()
+        self.metrics.host = self    # its gauges read the groups when scraped
         transport.handle(RaftBatch, self._on_batch)
         transport.handle(NodeHeartbeat, self._on_heartbeat)
         transport.handle(NodeHeartbeatResp, self._on_heartbeat)
@@ -152,6 +156,7 @@ class RaftHost:
         group = self.groups[group_id]
         request = self._next_request
         self._next_request += 1
+        self.metrics.group(group_id).proposals += 1
         future = asyncio.get_running_loop().create_future()
         group.proposals.append((request, msgpack.packb([self.node_id, request, command]),
                                 future))
@@ -176,6 +181,7 @@ class RaftHost:
         future = asyncio.get_running_loop().create_future()
         group.reads[context] = future
         group.node.read_index(context)
+        self.metrics.group(group_id).read_requests += 1
         self._wake.set()
         return future
 
@@ -249,7 +255,9 @@ class RaftHost:
         if batch.groups() or sync:
             self.turns += 1
             if sync:
+                syncing = self.monotonic_s()
                 await self.store.commit_async(batch)
+                self.metrics.fsync.observe(self.monotonic_s() - syncing)
             else:
                 self.store.commit(batch, sync=False)
 
@@ -278,6 +286,7 @@ class RaftHost:
     def _apply(self, readies: list[tuple[Group, Ready]]) -> None:
         """Apply committed entries; their writes, each group's applied index and any
         new conf state go in one unsynced batch (the log already is durable)."""
+        started = self.monotonic_s()
         batch = self.store.write_batch()
         touched = False
         for group, ready in readies:
@@ -285,12 +294,14 @@ class RaftHost:
                 self._soft_state_changed(group, ready.soft_state)
             if ready.committed_entries:
                 self._apply_entries(group, ready.committed_entries, batch)
+                self.metrics.group(group.group_id).commits += len(ready.committed_entries)
                 batch.put(*group.machine.applied_record(group.applied))
                 self._maybe_compact(group, batch)
                 touched = True
             group.ready_reads.extend((rs.index, rs.context) for rs in ready.read_states)
         if touched:
             self.store.commit(batch, sync=False)
+            self.metrics.apply.observe(self.monotonic_s() - started)
         for group, _ready in readies:
             _serve_reads(group)
 
@@ -305,6 +316,8 @@ class RaftHost:
     def _soft_state_changed(self, group: Group, soft) -> None:
         """A new leader or role: wake whoever waits for one, and fail the reads not
         yet confirmed (the old leader's round may never complete; they retry)."""
+        if soft.leader and soft.leader != group.leader:
+            self.metrics.group(group.group_id).leader_changes += 1
         group.leader, group.role = soft.leader, soft.role
         group.changed.set()
         group.changed = asyncio.Event()
