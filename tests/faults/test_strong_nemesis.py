@@ -18,6 +18,8 @@ import threading
 import time
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from quorumkv.config import KeyspaceSettings
 from quorumkv.sim.history import History
@@ -48,8 +50,12 @@ class Client(threading.Thread):
     def connect(self) -> redis.Redis:
         if self.conn is None:
             a = self.cluster.address(self.rnd.choice(self.live()))
+            # no retries: redis-py (6 and later) retries a timed-out command on a new
+            # connection, which the node cannot tell from a new request (its
+            # exactly-once session is per connection): an INCR would apply twice
             self.conn = redis.Redis(host=a.host, port=a.resp_port, db=DB, socket_timeout=3,
-                                    socket_connect_timeout=1, single_connection_client=True)
+                                    socket_connect_timeout=1, single_connection_client=True,
+                                    retry=Retry(NoBackoff(), 0))
         return self.conn
 
     def run(self) -> None:
