@@ -40,6 +40,18 @@ def test_a_strong_seed_replays_exactly():
     assert [str(op) for op in a.ops] == [str(op) for op in b.ops]
 
 
+def test_a_strong_seed_does_not_depend_on_the_real_clock(monkeypatch):
+    """Raft's host and every other part read the simulation's clock: a real
+    monotonic clock that stands still and one that leaps a minute per reading
+    give the same trace."""
+    import time as real_time
+    monkeypatch.setattr(real_time, "monotonic", lambda: 0.0)
+    still = simulate_strong(7, trace=True).trace
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(real_time, "monotonic", lambda: 60.0 * next(ticks))
+    assert simulate_strong(7, trace=True).trace == still
+
+
 def test_five_node_seeds_forward_from_nodes_without_a_replica():
     result = simulate_strong(4)  # one seed in five runs 5 nodes
     assert len(result.nodes) == 5 and result.ok, result.report()
