@@ -24,8 +24,10 @@ What must hold (``StrongSim.check``):
     goes back; across restarts its term never goes back (the hard state is durable).
 
 ``python -m quorumkv.sim --strong --seed N`` replays one run with its trace; the
-same seed replays the same run. ``BUGS`` are injectable faults in the node's own
-code (test hooks, never configuration) that the checks must catch.
+same seed replays the same run. One seed in three keeps the groups' logs short,
+so that snapshots are sent and installed under the same faults. ``BUGS`` are
+injectable faults in the node's own code (test hooks, never configuration) that
+the checks must catch.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from ..core.raft.types import Role
 from ..core.strong import commands as c
 from ..core.strong import replies as r
 from ..errors import CrossSlotError, QuorumKVError
+from ..node.raft import host as host_module
 from ..node.raft.host import ProposalLost, RaftHost
 from ..storage.raftlog import RaftLogStore
 from . import linearizability as lin
@@ -63,6 +66,9 @@ SAMPLE_S = 0.005        # how often the Raft invariants are sampled
 SETTLE_S = 1.0          # after heal: elections, catching up
 FINAL_TRIES = 10        # final reads, each bounded by the replicator's timeout
 MAX_STEPS = 300_000     # the linearizability search's budget per run
+# one seed in three keeps short Raft logs (compacted past 12 applied entries, 3
+# kept), so that a follower back from a crash or a partition gets a snapshot
+SHORT_LOGS = dict(COMPACT_AFTER=12, KEEP_ENTRIES=3)
 
 
 @dataclass
@@ -93,7 +99,7 @@ class StrongResult:
 class StrongSim(Sim):
     def __init__(self, seed: int, ops_per_client: int = 25, clients: int = 4,
                  faults: bool = True, trace: bool = False, node_count: int | None = None,
-                 sessions: bool = True):
+                 sessions: bool = True, short_logs: bool | None = None):
         self.seed = seed
         self.rnd = random.Random(seed)
         self.loop = SimLoop()
@@ -114,6 +120,7 @@ class StrongSim(Sim):
         # once; without one the network never duplicates a frame, as TCP never does
         self.sessions = sessions
         self.seqs: dict = {}
+        self.short_logs = seed % 3 == 1 if short_logs is None else short_logs
         self._leaders: dict[tuple, str] = {}   # (group, term) -> its leader
         self._applied: dict[tuple, tuple] = {}  # (node, group) -> (parts, applied)
         self._terms: dict[tuple, int] = {}     # (node, group) -> highest term seen
@@ -351,18 +358,24 @@ BUGS = {"stale-follower-reads": _stale_follower_reads,
 
 
 @contextmanager
-def injected(bug: str | None):
-    """Run with ``bug`` (a name in BUGS) injected, if any."""
-    if bug is None:
-        yield
-        return
-    owner, name, replacement = BUGS[bug]()
-    real = getattr(owner, name)
-    setattr(owner, name, replacement)
+def patched(owner, values: dict):
+    """``owner``'s attributes set to ``values`` for the duration."""
+    saved = {name: getattr(owner, name) for name in values}
+    for name, value in values.items():
+        setattr(owner, name, value)
     try:
         yield
     finally:
-        setattr(owner, name, real)
+        for name, value in saved.items():
+            setattr(owner, name, value)
+
+
+def injected(bug: str | None):
+    """Run with ``bug`` (a name in BUGS) injected, if any."""
+    if bug is None:
+        return patched(None, {})
+    owner, name, replacement = BUGS[bug]()
+    return patched(owner, {name: replacement})
 
 
 def simulate_strong(seed: int, bug: str | None = None, **kw) -> StrongResult:
@@ -372,7 +385,7 @@ def simulate_strong(seed: int, bug: str | None = None, **kw) -> StrongResult:
     root.handlers, root.propagate = [handler], False
     root.setLevel(logging.INFO)
     try:
-        with injected(bug):
+        with injected(bug), patched(host_module, SHORT_LOGS if sim.short_logs else {}):
             return sim.loop.run_until_complete(sim.main())
     finally:
         root.handlers, root.propagate = saved[0], saved[1]

@@ -52,6 +52,23 @@ def test_a_strong_seed_does_not_depend_on_the_real_clock(monkeypatch):
     assert simulate_strong(7, trace=True).trace == still
 
 
+def test_seeds_with_short_logs_install_snapshots(monkeypatch):
+    """One seed in three compacts the Raft logs early: followers that fell behind
+    (crashed, cut off) catch up from a snapshot, under the same checks."""
+    from quorumkv.node.raft.machine import RangeStateMachine
+    restored, real = [], RangeStateMachine.restore
+
+    def restore(self, *args):
+        restored.append(self)
+        return real(self, *args)
+
+    monkeypatch.setattr(RangeStateMachine, "restore", restore)
+    for seed in range(1, 30, 3):
+        result = simulate_strong(seed)
+        assert result.ok, result.report()
+    assert restored, "no follower installed a snapshot in 10 short-log seeds"
+
+
 def test_five_node_seeds_forward_from_nodes_without_a_replica():
     result = simulate_strong(4)  # one seed in five runs 5 nodes
     assert len(result.nodes) == 5 and result.ok, result.report()
