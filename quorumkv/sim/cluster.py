@@ -35,20 +35,26 @@ SETTINGS = dict(heartbeat_interval_ms=50, request_timeout_ms=500,
                 hint_delivery_rate=10_000)
 
 
-def sim_config(node_id: str = "n1", **overrides) -> Config:
+def sim_config(node_id: str = "n1", keyspaces=KEYSPACES, node_count: int = NODE_COUNT,
+               **overrides) -> Config:
     """The cluster's configuration as node ``node_id`` would read it."""
     node = dataclasses.replace(NodeSection(id=node_id), **(SETTINGS | overrides))
-    config = Config(node=node, cluster=ClusterSection(nodes=local_cluster_nodes(NODE_COUNT)),
-                    keyspaces=KEYSPACES)
+    config = Config(node=node, cluster=ClusterSection(nodes=local_cluster_nodes(node_count)),
+                    keyspaces=keyspaces)
     validate(config)
     return config
 
 
 class SimNode:
-    def __init__(self, sim, node_id: str) -> None:
+    """One node's process. ``config`` defaults to the eventual cluster's; ``rng``
+    (a seeded generator for Raft's election timeouts) is needed when the config
+    has a strong keyspace, so that a seed replays."""
+
+    def __init__(self, sim, node_id: str, config: Config | None = None, rng=None) -> None:
         self.sim = sim
         self.node_id = node_id
-        self.config = sim_config(node_id)
+        self.config = config or sim_config(node_id)
+        self.rng = rng
         self.peers = [n.id for n in self.config.cluster.nodes if n.id != node_id]
         self.storage = SimStorage(sim)  # survives restarts, minus what was not synced
         self.skew_ms = 0
@@ -69,7 +75,7 @@ class SimNode:
         self.transport = sim.network.transport_for(self.node_id)
         self.parts = assemble(self.config.node, self.node_id, self.peers, self.ranges,
                               self.storage, self.transport, self.hlc, self.clock_ms,
-                              self.metrics, monotonic_s=sim.loop.time)
+                              self.metrics, monotonic_s=sim.loop.time, rng=self.rng)
         sim.network.up(self.node_id, self.transport.handlers)
         self.up = True
         self.tasks = self.parts.start()

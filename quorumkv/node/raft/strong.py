@@ -108,7 +108,9 @@ class StrongReplicator:
     async def _forward(self, descriptor, command, client_id: bytes, seq: int):
         """Send the command to the leader this node knows, else to each other
         replica in turn, following NOT_LEADER redirects; ProposalDropped when no
-        one took it (the caller waits and tries again)."""
+        one took it (the caller waits and tries again). A write without a session
+        whose link fails is not sent elsewhere: the PeerError (indeterminate)
+        goes to the client, since the first replica may have proposed it."""
         request = m.StrongRequest(descriptor.range_id, descriptor.generation,
                                   c.encode_command(command), client_id, seq)
         queue = self._targets(descriptor)
@@ -124,8 +126,12 @@ class StrongReplicator:
                 if exc.leader and exc.leader not in tried and exc.leader != self.node_id:
                     queue.insert(0, exc.leader)
                 continue
-            except (PeerError, RangeNotFound):
-                continue  # down, or no group there yet: the next replica
+            except PeerError:
+                if not (client_id or c.is_read_only(command)):
+                    raise  # it may have been proposed there: sent again it could apply twice
+                continue  # down: the next replica (a session's retry applies once)
+            except RangeNotFound:
+                continue  # no group there yet: the next replica
             return reply_from_wire(reply.reply)
         raise ProposalDropped(f"no replica of range {descriptor.range_id} took the request")
 
