@@ -62,6 +62,9 @@ def test_restarted_node_is_repaired_by_reads(fresh_cluster):
     for i in range(100):
         writer.set(f"repair:{i}", f"v{i}")
     c.start("n3")
+    # an ALL read needs n1 to count n3 as up again: until its failure detector
+    # hears n3's heartbeats it fails fast rather than wait for a node it thinks down
+    c.wait_state("n1", "n3", "up", timeout_s=20)
     repairer = c.redis("n1", consistency="ALL")
     assert [repairer.get(f"repair:{i}") for i in range(100)] == \
         [f"v{i}".encode() for i in range(100)]
