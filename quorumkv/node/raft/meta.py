@@ -284,11 +284,24 @@ class MetaService:
         """Apply ``command`` through the metadata group; the Result once this node
         has applied it too (so its own reads and routing see it)."""
         try:
-            return await asyncio.wait_for(self._submit(encode(command)), self.timeout_s)
+            return await asyncio.wait_for(self._submit_when_bootstrapped(encode(command)),
+                                          self.timeout_s)
         except asyncio.TimeoutError:
             raise RaftTimeout(f"the metadata group did not answer within "
                               f"{self.timeout_s * 1000:.0f} ms (no leader or no quorum); "
                               "the change may still apply") from None
+
+    async def _submit_when_bootstrapped(self, data: bytes) -> Result:
+        await self._bootstrapped()
+        return await self._submit(data)
+
+    async def _bootstrapped(self) -> None:
+        """Return once this node has applied the bootstrap (a just-started cluster
+        elects its metadata leader first; the caller's deadline bounds the wait)."""
+        while not self.state.bootstrapped:
+            await self._read_index()
+            if not self.state.bootstrapped:
+                await asyncio.sleep(RETRY_S)
 
     async def _submit(self, data: bytes) -> Result:
         while True:
@@ -313,12 +326,16 @@ class MetaService:
     async def read_state(self) -> MetaState:
         """The state, once this node has applied everything committed now."""
         try:
-            await asyncio.wait_for(self._read_index(), self.timeout_s)
+            await asyncio.wait_for(self._read_bootstrapped(), self.timeout_s)
         except asyncio.TimeoutError:
             raise RaftTimeout(f"the metadata group did not answer within "
                               f"{self.timeout_s * 1000:.0f} ms (no leader or no quorum)"
                               ) from None
         return self.state
+
+    async def _read_bootstrapped(self) -> None:
+        await self._bootstrapped()
+        await self._read_index()
 
     async def _read_index(self) -> None:
         while True:
