@@ -150,3 +150,18 @@ def test_at_start_the_cache_takes_what_was_created_and_dropped_since_the_bootstr
     sync_cache(ranges, machine.state)
     assert list(ranges.keyspaces) == ["default", "new"]
     assert ranges.keyspaces["new"] == runtime_keyspace(machine.state.keyspace("new"))
+
+
+def test_a_keyspace_cluster_toml_added_after_the_bootstrap_stays_served():
+    # cluster.toml gained "later" (id 2, ranges 5-6) after the bootstrap; the
+    # metadata never heard of it: it is not dropped, and nothing clashes with it
+    machine = machine_with(MemEngine(), BOOTSTRAP)
+    grown = machine_with(MemEngine(), Bootstrap(NODES, (KeyspaceSpec("default", ranges=4),
+                                                        KeyspaceSpec("later", ranges=2))))
+    ranges = grown.state.range_cache()
+    sync_cache(ranges, machine.state)
+    assert list(ranges.keyspaces) == ["default", "later"]
+    # a keyspace created online gets id 2 too: it is not served over "later"
+    machine = machine_with(MemEngine(), BOOTSTRAP, CreateKeyspace(KeyspaceSpec("x", ranges=2)))
+    sync_cache(ranges, machine.state)
+    assert list(ranges.keyspaces) == ["default", "later"]

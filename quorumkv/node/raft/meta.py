@@ -171,16 +171,12 @@ class MetaFollower:
 
     def refresh(self) -> None:
         self._pending = False
-        state = self.machine.state
-        if not state.bootstrapped:
-            return  # before the first transaction, the static map is the truth
-        names = {r.name for r in state.keyspaces()}
-        for name in [n for n in self.ranges.keyspaces if n not in names]:
+        gone, new = differences(self.ranges, self.machine.state)
+        for name in gone:
             self.drop(name)
-        for record_ in state.keyspaces():
-            if record_.name not in self.ranges.keyspaces:
-                self.add(runtime_keyspace(record_), state.descriptors(record_.name))
-        self.ranges.refresh(state.descriptors())  # newer generations only
+        for ks, descriptors in new:
+            self.add(ks, descriptors)
+        self.ranges.refresh(self.machine.state.descriptors())  # newer generations only
 
     def add(self, ks, descriptors) -> None:
         self.ranges.add_keyspace(ks, descriptors)
@@ -232,17 +228,42 @@ def start_groups(host, store, settings, node_id, fresh, rng) -> None:
     host.wake()
 
 
+def differences(ranges, state: MetaState) -> tuple[list[str], list]:
+    """``(names to drop, [(Keyspace, descriptors) to add])`` to bring ``ranges``
+    to ``state``. Only a keyspace the state dropped leaves: one declared in
+    cluster.toml after the bootstrap is not in the state and stays served as
+    before. A keyspace whose name or id the cache already has is not added twice
+    (a clash of a cluster.toml keyspace's ids with a created one's is logged)."""
+    if not state.bootstrapped:
+        return [], []  # before the first transaction, the static map is the truth
+    changes = state.changes_since(0)
+    live = {r.name for r in state.keyspaces()}
+    gone = [name for name, ks in ranges.keyspaces.items()
+            if ks.keyspace_id in changes.dropped_keyspaces and name not in live]
+    ids = {ks.keyspace_id: name for name, ks in ranges.keyspaces.items() if name not in gone}
+    new = []
+    for record_ in state.keyspaces():
+        if record_.name in ranges.keyspaces:
+            continue
+        descriptors = state.descriptors(record_.name)
+        taken = [d.range_id for d in descriptors if ranges.by_id(d.range_id) is not None]
+        if record_.keyspace_id in ids or taken:
+            log.error("keyspace %s (id %d, ranges %s) clashes with a keyspace cluster.toml "
+                      "declared after the bootstrap: not served", record_.name,
+                      record_.keyspace_id, taken)
+            continue
+        new.append((runtime_keyspace(record_), descriptors))
+    return gone, new
+
+
 def sync_cache(ranges, state: MetaState) -> None:
     """At start, before the Raft groups are built: the static map of
     cluster.toml plus the keyspaces created since, minus the ones dropped."""
-    if not state.bootstrapped:
-        return
-    names = {r.name for r in state.keyspaces()}
-    for name in [n for n in ranges.keyspaces if n not in names]:
+    gone, new = differences(ranges, state)
+    for name in gone:
         ranges.remove_keyspace(name)
-    for record_ in state.keyspaces():
-        if record_.name not in ranges.keyspaces:
-            ranges.add_keyspace(runtime_keyspace(record_), state.descriptors(record_.name))
+    for ks, descriptors in new:
+        ranges.add_keyspace(ks, descriptors)
     ranges.refresh(state.descriptors())
 
 
