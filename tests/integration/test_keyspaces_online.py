@@ -189,3 +189,25 @@ def test_a_bad_setting_is_the_same_error_on_every_front_end_and_creates_nothing(
     with pytest.raises(redis.ResponseError, match="unknown subcommand 'FROB'"):
         cluster.redis("n1").execute_command("QKV.KEYSPACE", "FROB")
     assert names(cluster, "n1") == {"default"}
+
+
+def as_map(reply) -> dict:
+    """A RESP map, whether redis-py read a map (RESP3) or a flat array (RESP2)."""
+    return reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2]))
+
+
+def test_resp_lists_describes_and_drops_what_it_created(cluster):
+    wait_metadata(cluster)
+    r1, r2 = cluster.redis("n1"), cluster.redis("n2")
+    created = as_map(r1.execute_command("QKV.KEYSPACE", "CREATE", "tmp", "--rf", "2",
+                                        "ranges", "2"))
+    assert (created[b"name"], created[b"replication_factor"]) == (b"tmp", 2)
+    listed = [as_map(k) for k in r2.execute_command("QKV.KEYSPACE", "LIST")]
+    assert {k[b"name"]: k[b"ranges"] for k in listed} == {b"default": 16, b"tmp": 2}
+    described = as_map(r2.execute_command("QKV.KEYSPACE", "DESCRIBE", "tmp"))
+    assert [len(as_map(x)[b"replicas"]) for x in described[b"ranges"]] == [2, 2]
+    assert as_map(r2.execute_command("QKV.KEYSPACE", "DROP", "tmp"))[b"dropped"] == b"tmp"
+    with pytest.raises(redis.ResponseError, match="unknown keyspace 'tmp'"):
+        r1.execute_command("QKV.KEYSPACE", "DESCRIBE", "tmp")
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        r1.execute_command("QKV.KEYSPACE", "DROP")

@@ -76,6 +76,7 @@ def test_a_snapshot_restores_the_same_state():
     batch = Batch()
     target.restore(source.snapshot_data(), batch)
     assert target.state == source.state
+    assert target.applied_index() == source.applied_index() == 2
     stored = msgpack.unpackb(batch[META_STATE_KEY], raw=False)[1]
     assert MetaState.from_plain(stored) == source.state
 

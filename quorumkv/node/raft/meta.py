@@ -120,12 +120,16 @@ class MetaStateMachine:
         pass
 
     def snapshot_data(self) -> bytes:
-        return msgpack.packb(self.state.to_plain(), use_bin_type=True)
+        """The stored record itself: between turns (when the host asks) ``_applied``
+        is the group's applied index, so a node restarted after installing the
+        snapshot starts from that index."""
+        return _packed(self._applied, self.state)
 
     def restore(self, data: bytes, batch) -> None:
-        self.state = MetaState.from_plain(msgpack.unpackb(data, raw=False))
-        self._applied = self.state.applied_index
-        batch.put(META_STATE_KEY, _packed(self._applied, self.state))
+        applied, plain = msgpack.unpackb(data, raw=False)
+        self.state = MetaState.from_plain(plain)
+        self._applied = applied
+        batch.put(META_STATE_KEY, bytes(data))
         self.on_applied()
 
 
