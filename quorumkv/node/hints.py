@@ -204,6 +204,9 @@ class HintedHandoff:
         ids = []
         for hint_key, raw in records:
             keyspace, key, version = h.decode_hint(raw)
+            if keyspace not in self.ranges.keyspaces:  # dropped: nothing to deliver
+                answered(hint_key, m.PUT_ACK, None)    # so the hint is deleted
+                continue
             ids.append(self.transport.send_request(
                 target, self._routed_put(keyspace, key, version),
                 lambda reply, error, k=hint_key: answered(k, reply, error)))

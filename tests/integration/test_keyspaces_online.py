@@ -211,3 +211,24 @@ def test_resp_lists_describes_and_drops_what_it_created(cluster):
         r1.execute_command("QKV.KEYSPACE", "DESCRIBE", "tmp")
     with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
         r1.execute_command("QKV.KEYSPACE", "DROP")
+
+
+def test_hints_of_a_dropped_keyspace_do_not_hold_up_the_others(fresh_cluster):
+    from .test_hints import hints_pending, wait_hints_delivered
+    cluster = fresh_cluster.start()
+    wait_metadata(cluster)
+    status, _ = http("POST", cluster.http("n1") + "/v1/keyspaces",
+                     {"name": "brief", "db": 7, "ranges": 2})
+    assert status == 201
+    cluster.kill("n3")
+    cluster.wait_state("n1", "n3", "down", timeout_s=5)
+    brief, default = cluster.redis("n1", db=7), cluster.redis("n1")
+    for i in range(5):
+        assert brief.set(f"b:{i}", i)  # hints for n3, in a keyspace about to go
+    assert default.set("d", "kept")
+    assert hints_pending(cluster, "n1", "n3") == 6
+    status, _ = http("DELETE", cluster.http("n1") + "/v1/keyspaces/brief")  # n1+n2: a quorum
+    assert status == 200
+    cluster.start("n3")
+    wait_hints_delivered(cluster, "n1", "n3")
+    assert cluster.redis("n3", consistency="ONE").get("d") == b"kept"
