@@ -249,6 +249,9 @@ class HintedHandoff:
         loop = asyncio.get_running_loop()
         done = []
         for keyspace_id, (keyspace, ts) in list(owed.items()):
+            if keyspace not in self.ranges.keyspaces:  # dropped: its data is gone anyway
+                done.append((keyspace_id, (keyspace, ts)))
+                continue
             try:
                 reply = await asyncio.wait_for(
                     self.transport.request(target, m.Truncate(keyspace, ts)), 5.0)

@@ -213,7 +213,7 @@ def test_resp_lists_describes_and_drops_what_it_created(cluster):
         r1.execute_command("QKV.KEYSPACE", "DROP")
 
 
-def test_hints_of_a_dropped_keyspace_do_not_hold_up_the_others(fresh_cluster):
+def test_hints_and_truncations_of_a_dropped_keyspace_do_not_hold_up_the_others(fresh_cluster):
     from .test_hints import hints_pending, wait_hints_delivered
     cluster = fresh_cluster.start()
     wait_metadata(cluster)
@@ -227,6 +227,8 @@ def test_hints_of_a_dropped_keyspace_do_not_hold_up_the_others(fresh_cluster):
         assert brief.set(f"b:{i}", i)  # hints for n3, in a keyspace about to go
     assert default.set("d", "kept")
     assert hints_pending(cluster, "n1", "n3") == 6
+    assert brief.flushdb()  # and a truncation owed to n3
+    assert hints_pending(cluster, "n1", "n3") > 0
     status, _ = http("DELETE", cluster.http("n1") + "/v1/keyspaces/brief")  # n1+n2: a quorum
     assert status == 200
     cluster.start("n3")
