@@ -29,6 +29,7 @@ from ..core.strong import commands as sc
 from ..core.strong.replies import Array, Bulk, Error, Int, Nil
 from ..errors import LimitError, QuorumKVError, RequestError, SyntaxError_, UnsupportedError
 from ..core.scan import range_limit
+from . import keyspaces
 from .kv import KV
 from .resp.ranges import read_range
 
@@ -81,6 +82,10 @@ def build_app(node) -> web.Application:
     app.router.add_get("/v1/health", h.health)
     app.router.add_post("/v1/repair", h.repair)
     app.router.add_get("/metrics", h.metrics)
+    app.router.add_post("/v1/keyspaces", h.keyspace_create)
+    app.router.add_get("/v1/keyspaces", h.keyspace_list)
+    app.router.add_get("/v1/keyspaces/{name}", h.keyspace_describe)
+    app.router.add_delete("/v1/keyspaces/{name}", h.keyspace_drop)
     app.router.add_get("/openapi.json", h.openapi)
     return app
 
@@ -309,6 +314,28 @@ class _Handlers:
         await response.write(json.dumps({"summary": stats.to_json()}).encode() + b"\n")
         await response.write_eof()
         return response
+
+    # ---- keyspaces, online (api/keyspaces.py) -----------------------------------
+
+    async def keyspace_create(self, request: web.Request) -> web.Response:
+        """``POST /v1/keyspaces`` with the spec as a JSON object: 201 and its
+        description; 400 a bad setting; 409 the name exists."""
+        try:
+            body = json.loads(await request.read() or b"null")
+        except ValueError as exc:
+            raise SyntaxError_(f"the body is not JSON: {exc}") from None
+        spec = keyspaces.spec_of_fields(body)
+        return web.json_response(await keyspaces.create(self.node, spec), status=201)
+
+    async def keyspace_list(self, request: web.Request) -> web.Response:
+        return web.json_response({"keyspaces": await keyspaces.list_all(self.node)})
+
+    async def keyspace_describe(self, request: web.Request) -> web.Response:
+        return web.json_response(await keyspaces.describe(self.node,
+                                                          request.match_info["name"]))
+
+    async def keyspace_drop(self, request: web.Request) -> web.Response:
+        return web.json_response(await keyspaces.drop(self.node, request.match_info["name"]))
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "node_id": self.node.node_id})
@@ -602,6 +629,28 @@ def build_openapi() -> dict:
                                 "schema": {"type": "string"}}}},
                     "400": _error("Bad range id."),
                     "404": _error("Unknown keyspace.")}}},
+            "/v1/keyspaces": {
+                "post": {"summary": "Create a keyspace (a metadata transaction)",
+                         "requestBody": _json_body("The spec: name, mode, partitioner, "
+                                                   "ranges or split_points, rf, ...",
+                                                   {"type": "object"}),
+                         "responses": {"201": _json_body("Its description.",
+                                                         {"type": "object"}),
+                                       "400": _error("Bad setting."),
+                                       "409": _error("The name exists.")}},
+                "get": {"summary": "Every keyspace", "responses": {"200": _json_body(
+                    "{keyspaces: [...]}", {"type": "object"})}}},
+            "/v1/keyspaces/{name}": {
+                "parameters": [{"name": "name", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "get": {"summary": "Describe a keyspace: spec, ranges, notes",
+                        "responses": {"200": _json_body("Its description.",
+                                                        {"type": "object"}),
+                                      "404": _error("Unknown keyspace.")}},
+                "delete": {"summary": "Drop a keyspace and delete its data",
+                           "responses": {"200": _json_body("{dropped, id}",
+                                                           {"type": "object"}),
+                                         "404": _error("Unknown keyspace.")}}},
             "/v1/health": {"get": {"summary": "Liveness", "responses": {"200": _json_body(
                 "Up.", {"type": "object", "properties": {
                     "status": {"type": "string"}, "node_id": {"type": "string"}}})}}},

@@ -6,6 +6,7 @@
     quorumkv set KEY VALUE / get KEY / del KEY...          talk to any node
     quorumkv status                                        the cluster as one node sees it
     quorumkv ranges [--keyspace users] [--sort load]       every range: bounds, size, load
+    quorumkv keyspace create|list|describe|drop            keyspaces, while the cluster runs
     quorumkv bench                                         load and latency
 
 Exit codes: 0 success; 1 ``get`` found nothing (or a command failed after start);
@@ -287,6 +288,89 @@ def status_cmd(bases, as_json, timeout) -> None:
         click.echo(json.dumps(status, indent=2))
         return
     click.echo(format_status(status, *hint_backlog(status, timeout)))
+
+
+# ---- keyspace ------------------------------------------------------------------
+
+http_option = click.option("--http", "bases", multiple=True, metavar="URL[,URL...]",
+                           default=("http://127.0.0.1:8079",), show_default=True,
+                           help="Node HTTP addresses, tried in order until one answers.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+
+
+@main.group()
+def keyspace() -> None:
+    """Create, list, describe and drop keyspaces while the cluster runs."""
+
+
+def keyspace_call(bases, method: str, path: str, body=None):
+    from .keyspace import Refused, call
+    from .status import Unreachable, base_urls
+    urls = base_urls(bases)
+    if not urls:
+        fail("--http names no address", EXIT_CONFIG)
+    try:
+        return call(urls, method, path, body)
+    except Refused as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except Unreachable as exc:
+        fail(str(exc), EXIT_UNREACHABLE)
+
+
+@keyspace.command("create")
+@click.argument("name")
+@click.option("--mode", help="eventual or strong [default: eventual].")
+@click.option("--partitioner", help="hash or range [default: hash].")
+@click.option("--ranges", help="Ranges of a hash keyspace [default: 16].")
+@click.option("--split-points", help="Split points of a range keyspace: l,r,...")
+@click.option("--rf", "replication_factor", help="Replication factor [default: 3].")
+@click.option("--db", help="The Redis db number that SELECTs it.")
+@click.option("--consistency", "default_consistency",
+              help="Default consistency (ONE, TWO, QUORUM, ALL).")
+@http_option
+@json_option
+def keyspace_create(name, bases, as_json, **settings) -> None:
+    """Create keyspace NAME (e.g. locks --mode strong --rf 3 --ranges 8). The
+    settings go to the node as given: it checks them (the same check and error
+    text as HTTP and RESP)."""
+    from .keyspace import format_describe, keyspace_path, spec_body
+    answer = keyspace_call(bases, "POST", keyspace_path(), spec_body(name, settings))
+    click.echo(json.dumps(answer, indent=2) if as_json else
+               f"created {format_describe(answer)}")
+
+
+@keyspace.command("list")
+@http_option
+@json_option
+def keyspace_list(bases, as_json) -> None:
+    """Every keyspace of the cluster."""
+    from .keyspace import format_list, keyspace_path
+    answer = keyspace_call(bases, "GET", keyspace_path())
+    click.echo(json.dumps(answer, indent=2) if as_json else format_list(answer))
+
+
+@keyspace.command("describe")
+@click.argument("name")
+@http_option
+@json_option
+def keyspace_describe(name, bases, as_json) -> None:
+    """Settings, ranges (replicas, generation, Raft leader) and notes of NAME."""
+    from .keyspace import format_describe, keyspace_path
+    answer = keyspace_call(bases, "GET", keyspace_path(name))
+    click.echo(json.dumps(answer, indent=2) if as_json else format_describe(answer))
+
+
+@keyspace.command("drop")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@http_option
+def keyspace_drop(name, yes, bases) -> None:
+    """Drop keyspace NAME and delete its data on every node."""
+    from .keyspace import keyspace_path
+    if not yes:
+        click.confirm(f"drop keyspace {name} and delete all its data?", abort=True)
+    answer = keyspace_call(bases, "DELETE", keyspace_path(name))
+    click.echo(f"dropped keyspace {answer['dropped']} (id {answer['id']})")
 
 
 @main.command("ranges")

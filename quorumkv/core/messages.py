@@ -14,7 +14,9 @@ string errors and no version in its Hello; version 2 has typed errors
 (``ErrorReply(code, message, payload)``) and streams; version 3 addresses range
 requests by range id and generation; version 4 adds strong keyspaces' traffic
 (``StrongRequest`` / ``StrongReply``, ``RaftStatusRequest`` / ``RaftStatusReply``,
-and core/raft/codec.py's tags 80-82).
+and core/raft/codec.py's tags 80-82) and the metadata group's forwarded commands
+(``MetaRequest`` / ``MetaReply``, tags 28-29; added within version 4, before any
+release carried it).
 
 A request that concerns a range (``Put``, ``Get``, ``Scan``, ``TreeRequest``,
 ``DigestRequest``, ``FetchRequest``) ends with the ``range_id`` and the
@@ -240,6 +242,20 @@ class StrongReply(NamedTuple):
     reply: list
 
 
+class MetaRequest(NamedTuple):
+    """A metadata command (core.meta.encode) for the metadata group's leader
+    (node/raft/meta.py). Answered with a ``MetaReply``, or NOT_LEADER (payload
+    ``[leader id or ""]``)."""
+    TAG = 28
+    command: bytes
+
+
+class MetaReply(NamedTuple):
+    """The command's result as msgpack ``[ok, error, value]`` (core.meta.Result)."""
+    TAG = 29
+    result: bytes
+
+
 class RangeStatsReply(NamedTuple):
     """One row per range: ``(range_id, reads, writes, reads per s x 1000, writes
     per s x 1000, stored entries, bytes)``, all integers; entries and bytes are -1
@@ -362,8 +378,8 @@ MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply,
                  Ping, Pong, TreeRequest, TreeReply, DigestRequest, DigestReply,
                  FetchRequest, FetchReply, PutAcks, Truncate, TruncationsRequest,
                  TruncationsReply, RangeStatsRequest, RangeStatsReply, StrongRequest, StrongReply,
-                 RaftStatusRequest, RaftStatusReply, Hello, HelloReply, StreamOpen,
-                 StreamChunk, StreamEnd, StreamAck, StreamAbort)
+                 RaftStatusRequest, RaftStatusReply, MetaRequest, MetaReply, Hello,
+                 HelloReply, StreamOpen, StreamChunk, StreamEnd, StreamAck, StreamAbort)
 
 
 class DecodeError(Exception):

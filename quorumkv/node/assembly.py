@@ -33,6 +33,7 @@ from .heartbeat import Heartbeats
 from .hints import HintedHandoff
 from .raft.groups import StrongReplicators, build_raft, run_ticks
 from .raft.host import RaftHost
+from .raft.meta import MetaStateMachine, build_meta, sync_cache
 from .rangestats import RangeStats
 from .replica import Replica
 from .tombstones import TombstoneGC
@@ -57,6 +58,7 @@ class Parts:
     truncations: Truncations
     raft_host: RaftHost            # the Raft groups of this node's strong ranges
     strong_replicators: StrongReplicators  # strong keyspace name -> its replicator
+    meta: object                   # node.raft.meta.MetaService (None: no metadata group)
     peers: list = field(repr=False)
     storage: object = field(repr=False)
     transport: object = field(repr=False)
@@ -80,6 +82,8 @@ class Parts:
             loops["tombstone_gc"] = self.tombstone_gc.run
         if self.storage.durability is Durability.PERIODIC:
             loops["periodic_sync"] = self.storage.run_periodic_sync
+        if self.meta is not None:
+            loops["meta_bootstrap"] = self.meta.run_bootstrap
         if self.raft_host.groups:
             host, is_down = self.raft_host, self.heartbeats.is_down
             loops["raft"] = host.run
@@ -101,10 +105,12 @@ class Parts:
 
 def assemble(settings: NodeSection, node_id: str, peers: list[str], ranges, storage,
              transport, hlc, clock_ms, metrics, monotonic_s=time.monotonic,
-             rng=None) -> Parts:
+             rng=None, bootstrap=None) -> Parts:
     """Build every part of node ``node_id`` and register its handlers on
     ``transport``. Call inside the running event loop (the heartbeats read it).
-    ``rng`` draws Raft's election timeouts (default: seeded by the OS)."""
+    ``rng`` draws Raft's election timeouts (default: seeded by the OS).
+    ``bootstrap`` (core.meta.Bootstrap of the static node list) turns on the
+    metadata group (node/raft/meta.py); without it the range map stays static."""
     s = settings
     skew = s.max_clock_skew_ms
     replica = Replica(node_id, ranges, storage, hlc, clock_ms, metrics, skew)
@@ -128,9 +134,17 @@ def assemble(settings: NodeSection, node_id: str, peers: list[str], ranges, stor
     metrics.range_metrics.ranges = ranges
     replica.register(transport)
     range_stats.register(transport)
+    rng = rng if rng is not None else random.Random()
+    machine = None
+    if bootstrap is not None:  # the keyspaces created or dropped since the bootstrap
+        machine = MetaStateMachine(storage.engine)
+        sync_cache(ranges, machine.state)
     raft_host, strong = build_raft(s, node_id, ranges, storage, transport, clock_ms,
-                                   rng if rng is not None else random.Random(), monotonic_s,
-                                   metrics.raft)
+                                   rng, monotonic_s, metrics.raft)
+    meta = None
+    if machine is not None:
+        meta = build_meta(s, node_id, [node_id, *peers], ranges, raft_host, strong,
+                          machine, transport, clock_ms, rng, bootstrap)
     return Parts(replica, heartbeats, hints, anti_entropy, tombstone_gc, coordinator,
-                 range_stats, truncations, raft_host, strong, list(peers), storage,
+                 range_stats, truncations, raft_host, strong, meta, list(peers), storage,
                  transport, s)

@@ -204,6 +204,9 @@ class HintedHandoff:
         ids = []
         for hint_key, raw in records:
             keyspace, key, version = h.decode_hint(raw)
+            if keyspace not in self.ranges.keyspaces:  # dropped: nothing to deliver
+                answered(hint_key, m.PUT_ACK, None)    # so the hint is deleted
+                continue
             ids.append(self.transport.send_request(
                 target, self._routed_put(keyspace, key, version),
                 lambda reply, error, k=hint_key: answered(k, reply, error)))
@@ -246,6 +249,9 @@ class HintedHandoff:
         loop = asyncio.get_running_loop()
         done = []
         for keyspace_id, (keyspace, ts) in list(owed.items()):
+            if keyspace not in self.ranges.keyspaces:  # dropped: its data is gone anyway
+                done.append((keyspace_id, (keyspace, ts)))
+                continue
             try:
                 reply = await asyncio.wait_for(
                     self.transport.request(target, m.Truncate(keyspace, ts)), 5.0)

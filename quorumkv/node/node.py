@@ -23,6 +23,7 @@ from ..core.failure import Liveness
 from ..core.hlc import HLC
 from ..core.identity import Identity, peer_refusal
 from ..core.load import order_rows
+from ..core.meta import bootstrap_from_config
 from ..core.placement import Keyspace, RangeCache, bootstrap_ranges
 from ..errors import UnknownKeyspaceError
 from ..net import PeerTransport
@@ -86,7 +87,8 @@ class Node:
         self.transport = PeerTransport(self.me.host, self.me.peer_port, peers,
                                        hello=self.hello(), check_hello=self.check_hello)
         self.parts = assemble(cfg.node, self.node_id, list(peers), self.ranges, self.storage,
-                              self.transport, self.hlc, self.clock_ms, self.metrics)
+                              self.transport, self.hlc, self.clock_ms, self.metrics,
+                              bootstrap=bootstrap_from_config(cfg))
         for name in Parts.part_names():  # node.coordinator, node.hints, ... as before
             setattr(self, name, getattr(self.parts, name))
         await self.transport.start()
@@ -96,6 +98,7 @@ class Node:
         from ..api.kv import KV
         from ..api.resp import start_resp
         self.kv = KV(self)  # the key-value operations both client APIs share
+        self.parts.meta.follower.on_drop.append(self._forget_keyspace)
         self._servers.append(await start_resp(self))
         self._servers.append(await start_http(self))
         log.info("node %s up: resp %s:%d http %s:%d peer %s:%d", self.node_id, self.me.host,
@@ -107,6 +110,11 @@ class Node:
                  compiled["total"], f" (edited since the build, as Python: "
                  f"{', '.join(compiled['stale'])})" if compiled["stale"] else "",
                  f"; {hint}" if hint else "")
+
+    def _forget_keyspace(self, name: str) -> None:
+        """A dropped keyspace: what the client APIs cached of it goes too."""
+        self.kv.served.pop(name, None)
+        self.kv.levels.pop(name, None)
 
     def hello(self) -> m.Hello:
         """What this node's peer connections open with (net/transport.py)."""

@@ -10,11 +10,13 @@ ranges, and ``users``, range-partitioned at ``l`` and ``r`` (a-k / l-q / r-z).
 from __future__ import annotations
 
 import dataclasses
+import random
 
 from ..config import ClusterSection, Config, KeyspaceSettings, NodeSection, \
     local_cluster_nodes, validate
 from ..core.consistency import Level
 from ..core.hlc import HLC
+from ..core.meta import bootstrap_from_config
 from ..node.assembly import Parts, assemble
 from ..node.metrics import Metrics
 from ..node.node import build_range_map
@@ -75,7 +77,10 @@ class SimNode:
         self.transport = sim.network.transport_for(self.node_id)
         self.parts = assemble(self.config.node, self.node_id, self.peers, self.ranges,
                               self.storage, self.transport, self.hlc, self.clock_ms,
-                              self.metrics, monotonic_s=sim.loop.time, rng=self.rng)
+                              self.metrics, monotonic_s=sim.loop.time,
+                              rng=self.rng if self.rng is not None
+                              else random.Random(f"{sim.seed}/{self.node_id}"),
+                              bootstrap=bootstrap_from_config(self.config))
         sim.network.up(self.node_id, self.transport.handlers)
         self.up = True
         self.tasks = self.parts.start()

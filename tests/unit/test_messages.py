@@ -104,6 +104,8 @@ STRATEGIES = {
                                command=small_bytes, client_id=small_bytes, seq=uints),
     m.StrongReply: st.builds(m.StrongReply, reply=st.lists(
         st.one_of(st.integers(0, 2**32), small_bytes), max_size=4)),
+    m.MetaRequest: st.builds(m.MetaRequest, command=small_bytes),
+    m.MetaReply: st.builds(m.MetaReply, result=small_bytes),
     # the Raft traffic core/raft/codec.py adds to the protocol (imported above)
     codec.RaftBatch: raft_codec_tests.batches,
     codec.NodeHeartbeat: raft_codec_tests.heartbeats.filter(

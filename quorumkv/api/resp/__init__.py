@@ -13,6 +13,7 @@ from . import info  # noqa: F401
 from . import introspection  # noqa: F401
 from . import iteration  # noqa: F401
 from . import keyspace  # noqa: F401
+from . import keyspaces  # noqa: F401
 from . import ranges  # noqa: F401
 from . import settings  # noqa: F401
 from . import strings  # noqa: F401

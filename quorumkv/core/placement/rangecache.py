@@ -59,6 +59,16 @@ class RangeCache:
         self._set(keyspace.name, ranges)
         self.version += 1
 
+    def remove_keyspace(self, name: str) -> list[RangeDescriptor]:
+        """Forget keyspace ``name`` and its ranges (it was dropped); returns them."""
+        ranges = self._ranges.pop(name)
+        del self.keyspaces[name]
+        del self._starts[name]
+        for r in ranges:
+            del self._by_id[r.range_id]
+        self.version += 1
+        return ranges
+
     def _set(self, keyspace: str, ranges: list[RangeDescriptor]) -> None:
         for old in self._ranges.get(keyspace, ()):
             del self._by_id[old.range_id]

@@ -102,6 +102,7 @@ class RaftHost:
         self.groups: dict[int, Group] = {}
         self._wake = asyncio.Event()
         self._next_request = 1
+        self._deferred: list = []   # callables run after a turn, no log batch in flight
         self.turns = 0              # loop turns that persisted something (metrics)
         self._proposing: set = set()  # groups with proposals not yet stepped in
         self.metrics = metrics if metrics is not None else RaftMetrics()
@@ -125,6 +126,15 @@ class RaftHost:
         index = group.applied
         meta = SnapshotMeta(index, group.log.term(index), group.node.raft.trk.conf_state())
         return Snapshot(meta, group.machine.snapshot_data())
+
+    def defer(self, job) -> None:
+        """Run ``job()`` at the end of this (or the next) turn, when no log batch
+        is in flight: it may commit a batch of its own (node/raft/meta.py)."""
+        self._deferred.append(job)
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
 
     def remove(self, group_id: int) -> None:
         group = self.groups.pop(group_id, None)
@@ -229,6 +239,7 @@ class RaftHost:
             self._flush_proposals()
         readies = [(g, g.node.ready()) for g in self.groups.values() if g.node.has_ready()]
         if not readies:
+            self._run_deferred()
             return
         await self._persist(readies)
         self._send(readies)
@@ -237,6 +248,15 @@ class RaftHost:
             group.node.advance(ready)
             if group.node.has_ready():
                 self._wake.set()
+        self._run_deferred()
+
+    def _run_deferred(self) -> None:
+        jobs, self._deferred = self._deferred, []
+        for job in jobs:
+            try:
+                job()
+            except Exception:  # a bug in the job: log it, keep the groups going
+                log.exception("deferred raft host job failed")
 
     async def _persist(self, readies: list[tuple[Group, Ready]]) -> None:
         batch = self.store.write_batch()
