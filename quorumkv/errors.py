@@ -141,7 +141,11 @@ class SessionError(UnavailableError):
 
 
 class PeerError(UnavailableError):
-    """Local: this node's link to a peer could not carry the request."""
+    """Local: this node's link to a peer could not carry the request. ``unsent``
+    is True when the request certainly never left this node (no connection could
+    be made, or the link refused it before sending): sending it elsewhere cannot
+    apply it twice."""
+    unsent = False
 
 
 class PeerUnavailable(PeerError):

@@ -496,6 +496,7 @@ class _PeerLink:
             self.proto.send(req_id, message)
         except PeerError as exc:
             del self.pending[req_id]
+            exc.unsent = True  # refused before it was queued
             asyncio.get_running_loop().call_soon(on_done, None, exc)
 
     def _on_replies(self, proto, items) -> None:
@@ -669,8 +670,9 @@ class PeerTransport:
         link = self._links.get(peer_id)
         req_id = next(self._ids)
         if link is None:
-            asyncio.get_running_loop().call_soon(
-                on_done, None, PeerUnavailable(f"{peer_id} is not a peer"))
+            not_a_peer = PeerUnavailable(f"{peer_id} is not a peer")
+            not_a_peer.unsent = True
+            asyncio.get_running_loop().call_soon(on_done, None, not_a_peer)
         elif link.connected:
             link.send(req_id, message, on_done)
         else:
@@ -682,6 +684,7 @@ class PeerTransport:
         try:
             await link.ensure_connected()
         except PeerUnavailable as exc:
+            exc.unsent = True  # no connection: nothing was sent
             if on_done is not None:
                 on_done(None, exc)
             return

@@ -132,6 +132,40 @@ def test_requests_are_served_by_the_registered_handlers_over_loopback():
     assert {peer for peer, _ in seen} == {"a"}  # the channel knows who sent it
 
 
+def test_a_request_that_never_left_says_so_and_one_lost_on_the_way_does_not():
+    """``unsent``: a forwarded write may be sent to another replica only if it
+    certainly never reached the first (node/raft/strong.py)."""
+    async def scenario():
+        held: list = []
+        b = await started("b")
+        b.handle(m.Ping, lambda items, channel: held.extend(items))  # never answers
+        dead = await started("dead")
+        dead_address = address(dead)
+        await dead.close()  # nothing listens there any more
+        a = await started("a", {"b": address(b), "gone": dead_address})
+        try:
+            errors = []
+            for peer in ("gone", "nobody"):
+                try:
+                    await ask(a, peer, m.Ping())
+                except PeerUnavailable as exc:
+                    errors.append(exc)
+            lost = asyncio.ensure_future(ask(a, "b", m.Ping()))
+            await until(lambda: held, "b to hold the request")
+            await b.close()  # the connection drops with the request in flight
+            try:
+                await lost
+            except PeerUnavailable as exc:
+                errors.append(exc)
+            return errors
+        finally:
+            await a.close()
+
+    never_connected, not_a_peer, in_flight = asyncio.run(scenario())
+    assert never_connected.unsent and not_a_peer.unsent
+    assert not in_flight.unsent
+
+
 # ---- one-way messages --------------------------------------------------------------
 
 

@@ -109,8 +109,9 @@ class StrongReplicator:
         """Send the command to the leader this node knows, else to each other
         replica in turn, following NOT_LEADER redirects; ProposalDropped when no
         one took it (the caller waits and tries again). A write without a session
-        whose link fails is not sent elsewhere: the PeerError (indeterminate)
-        goes to the client, since the first replica may have proposed it."""
+        whose link fails after sending is not sent elsewhere: the PeerError
+        (indeterminate) goes to the client, since the first replica may have
+        proposed it; one that was never sent (no connection) goes on."""
         request = m.StrongRequest(descriptor.range_id, descriptor.generation,
                                   c.encode_command(command), client_id, seq)
         queue = self._targets(descriptor)
@@ -126,10 +127,10 @@ class StrongReplicator:
                 if exc.leader and exc.leader not in tried and exc.leader != self.node_id:
                     queue.insert(0, exc.leader)
                 continue
-            except PeerError:
-                if not (client_id or c.is_read_only(command)):
+            except PeerError as exc:
+                if not (exc.unsent or client_id or c.is_read_only(command)):
                     raise  # it may have been proposed there: sent again it could apply twice
-                continue  # down: the next replica (a session's retry applies once)
+                continue  # never sent, or a read, or a session's retry: the next replica
             except RangeNotFound:
                 continue  # no group there yet: the next replica
             return reply_from_wire(reply.reply)
