@@ -593,8 +593,10 @@ class PeerTransport:
         channel.peer_id = hello.node_id
         proto._on_messages = channel.received
         link = self._links.get(hello.node_id)
-        if link is not None and link.refusal:  # it was fixed: no need to wait out
-            link._retry_after = 0.0            # the backoff before trying it again
+        if link is not None and (link.refusal or not link.connected):
+            # it is back (or was fixed): no need to wait out the backoff before
+            # trying it again; a request to it right after fails no more
+            link._retry_after = 0.0
         if len(items) > 1:
             channel.received(proto, items[1:])
 

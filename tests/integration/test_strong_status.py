@@ -86,14 +86,16 @@ def test_status_shows_one_leader_per_strong_range_and_every_replica_applied(tmp_
 
         samples = [metrics(base + 4 + k) for k in (1, 2, 3)]
         for sample in samples:
-            assert sample["qkv_raft_groups"] == 2
+            assert sample["qkv_raft_groups"] == 3  # two ranges and the metadata group
             assert sample["qkv_raft_turns_total"] > 0
             assert sample["qkv_raft_commits_total"] >= 2  # both groups' leader entries
             assert sample["qkv_raft_leader_changes_total"] >= 2  # a leader learnt in each
             assert sample["qkv_raft_fsync_seconds_count"] > 0
             assert sample["qkv_raft_apply_seconds_count"] > 0
-            assert 0 <= sample["qkv_raft_quiet_groups"] <= 2
-            assert sample["qkv_raft_proposals_total"] == 0  # no client wrote
+            assert 0 <= sample["qkv_raft_quiet_groups"] <= 3
+        # no client wrote: the one proposal is the metadata group's bootstrap (made
+        # again only by a leader elected before the first one applied)
+        assert 1 <= sum(s["qkv_raft_proposals_total"] for s in samples) <= 3
         # each leader got there by an election it started
         assert sum(s["qkv_raft_elections_total"] for s in samples) >= len(STRONG_RANGES)
         assert launcher.terminate() == 0
