@@ -47,52 +47,15 @@ from quorumkv.core.raft.types import (
     ConfState, Entry, EntryType, Message, MessageType, Snapshot, SnapshotMeta,
 )
 
-SEPARATOR = "----"
+from .. import datadriven
+from ..datadriven import parse, render  # noqa: F401 (the format, for its tests)
+
 MT = MessageType
 MAX_ROUNDS = 200  # stabilize gives up (a livelock is a bug) after this many rounds
 
 
-# ---- the file format (as tests/unit/scenarios/runner.py) -----------------------------
-
-def parse(text: str) -> list[tuple[list[str], str | None, list[str]]]:
-    blocks, comments = [], []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip() or line.startswith("#"):
-            comments.append(line)
-            i += 1
-            continue
-        if i + 1 >= len(lines) or lines[i + 1] != SEPARATOR:
-            raise ValueError(f"line {i + 1}: a command must be followed by {SEPARATOR!r}")
-        output = []
-        i += 2
-        while i < len(lines) and lines[i].strip():
-            output.append(lines[i])
-            i += 1
-        blocks.append((comments, line, output))
-        comments = []
-    if comments:
-        blocks.append((comments, None, []))
-    return blocks
-
-
-def render(blocks) -> str:
-    out = []
-    for comments, command, output in blocks:
-        out.extend(comments)
-        if command is not None:
-            out.extend([command, SEPARATOR, *(output or ["ok"])])
-    return "\n".join(out).rstrip("\n") + "\n"
-
-
 def run_file(path: Path) -> tuple[str, str]:
-    text = path.read_text()
-    harness = Harness()
-    blocks = [(comments, command, harness.run(command) if command is not None else [])
-              for comments, command, _ in parse(text)]
-    return text, render(blocks)
+    return datadriven.run_file(path, Harness(), empty="ok")
 
 
 # ---- showing values --------------------------------------------------------------------

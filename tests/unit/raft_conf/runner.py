@@ -31,7 +31,8 @@ from quorumkv.core.raft.quorum import TrackerConfig
 from quorumkv.core.raft.types import (ConfChange, ConfChangeSingle, ConfChangeTransition,
                                       ConfChangeType, ConfState)
 
-from ..scenarios.runner import args_of, parse, render, truthy
+from .. import datadriven
+from ..scenarios.runner import args_of, truthy
 
 KINDS = {"add": ConfChangeType.ADD_NODE, "learner": ConfChangeType.ADD_LEARNER,
          "remove": ConfChangeType.REMOVE_NODE}
@@ -39,11 +40,7 @@ KINDS = {"add": ConfChangeType.ADD_NODE, "learner": ConfChangeType.ADD_LEARNER,
 
 def run_file(path: Path) -> tuple[str, str]:
     """The file's text and what it would be with the current code's output."""
-    text = path.read_text()
-    harness = Harness()
-    blocks = [(comments, command, harness.run(command) if command is not None else [])
-              for comments, command, _ in parse(text)]
-    return text, render(blocks)
+    return datadriven.run_file(path, Harness())
 
 
 def change_of(word: str) -> ConfChangeSingle:

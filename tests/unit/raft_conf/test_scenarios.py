@@ -7,11 +7,11 @@ files instead: review the diff before committing it.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import pytest
 
+from ..datadriven import check_file
 from .runner import Harness, run_file
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -24,14 +24,7 @@ def test_there_are_scenarios():
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_scenario(path, request):
-    text, got = run_file(path)
-    if request.config.getoption("--rewrite"):
-        if got != text:
-            path.write_text(got)
-        return
-    diff = "".join(difflib.unified_diff(text.splitlines(True), got.splitlines(True),
-                                        "expected", "got"))
-    assert got == text, f"{path.name} (rerun with --rewrite and review):\n{diff}"
+    check_file(path, run_file, request)
 
 
 def test_the_harness_reports_a_config_that_does_not_restore():

@@ -57,52 +57,14 @@ from quorumkv.core.placement import Keyspace, RangeCache, RangeDescriptor
 from quorumkv.core.session import Session
 from quorumkv.core.version import Version
 
-SEPARATOR = "----"
+from .. import datadriven
+from ..datadriven import SEPARATOR, parse, render  # noqa: F401 (the runners' format)
 
-
-# ---- the file format --------------------------------------------------------------
-
-def parse(text: str) -> list[tuple[list[str], str, list[str]]]:
-    """``[(comments before, command, output lines)]``."""
-    blocks, comments = [], []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip() or line.startswith("#"):
-            comments.append(line)
-            i += 1
-            continue
-        if i + 1 >= len(lines) or lines[i + 1] != SEPARATOR:
-            raise ValueError(f"line {i + 1}: a command must be followed by {SEPARATOR!r}")
-        output = []
-        i += 2
-        while i < len(lines) and lines[i].strip():
-            output.append(lines[i])
-            i += 1
-        blocks.append((comments, line, output))
-        comments = []
-    if comments:
-        blocks.append((comments, None, []))
-    return blocks
-
-
-def render(blocks) -> str:
-    out = []
-    for comments, command, output in blocks:
-        out.extend(comments)
-        if command is not None:
-            out.extend([command, SEPARATOR, *output])
-    return "\n".join(out).rstrip("\n") + "\n"
 
 
 def run_file(path: Path) -> tuple[str, str]:
     """The file's text and what it would be with the current code's output."""
-    text = path.read_text()
-    harness = Harness()
-    blocks = [(comments, command, harness.run(command) if command is not None else [])
-              for comments, command, _ in parse(text)]
-    return text, render(blocks)
+    return datadriven.run_file(path, Harness())
 
 
 # ---- values in scripts --------------------------------------------------------------
