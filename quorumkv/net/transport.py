@@ -339,6 +339,21 @@ async def request_reply(transport, peer_id: str, message):
         transport.forget(peer_id, req_id)
 
 
+async def ask_peers(transport, peers: list[str], message, reply_type,
+                    timeout_s: float) -> list:
+    """``message`` to every peer at once (``transport.request``): per peer, in order,
+    its reply if it is a ``reply_type`` that came within ``timeout_s``, else None
+    (down, slow, or an error answer: the caller reports it as not answered)."""
+    async def ask(peer: str):
+        try:
+            reply = await asyncio.wait_for(transport.request(peer, message), timeout_s)
+        except Exception:
+            return None
+        return reply if isinstance(reply, reply_type) else None
+
+    return await asyncio.gather(*(ask(peer) for peer in peers))
+
+
 def replies_on_wire(replies: list) -> list:
     """``[(req_id, reply)]`` as ``[(wire id, message)]``: replies carry ``-req_id``,
     and the acks of several writes travel as one ``PutAcks`` (a replica acks a whole

@@ -21,6 +21,7 @@ import logging
 
 from ..core import messages as m
 from ..core.load import RangeLoad, merge_views
+from ..net.transport import ask_peers
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
@@ -107,15 +108,7 @@ class RangeStats:
                            timeout_s: float = ASK_TIMEOUT_S) -> tuple[list[dict], list[str]]:
         """Every range's row merged from this node and every peer that answers in
         time; and the peers that did not."""
-        async def ask(peer: str):
-            try:
-                reply = await asyncio.wait_for(transport.request(peer, m.RangeStatsRequest()),
-                                               timeout_s)
-            except Exception:
-                return None
-            return reply if isinstance(reply, m.RangeStatsReply) else None
-
-        replies = await asyncio.gather(*(ask(peer) for peer in peers))
+        replies = await ask_peers(transport, peers, m.RangeStatsRequest(), m.RangeStatsReply, timeout_s)
         local = self.local_rows()
         descriptors = {row["range_id"]: row for row in local}
         views = [local]

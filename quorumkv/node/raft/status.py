@@ -10,10 +10,9 @@ the answers with core.raftstatus.merge_groups.
 
 from __future__ import annotations
 
-import asyncio
-
 from ...core import messages as m
 from ...core.raftstatus import merge_groups
+from ...net.transport import ask_peers
 
 ASK_TIMEOUT_S = 0.5
 
@@ -63,15 +62,7 @@ class RaftStatus:
                            timeout_s: float = ASK_TIMEOUT_S) -> tuple[list[dict], list[str]]:
         """Every strong range merged from this node and every peer that answers in
         time; and the peers that did not."""
-        async def ask(peer: str):
-            try:
-                reply = await asyncio.wait_for(transport.request(peer, m.RaftStatusRequest()),
-                                               timeout_s)
-            except Exception:
-                return None
-            return reply if isinstance(reply, m.RaftStatusReply) else None
-
-        replies = await asyncio.gather(*(ask(peer) for peer in peers))
+        replies = await ask_peers(transport, peers, m.RaftStatusRequest(), m.RaftStatusReply, timeout_s)
         views = [self.local_rows()]
         for reply in replies:
             if reply is not None:
