@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...core import resp
+from ...core.strong.resp_args import ArgError, expire_conditions
 from ...errors import SyntaxError_
 from .registry import ONE_KEY, INT64_MAX, command, to_int
 
@@ -31,22 +32,13 @@ def parse_expiry(ctx, option: bytes, raw: bytes, command: str) -> int:
     return _to_ms(n, unit_ms, base_ms, command)
 
 
-_CONDITIONS = (b"NX", b"XX", b"GT", b"LT")
-
-
 def parse_conditions(options: list) -> frozenset:
-    """EXPIRE's ``[NX|XX|GT|LT]...``: any number, checked as Redis 7 does."""
-    given = set()
-    for raw in options:
-        option = raw.upper()
-        if option not in _CONDITIONS:
-            raise SyntaxError_(f"Unsupported option {raw.decode(errors='replace')}")
-        given.add(option)
-    if b"NX" in given and len(given) > 1:
-        raise SyntaxError_("NX and XX, GT or LT options at the same time are not compatible")
-    if b"GT" in given and b"LT" in given:
-        raise SyntaxError_("GT and LT options at the same time are not compatible")
-    return frozenset(given)
+    """EXPIRE's ``[NX|XX|GT|LT]...``: any number, checked as Redis 7 does (by the
+    strong keyspaces' parser, one rule for both modes)."""
+    try:
+        return frozenset(o.encode() for o in expire_conditions(options))
+    except ArgError as exc:
+        raise SyntaxError_(str(exc).removeprefix("ERR ")) from None
 
 
 def _refused(conditions: frozenset, expiry: int, current_ms: int) -> bool:

@@ -134,7 +134,7 @@ _CONDITIONS = (b"NX", b"XX", b"GT", b"LT")
 
 def _expire_family(unit_ms: int, relative: bool, command: str):
     def build(args, now_ms):
-        conditions = _conditions(args[3:])
+        conditions = expire_conditions(args[3:])
         n = to_int(args[2])
         if unit_ms == 1000:
             if not INT64_MIN // 1000 < n <= INT64_MAX // 1000:
@@ -148,8 +148,9 @@ def _expire_family(unit_ms: int, relative: bool, command: str):
     return build
 
 
-def _conditions(options) -> tuple:
-    """EXPIRE's ``[NX|XX|GT|LT]...``, checked as Redis 7 does."""
+def expire_conditions(options) -> tuple:
+    """EXPIRE's ``[NX|XX|GT|LT]...``, checked as Redis 7 does (the eventual EXPIRE
+    of api/resp/expiry.py uses it too)."""
     given = set()
     for raw in options:
         option = raw.upper()
