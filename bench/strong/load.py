@@ -15,7 +15,7 @@ number of endpoints, one request in flight each, one connection each unless
 `--conns` is smaller: then they share connections, requests pipelined); preload
 `--keys` keys (100,000) with `--value-size`-byte values (100) and `--counters`
 counters (1,000) set to 0, in batches (etcd: a Txn of 128 Puts, ZooKeeper: a multi of
-100 creates, RESP: MSET of 100 keys); then for each workload a `--warmup` (2 s) that
+100 creates, RESP: 100 pipelined SETs); then for each workload a `--warmup` (2 s) that
 is not recorded, then up to `--ops` operations (200,000) or `--seconds` (10 s),
 whichever ends first. Keys are uniform over the key space; increments go to the
 counters. Reported per workload: ops/s (operations that succeeded over the measured

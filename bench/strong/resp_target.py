@@ -23,7 +23,7 @@ WORKLOADS = {
     "incr": "INCR",
 }
 DEFAULT_WORKLOADS = ("write", "read", "incr")
-MSET_KEYS = 100  # keys per MSET in the preload
+PRELOAD_PIPELINE = 100  # SETs pipelined per round trip in the preload
 NIL = object()  # a nil reply ($-1): parse() returns None for "incomplete"
 
 
@@ -143,11 +143,15 @@ class Target:
         return reply
 
     async def preload(self, conn: Connection, pairs: list[tuple[bytes, bytes]]) -> None:
-        for i in range(0, len(pairs), MSET_KEYS):
-            args = [b"MSET"]
-            for k, v in pairs[i:i + MSET_KEYS]:
-                args += (k, v)
-            await self.call(conn, *args)
+        # Pipelined SETs, not MSET: on a strong keyspace an MSET must stay in one range
+        # (CROSSSLOT otherwise), and the preload's keys are spread over all of them.
+        for i in range(0, len(pairs), PRELOAD_PIPELINE):
+            replies = await asyncio.wait_for(asyncio.gather(
+                *(conn.request(b"SET", k, v) for k, v in pairs[i:i + PRELOAD_PIPELINE])),
+                self.timeout)
+            for reply in replies:
+                if isinstance(reply, RespError):
+                    raise reply
 
     async def read_int(self, conn: Connection, key: bytes) -> int:
         reply = await self.call(conn, b"GET", key)

@@ -83,7 +83,9 @@ def node_start(config_path, node_id, data_dir, fsync, log_level) -> None:
         level=cfg.node.log_level.upper(),
         format=f"%(asctime)s {cfg.node.id} %(levelname)-7s %(name)s: %(message)s")
     import uvloop
-    profile_path = os.environ.get("QKV_PROFILE_OUT")
+    # "{id}" in the path is replaced by the node id: `cluster up` starts every node
+    # with the same environment
+    profile_path = os.environ.get("QKV_PROFILE_OUT", "").replace("{id}", cfg.node.id)
     if not profile_path:
         sys.exit(uvloop.run(run_node(cfg)))
     # profiling the hot path: cProfile the whole run, stats written on a clean stop

@@ -51,9 +51,10 @@ class StrongReplicator:
         """The reply (core.strong.replies) to ``command``."""
         descriptor = self.range_of(c.keys_of(command))
         try:
-            return await asyncio.wait_for(
-                self._execute(descriptor, command, client_id, seq), self.timeout_s)
-        except asyncio.TimeoutError:
+            # asyncio.timeout, not wait_for: no second task per request (hot path)
+            async with asyncio.timeout(self.timeout_s):
+                return await self._execute(descriptor, command, client_id, seq)
+        except TimeoutError:
             raise RaftTimeout(f"range {descriptor.range_id} of keyspace "
                               f"'{self.keyspace.name}' did not answer within "
                               f"{self.timeout_s * 1000:.0f} ms (no leader or no quorum); "
@@ -192,18 +193,17 @@ class StrongService:
         try:
             command = c.decode_command(request.command)
             replicator = self.replicators[group.machine.keyspace_name]
-            if c.is_read_only(command):
-                await asyncio.wait_for(self.host.read_index(request.range_id),
-                                       replicator.timeout_s)
-                reply = group.machine.read(command, replicator.clock_ms())
-            else:
-                reply = await asyncio.wait_for(
-                    replicator.propose(request.range_id, command, request.client_id,
-                                       request.seq), replicator.timeout_s)
+            async with asyncio.timeout(replicator.timeout_s):
+                if c.is_read_only(command):
+                    await self.host.read_index(request.range_id)
+                    reply = group.machine.read(command, replicator.clock_ms())
+                else:
+                    reply = await replicator.propose(request.range_id, command,
+                                                     request.client_id, request.seq)
             answer = m.StrongReply(reply_to_wire(reply))
         except ProposalLost as exc:
             answer = m.ErrorReply(ErrorCode.NOT_LEADER, str(exc), [group.leader])
-        except asyncio.TimeoutError:
+        except TimeoutError:
             answer = m.ErrorReply(ErrorCode.INTERNAL, "timed out waiting for the range's "
                                   "Raft group", [])
         except Exception as exc:  # answer, never leave the peer hanging
