@@ -133,6 +133,9 @@ class Config:
     keyspaces: tuple[KeyspaceSettings, ...] = ()
     # the deprecated [cluster] keys that were set, to warn about once at start
     deprecated: tuple[str, ...] = field(default=(), compare=False)
+    # this node's addresses when it joined the cluster (node/join.py): then it is
+    # not in cluster.nodes, which stays the bootstrap list the layout is made of
+    joined: NodeAddress | None = None
 
     def __post_init__(self) -> None:
         """``default`` first with id 1 (and db 0 unless it says otherwise), the
@@ -157,10 +160,14 @@ class Config:
 
     @property
     def me(self) -> NodeAddress:
+        if self.joined is not None:
+            return self.joined
         for n in self.cluster.nodes:
             if n.id == self.node.id:
                 return n
-        raise ConfigError(f"node id '{self.node.id}' is not in cluster.nodes")
+        raise ConfigError(f"node id '{self.node.id}' is not in cluster.nodes (a node "
+                          f"that is not in the bootstrap list joins a running cluster: "
+                          f"quorumkv node start --join HOST:PEER_PORT)")
 
     @property
     def data_dir(self) -> str:
@@ -449,7 +456,13 @@ def to_toml(config: Config) -> str:
     for f in fields(NodeSection):
         if f.name != "id":
             lines.append(f"{f.name} = {toml_value(getattr(config.node, f.name))}")
-    lines.append("\n[cluster]")
+    return "\n".join(lines) + "\n\n" + cluster_toml(config)
+
+
+def cluster_toml(config: Config) -> str:
+    """The cluster's part of the config as TOML: [cluster], the bootstrap
+    [[cluster.nodes]] and the [[keyspaces]] (what a joining node runs under)."""
+    lines = ["[cluster]"]
     for f in fields(ClusterSection):
         if f.name != "nodes" and f.name not in LEGACY_KEYSPACE_KEYS \
                 and not (f.name == "id" and not config.cluster.id):

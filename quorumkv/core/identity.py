@@ -300,19 +300,25 @@ def _start_refusal(stored: Identity, configured: Identity, data_dir: str,
 
 
 def peer_refusal(mine: Identity, node_id: str, cluster_id: str, fingerprint: str,
-                 layout_json: str) -> str:
+                 layout_json: str, joined=frozenset(), left=frozenset()) -> str:
     """Why a peer's handshake is refused ("" when it is accepted): it must be
-    another node of our layout, and of our cluster when both of us have an id.
-    The reason names both nodes, so that it reads the same in either one's log."""
+    another node of our layout (the bootstrap list, or ``joined`` since: the
+    metadata's members), not ``left`` the cluster, and of our cluster when both
+    of us have an id. The reason names both nodes, so that it reads the same in
+    either one's log."""
     me = mine.node_id
+    if node_id in left:
+        return f"node {node_id} was removed from the cluster (node {me}'s metadata)"
     if mine.cluster_id and cluster_id and mine.cluster_id != cluster_id:
         return (f"node {node_id} belongs to cluster {cluster_id}, node {me} to cluster "
                 f"{mine.cluster_id}")
     if fingerprint != mine.layout.fingerprint:
         return (f"node {node_id} runs layout {fingerprint}, node {me} layout "
                 f"{mine.layout.fingerprint} ({_layout_change(mine, node_id, layout_json)})")
-    if node_id == me or node_id not in {n[0] for n in mine.layout.nodes}:
-        return f"node id {node_id!r} is not another node of node {me}'s layout"
+    if node_id == me or (node_id not in {n[0] for n in mine.layout.nodes}
+                         and node_id not in joined):
+        return (f"node id {node_id!r} is not another node of node {me}'s layout, nor "
+                f"a node that joined it")
     return ""
 
 

@@ -15,8 +15,9 @@ string errors and no version in its Hello; version 2 has typed errors
 requests by range id and generation; version 4 adds strong keyspaces' traffic
 (``StrongRequest`` / ``StrongReply``, ``RaftStatusRequest`` / ``RaftStatusReply``,
 and core/raft/codec.py's tags 80-82) and the metadata group's forwarded commands
-(``MetaRequest`` / ``MetaReply``, tags 28-29; added within version 4, before any
-release carried it).
+(``MetaRequest`` / ``MetaReply``, tags 28-29) and a joining node's
+``JoinRequest`` / ``JoinReply`` (tags 71-72); added within version 4, before any
+release carried them.
 
 A request that concerns a range (``Put``, ``Get``, ``Scan``, ``TreeRequest``,
 ``DigestRequest``, ``FetchRequest``) ends with the ``range_id`` and the
@@ -320,6 +321,29 @@ class LegacyHelloReply(NamedTuple):
     refusal: str
 
 
+class JoinRequest(NamedTuple):
+    """Instead of a Hello, on a connection of its own: a node asks to join the
+    cluster (node/join.py). ``node`` is core.meta's NodeInfo as msgpack; the
+    cluster id is "" when the joining node's configuration names none. Answered
+    with one ``JoinReply``, then the connection closes."""
+    TAG = 71
+    node: bytes
+    cluster_id: str
+    protocol_version: int = PROTOCOL_VERSION
+
+
+class JoinReply(NamedTuple):
+    """``refusal`` empty when the node is added: then ``cluster_toml`` is the
+    cluster's configuration without a [node] section (its id, bootstrap node
+    list and keyspaces: the joining node runs under the same layout) and
+    ``members`` the msgpack list of every node not left (NodeInfo arrays)."""
+    TAG = 72
+    refusal: str
+    cluster_id: str
+    cluster_toml: str
+    members: bytes
+
+
 def version_refusal(node_id: str, version: int, me: str, mine: int) -> str:
     """Why a peer speaking ``version`` is refused ("" if it is ours); names both
     nodes and both versions so that it reads the same in either one's log."""
@@ -379,7 +403,8 @@ MESSAGE_TYPES = (Put, PutAck, Get, GetReply, Scan, ScanReply, Stats, StatsReply,
                  FetchRequest, FetchReply, PutAcks, Truncate, TruncationsRequest,
                  TruncationsReply, RangeStatsRequest, RangeStatsReply, StrongRequest, StrongReply,
                  RaftStatusRequest, RaftStatusReply, MetaRequest, MetaReply, Hello,
-                 HelloReply, StreamOpen, StreamChunk, StreamEnd, StreamAck, StreamAbort)
+                 HelloReply, JoinRequest, JoinReply, StreamOpen, StreamChunk, StreamEnd,
+                 StreamAck, StreamAbort)
 
 
 class DecodeError(Exception):

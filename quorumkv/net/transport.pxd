@@ -8,6 +8,7 @@ cdef class _PeerLink:
 cdef class PeerTransport:
     cdef public object handlers, connect_timeout_s, _links, _ids, _server, _inbound, bind_host, port
     cdef public object hello, check_hello, protocol_version, max_queued_bytes, streams, _removed
+    cdef public object on_join
 
 cdef class FrameProtocol:
     cdef public object _on_messages, _on_lost, _buf, _out, _out_bytes, _flush_scheduled, transport, closed

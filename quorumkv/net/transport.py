@@ -32,7 +32,10 @@ check is per connection: an inbound connection's message handler is swapped for
 the dispatch once its Hello is accepted. A refused peer is tried again after a
 backoff that doubles up to ``REFUSED_BACKOFF_MAX_S``, or as soon as its own
 Hello is accepted (it was restarted with the right settings). Peers are added and
-removed at run time (``add_peer``, ``remove_peer``).
+removed at run time (``add_peer``, ``remove_peer``). A node that is not a member
+yet opens a connection of its own with a ``JoinRequest`` instead of a Hello
+(:func:`request_join`); ``on_join`` answers it with one ``JoinReply`` and the
+connection closes (node/join.py).
 
 Backpressure: while the kernel cannot take more of a connection's bytes, asyncio
 calls ``pause_writing``; frames then wait in the connection's own queue, at most
@@ -354,6 +357,42 @@ async def ask_peers(transport, peers: list[str], message, reply_type,
     return await asyncio.gather(*(ask(peer) for peer in peers))
 
 
+async def request_join(host: str, port: int, bind_host: str, request,
+                       timeout_s: float):
+    """Send ``request`` (an m.JoinRequest) to the node at ``host:port`` on a
+    connection of its own and return its m.JoinReply; PeerUnavailable if it
+    cannot be reached or does not answer within ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    answer = loop.create_future()
+
+    def on_messages(_proto, items) -> None:
+        if not answer.done():
+            answer.set_result(items[0][1])
+
+    def on_lost(_proto, exc) -> None:
+        if not answer.done():
+            answer.set_exception(PeerUnavailable(
+                f"{host}:{port} closed the connection without answering the join"))
+
+    proto = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, proto = await loop.create_connection(
+                lambda: FrameProtocol(on_messages, on_lost), host, port,
+                local_addr=(bind_host, 0))
+            proto.send(1, request)
+            reply = await answer
+    except (OSError, TimeoutError) as exc:
+        raise PeerUnavailable(f"cannot join through {host}:{port}: "
+                              f"{exc or 'no answer in time'}") from None
+    finally:
+        if proto is not None and proto.transport is not None:
+            proto.transport.close()
+    if type(reply) is not m.JoinReply:
+        raise PeerUnavailable(f"{host}:{port} answered {type(reply).__name__} to a join")
+    return reply
+
+
 def replies_on_wire(replies: list) -> list:
     """``[(req_id, reply)]`` as ``[(wire id, message)]``: replies carry ``-req_id``,
     and the acks of several writes travel as one ``PutAcks`` (a replica acks a whole
@@ -564,6 +603,8 @@ class PeerTransport:
         self._inbound: dict[FrameProtocol, Channel] = {}
         self.streams = None  # net.stream.Streams, made by the first stream call
         self._removed: set[str] = set()  # remove_peer'd: their Hellos are refused
+        # async on_join(JoinRequest) -> JoinReply (node/join.py); None: joins refused
+        self.on_join: Callable | None = None
 
     def handle(self, cls: type, handler: Callable) -> None:
         """Serve message type ``cls`` with ``handler(items, channel)``."""
@@ -592,6 +633,9 @@ class PeerTransport:
         """The first messages of an inbound connection: a Hello, then perhaps
         requests. Accepted: the connection serves requests from here on."""
         req_id, hello = items[0]
+        if type(hello) is m.JoinRequest:
+            asyncio.ensure_future(self._answer_join(proto, req_id, hello))
+            return
         who, reason = self._hello_refusal(hello)
         if type(hello) is m.Hello and hello.protocol_version == 1:  # it reads the old shape
             proto.send(-req_id, m.LegacyHelloReply(*self.hello[:4], reason))
@@ -614,6 +658,21 @@ class PeerTransport:
             link._retry_after = 0.0
         if len(items) > 1:
             channel.received(proto, items[1:])
+
+    async def _answer_join(self, proto: FrameProtocol, req_id: int, request) -> None:
+        """One JoinReply, then the connection closes: it never carries requests."""
+        try:
+            if self.on_join is None:
+                reply = m.JoinReply("this node does not take joins", "", "", b"")
+            else:
+                reply = await self.on_join(request)
+        except Exception as exc:  # answer, never leave the joining node hanging
+            log.exception("answering a join request")
+            reply = m.JoinReply(f"the join failed here: {exc}", "", "", b"")
+        if not proto.closed:
+            proto.send(-req_id, reply)
+            proto._flush()
+            proto.transport.close()
 
     def _hello_refusal(self, hello) -> tuple[str, str]:
         """Who sent the opening message, and why it is refused ("" accepts it)."""

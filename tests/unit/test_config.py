@@ -471,3 +471,22 @@ def test_write_atomic_that_fails_keeps_the_old_file(tmp_path):
         cfgmod.write_atomic(str(path), None)  # fails while writing the temporary
     assert path.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["cluster.toml"]
+
+
+def test_the_cluster_part_of_a_config_reads_back_as_the_same_cluster():
+    from dataclasses import replace as _replace
+    from quorumkv.config import NodeAddress, cluster_toml, loads
+    cfg = loads('[node]\nid = "n1"\n[cluster]\nid = "c1"\n'
+                '[[cluster.nodes]]\nid = "n1"\n[[cluster.nodes]]\nid = "n2"\npeer_port = 9080\n'
+                'resp_port = 7380\nhttp_port = 8080\n'
+                '[[keyspaces]]\nname = "default"\n[[keyspaces]]\nname = "locks"\nmode = "strong"\n')
+    text = cluster_toml(cfg)
+    assert "[node]" not in text
+    again = loads(text + '\n[node]\nid = "n2"\n')
+    assert (again.cluster, again.keyspaces) == (cfg.cluster, cfg.keyspaces)
+    # a node that joined is not in the bootstrap list: its own address is `joined`
+    n4 = NodeAddress("n4", "127.0.0.4", 9084, 7384, 8084)
+    joined = _replace(again, node=_replace(again.node, id="n4"), joined=n4)
+    assert joined.me == n4
+    with pytest.raises(ConfigError, match="--join"):
+        _ = _replace(again, node=_replace(again.node, id="n4")).me

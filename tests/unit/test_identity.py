@@ -404,3 +404,13 @@ def test_the_configured_identity_covers_every_keyspace():
     assert (layout_.ranges, layout_.partitioner) == (16, "hash")
     assert "keyspaces users (range, 3 ranges, rf 1), events (hash, 8 ranges, rf 1)" \
         in layout_.describe()
+
+
+def test_a_node_that_joined_is_accepted_and_a_removed_one_refused():
+    n4 = hello_of(ident(node_id="n4"))  # same cluster and layout: a joined node's
+    assert "not another node" in ci.peer_refusal(ident(), *n4)
+    assert ci.peer_refusal(ident(), *n4, joined={"n4"}) == ""
+    assert ci.peer_refusal(ident(), *n4, joined={"n4"}, left={"n4"}) == \
+        "node n4 was removed from the cluster (node n1's metadata)"
+    # a bootstrap node that was removed is refused as well
+    assert "removed" in ci.peer_refusal(ident(), *hello_of(ident(node_id="n2")), left={"n2"})

@@ -106,6 +106,10 @@ STRATEGIES = {
         st.one_of(st.integers(0, 2**32), small_bytes), max_size=4)),
     m.MetaRequest: st.builds(m.MetaRequest, command=small_bytes),
     m.MetaReply: st.builds(m.MetaReply, result=small_bytes),
+    m.JoinRequest: st.builds(m.JoinRequest, node=small_bytes, cluster_id=texts,
+                             protocol_version=st.integers(0, 2**16)),
+    m.JoinReply: st.builds(m.JoinReply, refusal=texts, cluster_id=texts,
+                           cluster_toml=texts, members=small_bytes),
     # the Raft traffic core/raft/codec.py adds to the protocol (imported above)
     codec.RaftBatch: raft_codec_tests.batches,
     codec.NodeHeartbeat: raft_codec_tests.heartbeats.filter(

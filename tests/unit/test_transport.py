@@ -216,6 +216,44 @@ def test_a_one_way_message_to_a_peer_not_yet_connected_connects_first():
 # ---- the protocol version in the handshake ------------------------------------------
 
 
+def test_a_join_request_is_answered_once_on_its_own_connection():
+    async def scenario():
+        b = await started("b")
+        seen = []
+
+        async def on_join(request):
+            seen.append(request)
+            return m.JoinReply("", "c1", "[cluster]\n", b"\x90")
+        b.on_join = on_join
+        try:
+            request = m.JoinRequest(b"\x96", "c1")
+            reply = await t.request_join("127.0.0.1", b.port, "127.0.0.1", request, WAIT_S)
+            await until(lambda: not b._inbound, "the join connection to close")
+            return reply, seen
+        finally:
+            await b.close()
+
+    reply, seen = asyncio.run(scenario())
+    assert reply == m.JoinReply("", "c1", "[cluster]\n", b"\x90")
+    assert seen == [m.JoinRequest(b"\x96", "c1")]
+
+
+def test_a_node_that_takes_no_joins_says_so_and_an_unreachable_one_fails():
+    async def scenario():
+        b = await started("b")  # on_join is None
+        try:
+            refused = await t.request_join("127.0.0.1", b.port, "127.0.0.1",
+                                           m.JoinRequest(b"", ""), WAIT_S)
+        finally:
+            await b.close()
+        with pytest.raises(PeerUnavailable, match="cannot join through"):
+            await t.request_join("127.0.0.1", b.port, "127.0.0.1",
+                                 m.JoinRequest(b"", ""), WAIT_S)
+        return refused
+
+    assert asyncio.run(scenario()).refusal == "this node does not take joins"
+
+
 def test_peers_of_different_protocol_versions_refuse_each_other_on_both_sides(caplog):
     caplog.set_level(logging.ERROR, logger="quorumkv.net.transport")
 
