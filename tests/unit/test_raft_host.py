@@ -178,3 +178,50 @@ def test_a_node_behind_a_compaction_catches_up_from_a_snapshot(tmp_path, monkeyp
         assert group.applied >= 61
 
     asyncio.run(run(tmp_path, scenario))
+
+
+def test_a_node_outside_a_groups_conf_catches_up_once_added_as_a_learner(tmp_path):
+    """How a joining node follows a group (the metadata group, node join): it opens
+    the group with the members it was told, itself in none of them, never campaigns,
+    and gets the log once the leader adds it as a learner."""
+    from quorumkv.core.raft.types import ConfChange, ConfChangeSingle, ConfChangeType
+    from quorumkv.node.raft.groups import _open
+    from quorumkv.node.raft.meta import start_groups
+
+    async def scenario(cluster):
+        r1 = cluster.replicators["n1"]
+        for i in range(10):
+            await r1.execute(c.Set(b"{a}k%d" % i, b"%d" % i))
+        n4 = await started("n4")
+        cluster.transports["n4"] = n4
+        for node_id in NODES:
+            cluster.transports[node_id].add_peer("n4", *address(n4))
+            n4.add_peer(node_id, *address(cluster.transports[node_id]))
+        storage = Storage(str(cluster.tmp_path / "n4"))
+        ranges = build_range_map(cluster.cfg)
+        host, _ = build_raft(cluster.cfg.node, "n4", ranges, storage, n4,
+                             clock_ms=lambda: 1000, rng=random.Random(4),
+                             monotonic_s=lambda: 0.0)
+        assert not host.groups  # n4 is a replica of no range
+        d = cluster.replicators["n1"].range_of([b"{a}k0"])
+        ks = ranges.keyspaces["locks"]
+        fresh = _open(host, host.store, cluster.cfg.node, "n4", ks, d, random.Random(4))
+        start_groups(host, host.store, cluster.cfg.node, "n4", fresh, random.Random(4))
+        cluster.storages["n4"], cluster.hosts["n4"] = storage, host
+        loop = asyncio.get_running_loop()
+        cluster.tasks["n4"] = [loop.create_task(host.run()),
+                               loop.create_task(run_ticks(host, 0.01, cluster.running))]
+        group = host.groups[d.range_id]
+        await asyncio.sleep(0.5)  # 50 ticks: more than an election timeout
+        assert group.role is not Role.LEADER and group.node.raft.term == 0
+        leader = next(h for h in cluster.hosts.values()
+                      if d.range_id in h.groups and h.groups[d.range_id].role is Role.LEADER)
+        leader.propose_conf_change(d.range_id, ConfChange(
+            (ConfChangeSingle(ConfChangeType.ADD_LEARNER, "n4"),)))
+        committed = leader.groups[d.range_id].node.raft.log.last_index()
+        await until(lambda: group.applied >= committed, "n4 to apply the group's log")
+        conf = group.node.raft.trk.conf_state()
+        assert "n4" in conf.learners and "n4" not in conf.voters
+        assert group.machine.read(c.Get(b"{a}k7"), 1000).value == b"7"
+
+    asyncio.run(run(tmp_path, scenario))

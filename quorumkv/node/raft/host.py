@@ -174,6 +174,15 @@ class RaftHost:
         self._wake.set()
         return future
 
+    def propose_conf_change(self, group_id: int, change) -> None:
+        """Propose a membership change (core.raft.types.ConfChange) in the group;
+        it applies in log order like any entry. Raises ProposalDropped when this
+        node does not lead the group. A change proposed while another is pending
+        becomes an empty entry (as in etcd): the caller checks the conf state
+        again after it applied (node/raft/meta.py)."""
+        self.groups[group_id].node.propose_conf_change(change)
+        self._wake.set()
+
     def _flush_proposals(self) -> None:
         proposing, self._proposing = self._proposing, set()
         for group in proposing:
