@@ -140,6 +140,9 @@ class AntiEntropy:
             started = self.monotonic_s()
             ranges = self.my_ranges()
             passed = RepairStats()
+            if not ranges:  # a node that holds no range (one that just joined) waits
+                await asyncio.sleep(self.interval_s)
+                continue
             for rng in ranges:
                 await asyncio.sleep(self.interval_s)
                 for peer in rng.replicas:
