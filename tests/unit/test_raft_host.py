@@ -66,7 +66,7 @@ class Cluster:
         ranges = build_range_map(self.cfg)
         host, replicators = build_raft(self.cfg.node, node_id, ranges, storage,
                                        self.transports[node_id], clock_ms=lambda: 1000,
-                                       rng=random.Random(hash((node_id, seed))),
+                                       rng=random.Random(f"{node_id}/{seed}"),
                                        monotonic_s=lambda: 0.0)
         self.storages[node_id], self.hosts[node_id] = storage, host
         self.replicators[node_id] = replicators["locks"]
@@ -79,6 +79,16 @@ class Cluster:
         return node_id in self.tasks
 
     async def stop_node(self, node_id: str) -> None:
+        """Stop the node, then wait until the others have a leader in every group:
+        a write sent to a leader as it dies is indeterminate (it may have been
+        proposed there) and is refused, not retried, so the scenarios write after."""
+        await self._stop(node_id)
+        others = [self.hosts[n] for n in self.tasks]
+        await until(lambda: all(g.leader in self.tasks for h in others
+                                for g in h.groups.values()),
+                    f"leaders without {node_id}")
+
+    async def _stop(self, node_id: str) -> None:
         for task in self.tasks.pop(node_id):
             task.cancel()
         await asyncio.sleep(0)  # the cancelled loops unwind before the engine closes
@@ -94,7 +104,7 @@ class Cluster:
 
     async def close(self) -> None:
         for node_id in list(self.tasks):
-            await self.stop_node(node_id)
+            await self._stop(node_id)
 
     def leaders(self) -> set:
         return {(gid, g.leader) for h in self.hosts.values() for gid, g in h.groups.items()
