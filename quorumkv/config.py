@@ -136,6 +136,9 @@ class Config:
     # this node's addresses when it joined the cluster (node/join.py): then it is
     # not in cluster.nodes, which stays the bootstrap list the layout is made of
     joined: NodeAddress | None = None
+    # the members the join's answer named (the first peers, until the metadata
+    # group has reached this node); not part of any file
+    joined_members: tuple[NodeAddress, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         """``default`` first with id 1 (and db 0 unless it says otherwise), the

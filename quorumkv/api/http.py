@@ -29,7 +29,7 @@ from ..core.strong import commands as sc
 from ..core.strong.replies import Array, Bulk, Error, Int, Nil
 from ..errors import LimitError, QuorumKVError, RequestError, SyntaxError_, UnsupportedError
 from ..core.scan import range_limit
-from . import keyspaces
+from . import keyspaces, nodes
 from .kv import KV
 from .resp.ranges import read_range
 
@@ -86,6 +86,7 @@ def build_app(node) -> web.Application:
     app.router.add_get("/v1/keyspaces", h.keyspace_list)
     app.router.add_get("/v1/keyspaces/{name}", h.keyspace_describe)
     app.router.add_delete("/v1/keyspaces/{name}", h.keyspace_drop)
+    app.router.add_delete("/v1/nodes/{node_id}", h.node_remove)
     app.router.add_get("/openapi.json", h.openapi)
     return app
 
@@ -337,6 +338,10 @@ class _Handlers:
     async def keyspace_drop(self, request: web.Request) -> web.Response:
         return web.json_response(await keyspaces.drop(self.node, request.match_info["name"]))
 
+    async def node_remove(self, request: web.Request) -> web.Response:
+        """``DELETE /v1/nodes/ID``: retire a dead node (api/nodes.py); 409 refused."""
+        return web.json_response(await nodes.remove(self.node, request.match_info["node_id"]))
+
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "node_id": self.node.node_id})
 
@@ -445,13 +450,16 @@ def _error(description: str) -> dict:
     return _json_body(description, {"$ref": "#/components/schemas/Error"})
 
 
+def _path_parameter(name: str, **extra) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
+            **extra}
+
+
 def _kv_parameters(with_ttl: bool) -> list[dict]:
     params = [
-        {"name": "keyspace", "in": "path", "required": True, "schema": {"type": "string"},
-         "example": "default",
-         "description": "A keyspace name (QKV.KEYSPACES lists them); unknown: 404."},
-        {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
-         "description": "Percent-encoded key bytes; may contain '/'."},
+        _path_parameter("keyspace", example="default", description="A keyspace name "
+                        "(QKV.KEYSPACES lists them); unknown: 404."),
+        _path_parameter("key", description="Percent-encoded key bytes; may contain '/'."),
         {"name": "consistency", "in": "query", "required": False,
          "schema": {"type": "string", "enum": [level.name for level in Level]},
          "description": "Replica answers required (case-insensitive); default: "
@@ -641,8 +649,7 @@ def build_openapi() -> dict:
                 "get": {"summary": "Every keyspace", "responses": {"200": _json_body(
                     "{keyspaces: [...]}", {"type": "object"})}}},
             "/v1/keyspaces/{name}": {
-                "parameters": [{"name": "name", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
+                "parameters": [_path_parameter("name")],
                 "get": {"summary": "Describe a keyspace: spec, ranges, notes",
                         "responses": {"200": _json_body("Its description.",
                                                         {"type": "object"}),
@@ -651,6 +658,14 @@ def build_openapi() -> dict:
                            "responses": {"200": _json_body("{dropped, id}",
                                                            {"type": "object"}),
                                          "404": _error("Unknown keyspace.")}}},
+            "/v1/nodes/{node_id}": {
+                "parameters": [_path_parameter("node_id")],
+                "delete": {"summary": "Retire a dead node from the cluster metadata",
+                           "responses": {"200": _json_body("{removed, version}",
+                                                           {"type": "object"}),
+                                         "409": _error("Refused: up, unknown, or a "
+                                                       "strong range would lose its "
+                                                       "quorum.")}}},
             "/v1/health": {"get": {"summary": "Liveness", "responses": {"200": _json_body(
                 "Up.", {"type": "object", "properties": {
                     "status": {"type": "string"}, "node_id": {"type": "string"}}})}}},

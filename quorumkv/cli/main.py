@@ -1,6 +1,8 @@
 """``quorumkv``: the command-line entry point.
 
     quorumkv node start --config cluster.toml --id n1     one node, in the foreground
+    quorumkv node start --config n4.toml --join HOST:PORT  a new node joins a running cluster
+    quorumkv node remove ID                                retire a dead node
     quorumkv cluster up --nodes 3                          a local cluster, in the foreground
     quorumkv cluster restart-node n3                       start again a node of it that died
     quorumkv set KEY VALUE / get KEY / del KEY...          talk to any node
@@ -68,17 +70,25 @@ def node() -> None:
 @click.option("--data-dir", help="Data directory ('{id}' expands to the node id).")
 @click.option("--fsync", type=fsync_choice, help="When the write-ahead log is synced.")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False))
-def node_start(config_path, node_id, data_dir, fsync, log_level) -> None:
+@click.option("--join", "join_via", metavar="HOST:PEER_PORT",
+              help="Join the running cluster of this node (any node's peer address); "
+                   "the file then names only this node.")
+def node_start(config_path, node_id, data_dir, fsync, log_level, join_via) -> None:
     """Start one node in the foreground; SIGINT/SIGTERM stops it cleanly."""
     overrides = {"id": node_id, "data_dir": data_dir, "fsync": fsync,
                  "log_level": log_level.lower() if log_level else None}
     from ..node import identity
+    from ..node import join
     try:
         cfg = cfgmod.load(config_path, overrides=overrides)
+        if join_via or os.path.exists(join.joined_path(cfg)):
+            cfg = asyncio.run(join.join(cfg, join_via or ""))
         cfgmod.check_startable(cfg)
         identity.check(cfg)  # this cluster's data? (recorded at start, in Node.start)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
+    except join.JoinRefused as exc:
+        fail(str(exc), EXIT_UNREACHABLE)
     logging.basicConfig(
         level=cfg.node.log_level.upper(),
         format=f"%(asctime)s {cfg.node.id} %(levelname)-7s %(name)s: %(message)s")
@@ -120,6 +130,20 @@ async def run_node(cfg) -> int:
     log.info("node %s stopping", cfg.node.id)
     await node.stop()
     return 0
+
+
+@node.command("remove")
+@click.argument("node_id", metavar="ID")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--http", "bases", multiple=True, metavar="URL[,URL...]",
+              default=("http://127.0.0.1:8079",), show_default=True,
+              help="Node HTTP addresses, tried in order until one answers.")
+def node_remove(node_id, yes, bases) -> None:
+    """Retire dead node ID from the cluster (it may never come back under this id)."""
+    if not yes:
+        click.confirm(f"remove node {node_id} from the cluster for good?", abort=True)
+    answer = keyspace_call(bases, "DELETE", f"/v1/nodes/{urllib.parse.quote(node_id)}")
+    click.echo(f"removed node {answer['removed']} (metadata version {answer['version']})")
 
 
 # ---- cluster -------------------------------------------------------------------

@@ -23,7 +23,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-STATES = {"up": "UP", "suspect": "SU", "down": "DN"}
+STATES = {"up": "UP", "suspect": "SU", "down": "DN", "left": "LEFT"}
+MEMBERSHIP = {"joining": "JOIN", "leaving": "LEAV"}  # shown before the detector's view
 
 
 class Unreachable(Exception):
@@ -123,7 +124,10 @@ def format_status(status: dict, hints: dict[str, int] | None = None,
     rows = [("State", "ID", "Address", "RESP", "Ranges", "Keys", "Bytes", "Hints", "Phi")]
     for n in status.get("nodes", []):
         held = (hints or {}).get(n.get("id"), n.get("hints_pending"))
-        rows.append((STATES.get(n.get("state"), "??"), str(n.get("id")),
+        state = STATES.get(n.get("state"), "??")
+        if n.get("membership") in MEMBERSHIP:
+            state = f"{MEMBERSHIP[n['membership']]}/{state}"
+        rows.append((state, str(n.get("id")),
                      str(n.get("address")), str(n.get("resp_port")), str(n.get("ranges", "?")),
                      _estimate(n.get("keys")), _estimate_bytes(n.get("bytes")),
                      "?" if held is None else str(held), _phi(n.get("phi"))))

@@ -83,7 +83,7 @@ class Parts:
         if self.storage.durability is Durability.PERIODIC:
             loops["periodic_sync"] = self.storage.run_periodic_sync
         if self.meta is not None:
-            loops["meta_bootstrap"] = self.meta.run_bootstrap
+            loops["meta"] = self.meta.run
         if self.raft_host.groups:
             host, is_down = self.raft_host, self.heartbeats.is_down
             loops["raft"] = host.run
@@ -143,8 +143,9 @@ def assemble(settings: NodeSection, node_id: str, peers: list[str], ranges, stor
                                    rng, monotonic_s, metrics.raft)
     meta = None
     if machine is not None:
-        meta = build_meta(s, node_id, [node_id, *peers], ranges, raft_host, strong,
-                          machine, transport, clock_ms, rng, bootstrap)
+        meta = build_meta(s, node_id, [n.node_id for n in bootstrap.nodes], ranges,
+                          raft_host, strong, machine, transport, clock_ms, rng, bootstrap,
+                          heartbeats)
     return Parts(replica, heartbeats, hints, anti_entropy, tombstone_gc, coordinator,
                  range_stats, truncations, raft_host, strong, meta, list(peers), storage,
                  transport, s)

@@ -34,6 +34,22 @@ class Heartbeats:
         for peer in peers:  # presumed up at start: silence from here on counts
             detector.heartbeat(peer, now)
 
+    def add_peer(self, peer: str) -> None:
+        """Ping ``peer`` from now on (a node that joined), presumed up."""
+        if peer not in self.peers:
+            self.peers.append(peer)
+            self.detector.heartbeat(peer, self.now_ms())
+
+    def remove_peer(self, peer: str) -> None:
+        """Stop pinging ``peer`` (a node removed from the cluster)."""
+        if peer in self.peers:
+            self.peers.remove(peer)
+        self._inflight.pop(peer, None)
+        self._heard.discard(peer)
+        self._down.discard(peer)
+        self._seen.pop(peer, None)
+        self.detector.forget(peer)
+
     def now_ms(self) -> float:
         return self.loop.time() * 1000
 

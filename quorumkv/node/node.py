@@ -24,6 +24,7 @@ from ..core.hlc import HLC
 from ..core.identity import Identity, peer_refusal
 from ..core.load import order_rows
 from ..core.meta import bootstrap_from_config
+from ..core.meta.commands import LEFT
 from ..core.placement import Keyspace, RangeCache, bootstrap_ranges
 from ..errors import UnknownKeyspaceError
 from ..net import PeerTransport
@@ -35,6 +36,7 @@ from .coordinator import Coordinator
 from .heartbeat import Heartbeats
 from . import identity
 from .hints import HintedHandoff
+from .join import JoinService, address_of
 from .metrics import Metrics
 from .rangestats import RangeStats
 from .raft.status import RaftStatus
@@ -83,7 +85,8 @@ class Node:
                                cfg.node.periodic_sync_ms,
                                row_cache_bytes=cfg.node.row_cache_bytes)
         log_storage_opened(self.storage, previous)
-        peers = {n.id: (n.host, n.peer_port) for n in cfg.cluster.nodes if n.id != self.node_id}
+        peers = {n.id: (n.host, n.peer_port) for n in (*cfg.cluster.nodes, *cfg.joined_members)
+                 if n.id != self.node_id}
         self.transport = PeerTransport(self.me.host, self.me.peer_port, peers,
                                        hello=self.hello(), check_hello=self.check_hello)
         self.parts = assemble(cfg.node, self.node_id, list(peers), self.ranges, self.storage,
@@ -91,6 +94,9 @@ class Node:
                               bootstrap=bootstrap_from_config(cfg))
         for name in Parts.part_names():  # node.coordinator, node.hints, ... as before
             setattr(self, name, getattr(self.parts, name))
+        meta = self.parts.meta
+        meta.follower.sync_peers(meta.state)  # nodes that joined (or left) before
+        self.transport.on_join = JoinService(cfg, meta).answer
         await self.transport.start()
         self._tasks = self.parts.start()
         await self.parts.catch_up()  # before it serves clients
@@ -123,9 +129,16 @@ class Node:
                        ident.layout.canonical())
 
     def check_hello(self, hello) -> str:
-        """Why a peer's Hello or HelloReply is refused ("" accepts it)."""
+        """Why a peer's Hello or HelloReply is refused ("" accepts it): the
+        layout's nodes, and the ones that joined since, are accepted, unless the
+        metadata says they left."""
+        joined = {n.id for n in self.config.joined_members}
+        left = set()
+        if self.parts is not None and self.parts.meta is not None:
+            for node in self.parts.meta.state.nodes():
+                (left if node.state == LEFT else joined).add(node.node_id)
         return peer_refusal(self.identity, hello.node_id, hello.cluster_id,
-                            hello.layout_fingerprint, hello.layout)
+                            hello.layout_fingerprint, hello.layout, joined, left)
 
     async def stop(self) -> None:
         for server in reversed(self._servers):
@@ -144,10 +157,11 @@ class Node:
     async def cluster_status(self) -> dict:
         """Every node as this node sees it, every keyspace (mode, partitioner, rf,
         range count, db) and the range map (``/v1/cluster``)."""
-        held: dict[str, int] = {n.id: 0 for n in self.config.cluster.nodes}
+        members = self.members()
+        held: dict[str, int] = {n.id: 0 for n, _ in members}
         for rng in self.ranges.all_ranges():
             for node in rng.replicas:
-                held[node] += 1
+                held[node] = held.get(node, 0) + 1
 
         async def probe(node_id: str):
             if node_id == self.node_id:
@@ -165,10 +179,15 @@ class Node:
             state, phi = self.heartbeats.view(node_id)
             return state.value, round(min(phi, 1e9), 2)
 
-        nodes = self.config.cluster.nodes
+        nodes = [n for n, _ in members]
+        membership = dict((n.id, state) for n, state in members)
         replies, (strong, unanswered) = await asyncio.gather(
-            asyncio.gather(*(probe(n.id) for n in nodes)), self.strong_ranges())
-        views = {n.id: liveness(n.id) for n in nodes}
+            asyncio.gather(*(probe(n.id) for n in nodes if membership[n.id] != LEFT)),
+            self.strong_ranges())
+        replies = iter(replies)
+        replies = [None if membership[n.id] == LEFT else next(replies) for n in nodes]
+        views = {n.id: liveness(n.id) if membership[n.id] != LEFT else ("left", 0.0)
+                 for n in nodes}
         return {
             "node_id": self.node_id,
             "nodes": [
@@ -178,6 +197,7 @@ class Node:
                     "resp_port": n.resp_port,
                     "http_port": n.http_port,
                     "peer_port": n.peer_port,
+                    "membership": membership[n.id],  # joining, up, leaving, left
                     "state": views[n.id][0],  # the failure detector's view from here
                     "phi": views[n.id][1],
                     "hints_pending": self.hints.pending.get(n.id, 0),  # held here for it
@@ -193,6 +213,15 @@ class Node:
             "strong_ranges": strong,  # core/raftstatus.py's rows
             "strong_unanswered": unanswered,
         }
+
+    def members(self) -> list[tuple]:
+        """``(NodeAddress, membership state)`` of every node of the cluster
+        metadata, by id (the bootstrap list, all up, until it is bootstrapped)."""
+        meta = self.parts.meta if self.parts is not None else None
+        if meta is None or not meta.state.bootstrapped:
+            return [(n, "up") for n in self.config.cluster.nodes]
+        return [(address_of(n.info), n.state)
+                for n in sorted(meta.state.nodes(), key=lambda n: n.node_id)]
 
     async def strong_ranges(self) -> tuple[list[dict], list[str]]:
         """The Raft groups of every strong range, merged from every node that holds
@@ -211,7 +240,7 @@ class Node:
         node that answers (``GET /v1/ranges``, ``quorumkv ranges``)."""
         if keyspace is not None and keyspace not in self.ranges.keyspaces:
             raise UnknownKeyspaceError(f"unknown keyspace '{keyspace}'")
-        peers = [n.id for n in self.config.cluster.nodes if n.id != self.node_id]
+        peers = sorted(self.transport.peers())
         rows, missing = await self.range_stats.cluster_rows(self.transport, peers)
         if keyspace is not None:
             rows = [row for row in rows if row["keyspace"] == keyspace]

@@ -94,7 +94,7 @@ def test_the_real_node_and_a_simulated_node_have_the_same_parts(tmp_path):
             assert getattr(simulated, name) is getattr(theirs, name)
         assert list(mine.background()) == list(theirs.background()) == [
             "heartbeats", "hints", "range_stats", "anti_entropy", "tombstone_gc",
-            "meta_bootstrap", "raft", "raft_ticks"]
+            "meta", "raft", "raft_ticks"]
         assert real["ranges"] == simulated.ranges.to_json()  # the same bootstrap map
         assert mine.peers == theirs.peers == ["n2", "n3"]
     finally:

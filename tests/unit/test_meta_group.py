@@ -97,6 +97,20 @@ def test_a_dropped_keyspace_leaves_the_cache_of_the_others_whole():
 
 
 class NoNetwork:
+    """The transport's interface, without a network; it keeps the peers it is given."""
+
+    def __init__(self) -> None:
+        self.links: dict = {}
+
+    def peers(self) -> dict:
+        return dict(self.links)
+
+    def add_peer(self, peer_id, host, port) -> None:
+        self.links[peer_id] = (host, port)
+
+    def remove_peer(self, peer_id) -> None:
+        self.links.pop(peer_id, None)
+
     def handle(self, cls, handler) -> None:
         pass
 
@@ -166,3 +180,33 @@ def test_a_keyspace_cluster_toml_added_after_the_bootstrap_stays_served():
     machine = machine_with(MemEngine(), BOOTSTRAP, CreateKeyspace(KeyspaceSpec("x", ranges=2)))
     sync_cache(ranges, machine.state)
     assert list(ranges.keyspaces) == ["default", "later"]
+
+
+def test_the_follower_talks_to_nodes_that_joined_and_stops_talking_to_nodes_that_left():
+    from quorumkv.core.meta import AddNode, RemoveNode
+
+    class Beats:
+        def __init__(self) -> None:
+            self.peers: list = []
+
+        def add_peer(self, peer) -> None:
+            self.peers.append(peer)
+
+        def remove_peer(self, peer) -> None:
+            self.peers.remove(peer)
+
+    engine = MemEngine()
+    store = RaftLogStore(engine)
+    network, beats = NoNetwork(), Beats()
+    network.links = {"n2": ("127.0.0.1", 9002), "n3": ("127.0.0.1", 9003)}  # cluster.toml
+    host = RaftHost("n1", store, engine, network, lambda: 0.0)
+    follower = MetaFollower("n1", RangeCache(), host, store, {}, replace(NodeSection(), id="n1"),
+                            network, lambda: 0, random.Random(1), beats)
+    n4 = NodeInfo("n4", "127.0.0.4:9004")
+    follower.sync_peers(machine_with(engine, BOOTSTRAP, AddNode(n4)).state)
+    assert network.links == {"n2": ("127.0.0.1", 9002), "n3": ("127.0.0.1", 9003),
+                             "n4": ("127.0.0.4", 9004)}
+    assert beats.peers == ["n4"]
+    follower.sync_peers(machine_with(MemEngine(), BOOTSTRAP, AddNode(n4),
+                                     RemoveNode("n4")).state)
+    assert "n4" not in network.links and beats.peers == []

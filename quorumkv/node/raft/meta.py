@@ -40,10 +40,12 @@ import msgpack
 from ...core import keys
 from ...core import messages as m
 from ...core.meta import DecodeError, MetaState, Result, decode, encode, runtime_keyspace
+from ...core.meta.commands import JOINING, LEFT, UP, SetNodeState
 from ...core.placement.descriptor import RangeDescriptor
 from ...core.raft.raft import ProposalDropped
 from ...core.raft.rawnode import RawNode
-from ...core.raft.types import ConfState, Role
+from ...core.raft.types import (ConfChange, ConfChangeSingle, ConfChangeType, ConfState,
+                                Role)
 from ...core.strong import record
 from ...errors import NotLeader, PeerError, RaftTimeout, remote_error
 from .groups import _open, _rawnode, raft_config
@@ -117,7 +119,7 @@ class MetaStateMachine:
         return META_STATE_KEY, _packed(index, self.state)
 
     def conf_changed(self, conf_state) -> None:
-        pass
+        self.on_applied()  # the membership follows the group's conf: look again
 
     def snapshot_data(self) -> bytes:
         """The stored record itself: between turns (when the host asks) ``_applied``
@@ -153,8 +155,9 @@ class MetaFollower:
     with the metadata state (see the module docstring)."""
 
     def __init__(self, node_id, ranges, host, store, replicators, settings, transport,
-                 clock_ms, rng) -> None:
+                 clock_ms, rng, heartbeats=None) -> None:
         self.node_id = node_id
+        self.heartbeats = heartbeats
         self.ranges = ranges
         self.host = host
         self.store = store
@@ -165,6 +168,7 @@ class MetaFollower:
         self.rng = rng
         self.on_drop: list = []  # callables of a dropped keyspace's name (KV's caches)
         self.machine: MetaStateMachine | None = None
+        self.service = None  # the node's MetaService (build_meta)
         self._pending = False
 
     def changed(self) -> None:
@@ -181,6 +185,62 @@ class MetaFollower:
         for ks, descriptors in new:
             self.add(ks, descriptors)
         self.ranges.refresh(self.machine.state.descriptors())  # newer generations only
+        self.sync_peers(self.machine.state)
+        self.reconcile_members(self.machine.state)
+        if self.service is not None:
+            self.service.mark_up_if_joining()
+
+    def sync_peers(self, state: MetaState) -> None:
+        """The transport and the heartbeats talk to every node of the metadata that
+        has not left (a node that joined), and to none that left."""
+        known = self.transport.peers()
+        for node in state.nodes():
+            node_id = node.node_id
+            if node_id == self.node_id:
+                continue
+            if node.state == LEFT:
+                if node_id in known:
+                    self.transport.remove_peer(node_id)
+                    if self.heartbeats is not None:
+                        self.heartbeats.remove_peer(node_id)
+                    log.info("node %s left the cluster: no longer a peer", node_id)
+                continue
+            # a known peer keeps its link: a node's peer address never changes in
+            # the metadata (a bootstrap node's is the layout's; a joined one's, its own)
+            host, _, port = node.info.peer.rpartition(":")
+            if node_id not in known:
+                self.transport.add_peer(node_id, host, int(port))
+                if self.heartbeats is not None:
+                    self.heartbeats.add_peer(node_id)
+                log.info("node %s (%s) is a peer now", node_id, node.info.peer)
+
+    def reconcile_members(self, state: MetaState) -> None:
+        """On the metadata group's leader: every node of the metadata is in the
+        group (a node that joined becomes a learner, so it gets the log), and a
+        node that left is not; one change at a time, none while one is pending."""
+        group = self.host.groups.get(META_GROUP)
+        if group is None or group.role is not Role.LEADER or not state.bootstrapped:
+            return
+        raft = group.node.raft
+        cs = raft.trk.conf_state()
+        if raft.pending_conf_index > raft.log.applied or cs.voters_outgoing:
+            return
+        in_conf = cs.voters | cs.learners
+        change = None
+        for node in sorted(state.nodes(), key=lambda n: n.node_id):
+            if node.state != LEFT and node.node_id not in in_conf:
+                change = ConfChangeSingle(ConfChangeType.ADD_LEARNER, node.node_id)
+                break
+            if node.state == LEFT and node.node_id in in_conf and (
+                    node.node_id in cs.learners or len(cs.voters) > 1):
+                change = ConfChangeSingle(ConfChangeType.REMOVE_NODE, node.node_id)
+                break
+        if change is not None:
+            log.info("metadata group: %s %s", change.type.name.lower(), change.node_id)
+            try:
+                self.host.propose_conf_change(META_GROUP, ConfChange((change,)))
+            except ProposalDropped as exc:  # lost the lead meanwhile: the next one does it
+                log.info("metadata group: membership change not proposed: %s", exc)
 
     def add(self, ks, descriptors) -> None:
         self.ranges.add_keyspace(ks, descriptors)
@@ -299,6 +359,7 @@ class MetaService:
         self.transport = transport
         self.bootstrap = bootstrap  # core.meta.Bootstrap: the first transaction
         self.timeout_s = timeout_s
+        self._marking = False  # a SetNodeState(up) of this node is in flight
         transport.handle(m.MetaRequest, self.on_requests)
 
     @property
@@ -399,6 +460,37 @@ class MetaService:
             answer = m.error_reply(exc)
         channel.send_later([(req_id, answer)])
 
+    def mark_up_if_joining(self) -> None:
+        """A node that joined marks itself up once its own AddNode reached it (it
+        follows the metadata): new keyspaces then place ranges on it. Called after
+        every metadata apply (MetaFollower.refresh); one attempt at a time."""
+        me = self.state.node(self.node_id)
+        if me is None or me.state != JOINING or self._marking:
+            return
+        self._marking = True
+        asyncio.get_running_loop().create_task(self._mark_up())
+
+    async def _mark_up(self) -> None:
+        try:
+            result = await self.submit(SetNodeState(self.node_id, UP))
+            log.info("node %s is up in the cluster metadata%s", self.node_id,
+                     "" if result.ok else f" ({result.error})")
+        except Exception as exc:  # the next metadata apply tries again
+            log.info("node %s: marking itself up failed: %s", self.node_id, exc)
+        finally:
+            self._marking = False
+
+    async def run(self) -> None:
+        """Propose the bootstrap while the state is empty; then, on each change of
+        group 0's leader, let the follower look again (a new leader reconciles the
+        group's membership with the metadata: a join its predecessor had not added).
+        Woken by leader changes only, never by a timer."""
+        await self.run_bootstrap()
+        while True:
+            await self.host.changed(META_GROUP)
+            if self.host.groups[META_GROUP].role is Role.LEADER:
+                self.follower.changed()
+
     async def run_bootstrap(self) -> None:
         """While the state is empty: propose the bootstrap on becoming leader."""
         while not self.state.bootstrapped:
@@ -424,14 +516,17 @@ async def _changed_or_retry(host) -> None:
 
 
 def build_meta(settings, node_id, node_ids, ranges, host, replicators, machine, transport,
-               clock_ms, rng, bootstrap) -> MetaService:
-    """Group 0 on ``host``, its follower and its service (node/assembly.py)."""
+               clock_ms, rng, bootstrap, heartbeats=None) -> MetaService:
+    """Group 0 on ``host``, its follower and its service (node/assembly.py).
+    ``node_ids``: the bootstrap list, which group 0's first conf state is made of
+    (on a node that joined too: it replays the conf changes from there)."""
     follower = MetaFollower(node_id, ranges, host, host.store, replicators, settings,
-                            transport, clock_ms, rng)
+                            transport, clock_ms, rng, heartbeats)
     follower.machine = machine
     machine.on_applied = follower.changed
     open_meta_group(host, host.store, settings, node_id, node_ids, machine, rng)
     service = MetaService(node_id, host, machine, transport, bootstrap,
                           settings.request_timeout_ms / 1000)
     service.follower = follower
+    follower.service = service
     return service
