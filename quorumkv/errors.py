@@ -14,6 +14,7 @@ the edges need: the RESP error prefix and the HTTP status. Lower-layer exception
     │   ├── UnsupportedError      needs a capability this keyspace lacks
     │   ├── ExecAbortError        EXEC of a refused transaction (EXECABORT)
     │   ├── CrossSlotError        keys of one command in several ranges (CROSSSLOT)
+    │   ├── MovedError            QKV.REDIRECT ON: the range's leader is elsewhere (MOVED)
     │   └── UnknownKeyspaceError
     └── UnavailableError          the cluster could not serve it (server side)
         ├── ConsistencyError      too few replicas answered for the level
@@ -98,6 +99,19 @@ class CrossSlotError(RequestError):
     """One command (or transaction) of a strong keyspace names keys of several
     ranges (Redis Cluster's CROSSSLOT)."""
     resp_prefix = "CROSSSLOT"
+
+
+class MovedError(RequestError):
+    """``MOVED <range-id> <host:port>``: a connection that asked for redirects
+    (QKV.REDIRECT ON) sent a command that this node would forward to the range's
+    leader, whose RESP address this names (Redis Cluster's MOVED, with the range
+    id for the slot)."""
+    resp_prefix = "MOVED"
+
+    def __init__(self, range_id: int, address: str) -> None:
+        super().__init__(f"{range_id} {address}")
+        self.range_id = range_id
+        self.address = address
 
 
 class UnknownKeyspaceError(RequestError):

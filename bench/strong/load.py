@@ -64,6 +64,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--target", choices=sorted(TARGETS), required=True)
     ap.add_argument("--endpoints", required=True, help="host:port[,host:port...]")
     ap.add_argument("--keyspace", help="quorumkv: QKV.USE this keyspace on every connection")
+    ap.add_argument("--follow-leaders", action="store_true",
+                    help="quorumkv, a strong --keyspace: send each request to its range's "
+                         "leader (QKV.REDIRECT ON, MOVED followed and kept), as "
+                         "quorumkv.client.strong does, under QKV.REQUEST sessions")
     ap.add_argument("--workloads", help="comma-separated (default: the target's list)")
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--conns", type=int, help="connections the clients share (default: one each)")

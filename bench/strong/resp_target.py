@@ -8,6 +8,13 @@ connection, a reply parser for the five RESP2 types, no pooling layer; redis-py'
 asyncio client costs several times the CPU per request, and on two cores the client
 competes with the servers.
 
+With `--follow-leaders` a client keeps a connection to each node it is sent to
+and goes to each range's leader: its connections send `QKV.REDIRECT ON`, a
+`MOVED <range> <host:port>` is followed and remembered per range, and every
+request is wrapped in `QKV.REQUEST <id> <seq>` (quorumkv.client.strong's way,
+with its RangeRouter and Sessions): what the redirecting Python client does,
+without redis-py's per-request cost.
+
 Workloads: `write` (SET), `read` (GET: linearizable on a strong keyspace, whatever
 the keyspace guarantees elsewhere), `incr` (INCR, one round trip: the server does
 the read-modify-write).
@@ -111,6 +118,61 @@ class Connection(asyncio.Protocol):
         return future
 
 
+MAX_REDIRECTS = 5
+
+
+class Routed:
+    """One client's connections in --follow-leaders mode (module docstring)."""
+
+    def __init__(self, target, endpoint: str) -> None:
+        from quorumkv.client.strong import RangeRouter, Sessions
+        self.target = target
+        host, port = endpoint.rsplit(":", 1)
+        self.home = (host, int(port))
+        self.conns: dict[tuple[str, int], Connection] = {}
+        self.router = RangeRouter()
+        self.sessions = Sessions()
+
+    async def start(self) -> "Routed":
+        described = await self.target.call(await self.conn(self.home), b"QKV.KEYSPACE",
+                                           b"DESCRIBE", self.target.keyspace.encode())
+        self.router.load(described)
+        return self
+
+    async def conn(self, address: tuple[str, int]) -> Connection:
+        conn = self.conns.get(address)
+        if conn is None or conn.transport.is_closing():
+            conn = await self.target.open(*address)
+            await self.target.call(conn, b"QKV.REDIRECT", b"ON")
+            self.conns[address] = conn
+        return conn
+
+    def close(self) -> None:
+        for conn in self.conns.values():
+            conn.transport.close()
+
+    def request(self, *args: bytes) -> asyncio.Future:
+        return asyncio.ensure_future(self._request(args))
+
+    async def _request(self, args):
+        range_id = self.router.range_of(args[1]) if len(args) > 1 else None
+        address = self.router.leaders.get(range_id, self.home)
+        session = self.sessions.take()
+        try:
+            wrapped = (b"QKV.REQUEST", session[0].encode(), b"%d" % session[1], *args)
+            for _ in range(MAX_REDIRECTS):
+                reply = await (await self.conn(address)).request(*wrapped)
+                if not (isinstance(reply, RespError) and str(reply).startswith("MOVED ")):
+                    return reply
+                moved_range, target = str(reply).split(" ")[1:3]
+                host, port = target.rsplit(":", 1)
+                address = (host, int(port))
+                self.router.moved(int(moved_range), address)
+            return reply
+        finally:
+            self.sessions.give(session)
+
+
 class Target:
     name = "quorumkv"
     workloads = WORKLOADS
@@ -119,16 +181,24 @@ class Target:
     def __init__(self, options) -> None:
         self.timeout = options.request_timeout
         self.keyspace = options.keyspace
+        self.follow_leaders = getattr(options, "follow_leaders", False)
+        if self.follow_leaders and not self.keyspace:
+            raise SystemExit("--follow-leaders needs --keyspace (a strong keyspace)")
 
-    async def connect(self, endpoint: str) -> Connection:
+    async def connect(self, endpoint: str):
+        if self.follow_leaders:
+            return await Routed(self, endpoint).start()
         host, port = endpoint.rsplit(":", 1)
-        _, conn = await asyncio.get_running_loop().create_connection(Connection, host, int(port))
+        return await self.open(host, int(port))
+
+    async def open(self, host: str, port: int) -> Connection:
+        _, conn = await asyncio.get_running_loop().create_connection(Connection, host, port)
         if self.keyspace:
             await self.call(conn, b"QKV.USE", self.keyspace.encode())
         return conn
 
-    async def close(self, conn: Connection) -> None:
-        conn.transport.close()
+    async def close(self, conn) -> None:
+        conn.close() if isinstance(conn, Routed) else conn.transport.close()
 
     def key(self, i: int, width: int) -> bytes:
         return b"k%0*d" % (width, i)

@@ -223,6 +223,18 @@ class Node:
         return [(address_of(n.info), n.state)
                 for n in sorted(meta.state.nodes(), key=lambda n: n.node_id)]
 
+    def resp_address(self, node_id: str) -> str | None:
+        """``host:port`` of node ``node_id``'s RESP listener (a MOVED redirect's
+        target), from the metadata, or the bootstrap list before it is applied."""
+        meta = self.parts.meta if self.parts is not None else None
+        record = meta.state.node(node_id) if meta is not None else None
+        if record is not None:
+            return record.info.resp
+        for n in self.config.cluster.nodes:
+            if n.id == node_id:
+                return f"{n.host}:{n.resp_port}"
+        return None
+
     async def strong_ranges(self) -> tuple[list[dict], list[str]]:
         """The Raft groups of every strong range, merged from every node that holds
         one and answers; and those that did not (none asked without strong keyspaces)."""

@@ -7,6 +7,7 @@ QKV.CAS swaps once, and HTTP's if_version writes only over the version read."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -17,6 +18,7 @@ import urllib.request
 import pytest
 import redis
 
+from quorumkv.client.strong import RangeRouter, StrongClient
 from quorumkv.config import KeyspaceSettings
 from quorumkv.core.placement import Keyspace
 from quorumkv.core.placement.partitioner import hash_split_points
@@ -197,3 +199,116 @@ def test_redis_benchmark_runs_incr_on_a_strong_keyspace_and_counts_exactly(stron
     assert out.returncode == 0, out.stderr
     assert "INCR:" in out.stdout.replace("\r", "\n")
     assert clients["n1"].get("counter:__rand_int__") == b"400"
+
+
+def test_a_request_under_a_client_session_applies_once_through_any_node(strong):
+    """QKV.REQUEST <id> <seq>: the same (id, seq) sent again, through other nodes
+    (a client retrying after a lost connection), is answered with the first reply
+    and applies nothing; the next seq applies; an older one is refused."""
+    _, clients = strong
+    client_id = os.urandom(16).hex()
+
+    def incr(node: str, seq: int):
+        return clients[node].execute_command("QKV.REQUEST", client_id, seq, "INCR", "{s}once")
+
+    assert [incr(n, 1) for n in NODES] == [1, 1, 1]
+    assert clients["n2"].get("{s}once") == b"1"
+    assert incr("n3", 2) == 2 and incr("n1", 2) == 2
+    with pytest.raises(redis.ResponseError, match="duplicate request"):
+        incr("n2", 1)
+    assert clients["n1"].get("{s}once") == b"2"
+    # a read under a session takes no entry; an eventual-style keyless command runs
+    assert clients["n1"].execute_command("QKV.REQUEST", client_id, 3, "GET", "{s}once") == b"2"
+    assert clients["n1"].execute_command("QKV.REQUEST", client_id, 4, "PING") == b"PONG"
+
+
+@pytest.mark.parametrize("args, error", [
+    (("QKV.REQUEST", "id", "1"), "wrong number of arguments"),
+    (("QKV.REQUEST", "id", "0", "INCR", "k"), "seq must be an integer from 1"),
+    (("QKV.REQUEST", "id", "x", "INCR", "k"), "seq must be an integer from 1"),
+    (("QKV.REQUEST", "id", "9" * 20, "INCR", "k"), "seq must be an integer from 1"),
+    (("QKV.REQUEST", "", "1", "INCR", "k"), "client id must be 1 to 48 bytes"),
+    (("QKV.REQUEST", "i" * 49, "1", "INCR", "k"), "client id must be 1 to 48 bytes"),
+    (("QKV.REQUEST", "id", "1", "QKV.REQUEST", "id", "2", "INCR", "k"),
+     "cannot wrap another QKV.REQUEST"),
+    (("QKV.REQUEST", "id", "1", "NOSUCH", "k"), "unknown command 'NOSUCH'"),
+    (("QKV.REQUEST", "id", "1", "INCR"), "wrong number of arguments for 'incr'"),
+    (("QKV.REDIRECT", "MAYBE"), "QKV.REDIRECT takes ON or OFF"),
+])
+def test_bad_request_and_redirect_arguments_are_refused_and_change_nothing(strong, args, error):
+    _, clients = strong
+    r = clients["n2"]
+    with pytest.raises(redis.ResponseError, match=error):
+        r.execute_command(*args)
+    assert r.get("k") is None and r.ping() is True
+
+
+def leader_of(c, key: str) -> str:
+    """The node whose connection with QKV.REDIRECT ON takes a write of ``key``."""
+    takers, moved = [], []
+    for n in NODES:
+        r = c.redis(n, db=1)
+        try:
+            assert r.execute_command("QKV.REDIRECT", "ON") == b"OK"
+            assert r.execute_command("QKV.REDIRECT") == b"ON"
+            try:
+                r.set(key, n)
+                takers.append(n)
+            except redis.exceptions.MovedError as exc:
+                moved.append((n, exc))
+        finally:
+            r.close()
+    assert len(takers) == 1, (takers, moved)
+    leader = takers[0]
+    router = RangeRouter()  # where the client places the key, from DESCRIBE
+    router.load(c.redis("n1", db=1).execute_command("QKV.KEYSPACE", "DESCRIBE", "locks"))
+    for n, exc in moved:  # each names the leader's RESP address and the key's range
+        assert (exc.host, int(exc.port)) == (c.address(leader).host,
+                                              c.address(leader).resp_port), (n, exc)
+        assert exc.slot_id == router.range_of(key), (n, exc)
+    return leader
+
+
+def test_with_redirect_on_a_follower_answers_moved_naming_the_leader(strong):
+    c, clients = strong
+    leader = leader_of(c, "{m}k")
+    follower = next(n for n in NODES if n != leader)
+    r = c.redis(follower, db=1)
+    try:
+        r.execute_command("QKV.REDIRECT", "ON")
+        assert r.get("{m}k") == leader.encode()  # a read is served by the follower
+        r.execute_command("QKV.REDIRECT", "OFF")
+        assert r.set("{m}k", "forwarded") is True  # forwarded again
+    finally:
+        r.close()
+
+
+def test_the_strong_client_follows_redirects_and_retries_exactly_once(strong):
+    """StrongClient: writes through a node list that starts at followers reach the
+    leaders by MOVED (each range's leader learned once, then kept); a retry of the
+    same session after the first node applied it (its reply lost) applies once."""
+    c, clients = strong
+    leader = leader_of(c, "{e}probe")  # the range of every {e} key
+    order = sorted(NODES, key=lambda n: n == leader)  # a follower of {e}0's range first
+    nodes = [f"{c.address(n).host}:{c.address(n).resp_port}" for n in order]
+    with StrongClient(nodes, "locks") as kv:
+        for i in range(40):
+            assert kv.incr("{e}%d" % (i % 8)) == i // 8 + 1
+        assert 1 <= kv.redirects <= RANGES  # at most one MOVED per range, then cached
+        addr = c.address(leader)
+        assert kv.router.leaders[kv.router.range_of("{e}0")] == (addr.host, addr.resp_port)
+        before = kv.redirects
+        for i in range(40):
+            kv.incr("{e}%d" % (i % 8))
+        assert kv.redirects == before  # the leaders it learned are kept
+        assert kv.set("{e}v", "a") and kv.cas("{e}v", "a", "b") and not kv.cas("{e}v", "a", "c")
+        assert kv.get("{e}v") == b"b"
+        # a retry: the same session sent again through another node after it applied
+        session = kv.sessions.take()
+        wrapped = kv._wrapped(session, ("INCR", "{e}retry"))
+        first = clients["n1"].execute_command(*wrapped)
+        again = kv._send(kv.router.range_of("{e}retry"), wrapped)
+        kv.sessions.give(session)
+        assert first == again == 1 and kv.get("{e}retry") == b"1"
+    with pytest.raises(ValueError, match="strong keyspaces"):
+        StrongClient(nodes, "default").get("x")

@@ -118,7 +118,7 @@ class ServerHooks:
 
     def feed_monitors(self, ctx, command: str, spec, args: list) -> None:
         """A command started while monitors are attached."""
-        if spec is not None and type(args) is list:  # not core.resp.OversizedArgs
+        if spec is not None and type(args) is not resp.OversizedArgs:
             self._feed_monitors(ctx, command, spec, args)
 
     def filter_reply(self, ctx, reply: bytes):

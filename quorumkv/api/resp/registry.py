@@ -152,6 +152,7 @@ class CommandContext:
         self.strong_txn = None      # a strong keyspace's MULTI (strong.Transaction)
         self.strong_watches: dict = {}  # WATCHed key -> its version (strong keyspaces)
         self.strong_sessions: list = []  # free [client id, seq] of its strong writes
+        self.strong_redirect = False  # QKV.REDIRECT ON: MOVED instead of forwarding
         self.level: Level = kv.default_level(kv.initial)
         self.level_set = False     # QKV.CONSISTENCY <level>: kept across QKV.USE, SELECT
         self.session = Session()  # grows with every read and write (QKV.SESSION)

@@ -27,7 +27,7 @@ from ...errors import (ArityError, LimitError, QuorumKVError, UnknownCommandErro
                        UnsupportedError)
 from .admin import ServerHooks
 from .registry import BLIND_WRITE, COMMANDS, EXCLUSIVE, CommandContext, error_reply
-from .strong import strong_spec
+from .strong import request_args, strong_spec
 from .transactions import REFUSED_IN_MULTI, TRANSACTION_ENDS
 
 log = logging.getLogger(__name__)
@@ -297,6 +297,11 @@ class RespConnection:
             self._start(args, "UNKNOWN", None, self.server.unknown_stats, None, False)
             return True
         command, spec, stats = self.server.lookup(name)
+        if command == "QKV.REQUEST":  # the wrapped command, with the client's session
+            inner = request_args(args)
+            if inner is not None:
+                args = inner
+                command, spec, stats = self.server.lookup(args[0])
         ctx = self.ctx
         if ctx.strong:  # a strong keyspace's commands (api/resp/strong.py)
             spec = strong_spec(ctx, command, spec)

@@ -21,6 +21,23 @@ reused once answered): the first is drawn (os.urandom) at its first strong
 write, more only while writes overlap (at most the connection's in-flight
 bound). Reads take no log entry and no session.
 
+A client's own session. ``QKV.REQUEST <client-id> <seq> <command> [arg ...]``
+runs the command under the client's session instead of the connection's (the
+server unwraps it before anything else, api/resp/server.py): a client that
+numbers its writes and sends the same (id, seq) again after a lost connection,
+to this or any other node, has it applied once and gets the first reply. The id
+is any 1 to 48 bytes (say 32 hex digits of 16 random bytes), kept apart from the
+ids the connections draw; ``seq`` counts from 1 and must grow from one write to
+the next (an older one is answered ``ERR duplicate request``). Reads ignore it,
+and so do eventual keyspaces, whose writes do not take a log entry.
+
+Redirects. A connection that sent ``QKV.REDIRECT ON`` gets ``-MOVED <range-id>
+<host:port>`` (Redis Cluster's form, the range id for the slot) for a write that
+this node would forward to the range's leader, naming the leader's RESP address:
+a client that follows it and keeps the leader per range saves the forwarding
+hop. A read on a follower replica is served here (after ReadIndex) and a
+command this node cannot place on a known leader is forwarded, as without it.
+
 Transactions. MULTI queues key commands (``+QUEUED``); a command refused at
 queue time (unknown, wrong arity, not a key command of the keyspace, or keys in
 another range than the transaction's) answers its error and makes EXEC answer
@@ -39,9 +56,9 @@ from ...core import resp
 from ...core.strong import commands as c
 from ...core.strong import resp_args
 from ...core.strong.replies import Array, Bulk, Error, to_resp
-from ...errors import (ArityError, ExecAbortError, QuorumKVError, RequestError,
-                       UnknownCommandError, UnsupportedError)
-from .registry import COMMANDS, ONE_KEY, Spec, error_reply
+from ...errors import (ArityError, ExecAbortError, LimitError, MovedError, QuorumKVError,
+                       RequestError, SyntaxError_, UnknownCommandError, UnsupportedError)
+from .registry import COMMANDS, ONE_KEY, Spec, command, error_reply
 from .strings import _needs_strong
 
 MAX_TXN_COMMANDS = 10_000  # queued in one MULTI; more is refused (and aborts EXEC)
@@ -105,12 +122,17 @@ def _checked(ctx, name: str, args, queued: bool = False):
 
 # ---- running a command --------------------------------------------------------------------
 
-async def execute(ctx, command):
-    """The range's reply to ``command``; a write under one of the connection's
-    sessions (module docstring), taken for its duration."""
+async def execute(ctx, command, request=None):
+    """The range's reply to ``command``; a write under the client's session
+    (``request``: QKV.REQUEST's) or else one of the connection's (module
+    docstring), taken for its duration."""
     replicator = ctx.kv.strong(ctx.keyspace)
+    if ctx.strong_redirect:
+        _redirect(ctx, replicator, command)
     if c.is_read_only(command):
         return await replicator.execute(command)
+    if request is not None:
+        return await replicator.execute(command, *request)
     sessions = ctx.strong_sessions
     session = sessions.pop() if sessions else [os.urandom(16), 0]
     session[1] += 1
@@ -120,11 +142,82 @@ async def execute(ctx, command):
         sessions.append(session)
 
 
+def _redirect(ctx, replicator, command) -> None:
+    """MovedError when this node would forward ``command`` to a leader it knows."""
+    moved = replicator.leader_elsewhere(command)
+    if moved is not None:
+        address = ctx.node.resp_address(moved[1])
+        if address:
+            raise MovedError(moved[0], address)
+
+
 async def run(ctx, args):
     """The handler of every key command a strong keyspace serves (:func:`served`)."""
     name = args[0].decode("utf-8", "replace").upper()
     command, post = _checked(ctx, name, args)
-    return post(await execute(ctx, command), ctx.resp3)
+    return post(await execute(ctx, command, _request_of(args)), ctx.resp3)
+
+
+# ---- QKV.REQUEST -------------------------------------------------------------------------
+
+MAX_REQUEST_CLIENT_ID = 48
+CLIENT_ID_PREFIX = b"client:"  # a client's own id, never one a connection drew (16 bytes)
+MAX_SEQ = 2 ** 63 - 1
+
+
+class RequestArgs(list):
+    """The arguments of the command a QKV.REQUEST wraps; ``request`` is its
+    ``(client id, seq)``."""
+    __slots__ = ("request",)
+
+
+def _request_of(args):
+    return args.request if type(args) is RequestArgs else None
+
+
+def request_args(args):
+    """``QKV.REQUEST <client-id> <seq> <command> [arg ...]`` as the wrapped
+    command's RequestArgs; None when it is malformed (the QKV.REQUEST handler
+    then answers why)."""
+    try:
+        return _unwrapped(args)
+    except RequestError:
+        return None
+
+
+def _unwrapped(args) -> RequestArgs:
+    if type(args) is resp.OversizedArgs:
+        raise LimitError("QKV.REQUEST: an argument is too large")
+    if len(args) < 4:
+        raise ArityError("qkv.request")
+    client_id, seq = args[1], args[2]
+    if not 1 <= len(client_id) <= MAX_REQUEST_CLIENT_ID:
+        raise SyntaxError_(f"QKV.REQUEST: the client id must be 1 to "
+                           f"{MAX_REQUEST_CLIENT_ID} bytes, not {len(client_id)}")
+    if not (seq.isdigit() and len(seq) <= 19 and 1 <= int(seq) <= MAX_SEQ):
+        raise SyntaxError_("QKV.REQUEST: seq must be an integer from 1 to 2^63-1")
+    inner = RequestArgs(args[3:])
+    inner.request = (CLIENT_ID_PREFIX + client_id, int(seq))
+    return inner
+
+
+@command("QKV.REQUEST", -4, "fast")
+async def qkv_request(ctx, args):
+    """Reached only when the server did not unwrap it: malformed, or nested."""
+    _unwrapped(args)
+    raise SyntaxError_("QKV.REQUEST cannot wrap another QKV.REQUEST")
+
+
+@command("QKV.REDIRECT", -1, "loading stale fast")
+async def qkv_redirect(ctx, args):
+    """``QKV.REDIRECT ON|OFF``: MOVED instead of forwarding (module docstring);
+    ``QKV.REDIRECT`` shows which."""
+    if len(args) == 1:
+        return resp.simple("ON" if ctx.strong_redirect else "OFF")
+    if len(args) != 2 or args[1].upper() not in (b"ON", b"OFF"):
+        raise SyntaxError_("QKV.REDIRECT takes ON or OFF, or nothing to show which")
+    ctx.strong_redirect = args[1].upper() == b"ON"
+    return resp.OK
 
 
 # ---- MULTI / EXEC / DISCARD / WATCH / UNWATCH ----------------------------------------------
@@ -215,7 +308,7 @@ async def exec_(ctx, args):
     commands = tuple(p[0] for p in parsed if type(p) is tuple)
     if not commands and not watches:
         return resp.array(parsed)  # empty, or every command refused: nothing to send
-    reply = await execute(ctx, c.Txn(commands, tuple(watches.items())))
+    reply = await execute(ctx, c.Txn(commands, tuple(watches.items())), _request_of(args))
     if not isinstance(reply, Array):  # the null array (a watched key changed) or an error
         return to_resp(reply, ctx.resp3)
     items = iter(reply.items)

@@ -77,6 +77,17 @@ class StrongReplicator:
             first = self.ranges.ranges(name)[0]
         return first
 
+    def leader_elsewhere(self, command) -> tuple[int, str] | None:
+        """``(range id, leader)`` when this node would forward ``command`` to the
+        range's leader it knows of (a write on a follower replica); None when it
+        serves it here, or knows no leader (QKV.REDIRECT, api/resp/strong.py)."""
+        descriptor = self.range_of(c.keys_of(command))
+        group = self.host.groups.get(descriptor.range_id)
+        if (group is None or group.role is Role.LEADER or not group.leader
+                or c.is_read_only(command)):
+            return None
+        return descriptor.range_id, group.leader
+
     async def _execute(self, descriptor, command, client_id: bytes, seq: int):
         """Serve here if this node can, else forward; while the range's group here
         has no leader (an election, a restart), wait for its next change and retry
