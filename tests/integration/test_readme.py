@@ -28,10 +28,11 @@ def run_example(code: str, cluster) -> subprocess.CompletedProcess:
                           timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL)
 
 
-def test_the_readme_has_a_sync_and_an_async_example():
+def test_the_readme_has_a_sync_an_async_and_a_strong_example():
     examples = python_examples()
-    assert len(examples) == 2
+    assert len(examples) == 3
     assert "Client(nodes" in examples[0] and "AsyncClient(nodes" in examples[1]
+    assert "StrongClient(" in examples[2]
 
 
 def test_the_client_example_runs_as_written(cluster):
@@ -46,3 +47,22 @@ def test_the_async_client_example_runs_as_written(cluster):
     lines = out.stdout.splitlines()
     assert lines[0] == "b'v'"
     assert "b'k'" in lines[1:]
+
+
+def test_the_strong_client_example_runs_as_written(tmp_path):
+    """On a cluster of its own: the example needs the keyspace `locks` created
+    online, which the shared cluster must not get (FLUSHALL refuses while a
+    strong keyspace exists)."""
+    from .cluster import ProcessCluster
+    cluster = ProcessCluster(tmp_path).start()
+    try:
+        r = cluster.redis("n1")
+        r.execute_command("QKV.KEYSPACE", "CREATE", "locks", "mode", "strong", "ranges", "4")
+        code = python_examples()[2] + (
+            "with StrongClient('127.0.0.1:7380', 'locks') as again:\n"
+            "    print(again.get('{acct1}.owner'), again.incr('{acct1}.balance'))\n")
+        out = run_example(code, cluster)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == ["b'carol' 11"]
+    finally:
+        cluster.close()
