@@ -85,10 +85,12 @@ class Parts:
         if self.meta is not None:
             loops["meta"] = self.meta.run
         if self.raft_host.groups:
-            host, is_down = self.raft_host, self.heartbeats.is_down
+            # a quiet group whose leader's node is not alive (down, or removed
+            # from the cluster: no longer pinged) is ticked, so it elects another
+            host = self.raft_host
             loops["raft"] = host.run
             loops["raft_ticks"] = lambda: run_ticks(host, s.raft_tick_ms / 1000,
-                                                    lambda node: not is_down(node))
+                                                    self.heartbeats.is_alive)
         return loops
 
     def start(self) -> list[asyncio.Task]:

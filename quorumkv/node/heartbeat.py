@@ -88,6 +88,11 @@ class Heartbeats:
         every request, so it is a set lookup rather than a phi computation."""
         return peer in self._down
 
+    def is_alive(self, peer: str) -> bool:
+        """A peer this node pings and does not hold down; False for one it does
+        not ping (removed from the cluster, or not known yet)."""
+        return peer not in self._down and peer in self.peers
+
     def view(self, peer: str) -> tuple[Liveness, float]:
         """State and phi as shown in status: "down" exactly when coordinators treat
         the peer as down (phi may pass the threshold up to a tick earlier)."""
