@@ -74,7 +74,9 @@ class SimNode:
         self.metrics = Metrics()
         self.hlc = HLC()
         self.ranges = build_range_map(self.config)
-        self.transport = sim.network.transport_for(self.node_id)
+        self.transport = sim.network.transport_for(
+            self.node_id, {n.id: (n.host, n.peer_port) for n in self.config.cluster.nodes
+                           if n.id != self.node_id})
         self.parts = assemble(self.config.node, self.node_id, self.peers, self.ranges,
                               self.storage, self.transport, self.hlc, self.clock_ms,
                               self.metrics, monotonic_s=sim.loop.time,

@@ -34,8 +34,8 @@ class SimNetwork:
         self.slow: dict[str, float] = {}          # clogged node -> extra delay
         self.sent = 0
 
-    def transport_for(self, node_id: str) -> "SimTransport":
-        return SimTransport(self, node_id)
+    def transport_for(self, node_id: str, peers: dict | None = None) -> "SimTransport":
+        return SimTransport(self, node_id, peers)
 
     def up(self, node_id: str, handlers: Handlers) -> None:
         self.handlers[node_id] = handlers
@@ -147,9 +147,13 @@ class _SimLink:
 class SimTransport:
     """``PeerTransport``'s interface over the simulated network."""
 
-    def __init__(self, network: SimNetwork, node_id: str) -> None:
+    def __init__(self, network: SimNetwork, node_id: str, peers: dict | None = None) -> None:
         self.network = network
         self.node_id = node_id
+        # peer id -> (host, port), as PeerTransport keeps them: what the metadata
+        # follower syncs (node/raft/meta.py); a removed peer is not connected to
+        self._peers: dict[str, tuple[str, int]] = dict(peers or {})
+        self._removed: set[str] = set()
         self.handlers = Handlers()
         self._ids = itertools.count(1)
         self.closed = False
@@ -158,8 +162,25 @@ class SimTransport:
     def handle(self, cls: type, handler) -> None:
         self.handlers.handle(cls, handler)
 
+    def peers(self) -> dict[str, tuple[str, int]]:
+        return dict(self._peers)
+
+    def add_peer(self, peer_id: str, host: str, port: int) -> None:
+        self._removed.discard(peer_id)
+        self._peers[peer_id] = (host, port)
+
+    def remove_peer(self, peer_id: str) -> None:
+        """Stop talking to ``peer_id``: its link is lost (its requests fail)."""
+        self._peers.pop(peer_id, None)
+        self._removed.add(peer_id)
+        link = self.network.links.get((self.node_id, peer_id))
+        if link is not None:
+            link.lose(f"peer {peer_id} was removed")
+
     def _link(self, peer_id: str) -> "_SimLink | None":
         """The connection to ``peer_id``, made if it is up; None if it is down."""
+        if peer_id in self._removed:
+            return None
         net = self.network
         link = net.links.get((self.node_id, peer_id))
         if link is None and peer_id in net.handlers:

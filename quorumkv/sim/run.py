@@ -203,14 +203,27 @@ class Sim:
 
 
 class _TraceHandler(logging.Handler):
-    """Node log lines go into the run's trace (and nowhere else)."""
+    """Node log lines go into the run's trace (and nowhere else). A line logged
+    with an exception (``log.exception``: the node's code raised where it should
+    not) is also kept in ``raised``: the run reports it as a violation."""
 
     def __init__(self, sim: Sim) -> None:
         super().__init__(logging.INFO)
         self.sim = sim
+        self.raised: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.sim.trace(f"log {record.name.rsplit('.', 1)[-1]}: {record.getMessage()}")
+        line = f"log {record.name.rsplit('.', 1)[-1]}: {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            line += f" ({record.exc_info[1]!r})"
+            self.raised.append(f"(B) {line}")
+        self.sim.trace(line)
+
+
+def with_raised(result, handler: _TraceHandler):
+    """``result`` with the exceptions the nodes logged among its violations."""
+    result.violations += [r for r in handler.raised if r not in result.violations]
+    return result
 
 
 def simulate(seed: int, **kw) -> Result:
@@ -220,7 +233,7 @@ def simulate(seed: int, **kw) -> Result:
     root.handlers, root.propagate = [handler], False
     root.setLevel(logging.INFO)
     try:
-        return sim.loop.run_until_complete(sim.main())
+        return with_raised(sim.loop.run_until_complete(sim.main()), handler)
     finally:
         root.handlers, root.propagate = saved[0], saved[1]
         root.setLevel(saved[2])

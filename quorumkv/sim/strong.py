@@ -52,7 +52,7 @@ from .cluster import SimNode, sim_config
 from .history import History
 from .loop import SimLoop
 from .network import SimNetwork
-from .run import Sim, _TraceHandler
+from .run import Sim, _TraceHandler, with_raised
 
 KEYSPACE = "locks"
 KEYSPACES = (KeyspaceSettings(KEYSPACE, mode="strong", ranges=2, replication_factor=3),)
@@ -386,7 +386,7 @@ def simulate_strong(seed: int, bug: str | None = None, **kw) -> StrongResult:
     root.setLevel(logging.INFO)
     try:
         with injected(bug), patched(host_module, SHORT_LOGS if sim.short_logs else {}):
-            return sim.loop.run_until_complete(sim.main())
+            return with_raised(sim.loop.run_until_complete(sim.main()), handler)
     finally:
         root.handlers, root.propagate = saved[0], saved[1]
         root.setLevel(saved[2])

@@ -107,3 +107,16 @@ def test_the_checker_catches_a_host_that_acks_before_the_fsync():
     leaders in a term or see a term go back."""
     caught = _first_caught("ack-before-fsync")
     assert caught is not None, f"no seed of {BUG_SEEDS} noticed acks before the fsync"
+
+
+def test_an_exception_the_node_code_logs_is_a_violation(monkeypatch):
+    """The simulated transport once lacked peers(): every metadata refresh raised
+    after its first step (logged by the host, the run still linearizable), so
+    joins and removals were never reconciled in the simulation. A logged
+    exception now fails the run."""
+    from quorumkv.sim.network import SimTransport
+    monkeypatch.delattr(SimTransport, "peers")
+    result = simulate_strong(0)
+    assert not result.ok
+    assert any(v.startswith("(B) log raft: deferred raft host job failed") and
+               "peers" in v for v in result.violations), result.violations
