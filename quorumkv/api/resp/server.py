@@ -130,6 +130,11 @@ class Started:
         self.conn._answered(self, reply)
 
 
+# a command with more arguments than this still to read pauses reading for a
+# loop turn after each read (RespConnection.data_received)
+YIELD_PENDING_ARGS = 1024
+
+
 class RespConnection:
     """One client connection (an asyncio protocol): a parser, the queue of
     commands not started yet and the started ones in reply order.
@@ -205,7 +210,17 @@ class RespConnection:
         if len(self.queue) > MAX_QUEUED_COMMANDS and not self.paused:
             self.paused = True
             self.transport.pause_reading()
+        elif self.parser._want > YIELD_PENDING_ARGS and not self.paused:
+            # a huge command is still arriving: libuv hands over up to 32 reads per
+            # wake-up, each parsed here, so read no more until the loop's next turn
+            # and the other connections are served in between
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self._resume_after_yield)
         self._drain()
+
+    def _resume_after_yield(self) -> None:
+        if not (self.paused or self.closing or self.transport.is_closing()):
+            self.transport.resume_reading()
 
     def eof_received(self) -> None:
         return None  # the transport closes itself
