@@ -75,25 +75,34 @@ def _setup_commands(level: str | None, keyspace: str | None) -> list[tuple[str, 
         ([("QKV.CONSISTENCY", level)] if level else [])
 
 
-def consistency_hook(level: str | None, keyspace: str | None = None):
-    """A redis-py ``redis_connect_func``: the usual handshake, then the keyspace
-    and the level."""
+def setup_hook(commands):
+    """A redis-py ``redis_connect_func``: the usual handshake, then ``commands``
+    (a ResponseError if the node refuses one, e.g. an unknown keyspace)."""
     def on_connect(conn) -> None:
         conn.on_connect()
-        for command in _setup_commands(level, keyspace):
+        for command in commands:
             conn.send_command(*command)
-            conn.read_response()  # ResponseError if the node refuses the keyspace or level
+            conn.read_response()
     return on_connect
 
 
-def async_consistency_hook(level: str | None, keyspace: str | None = None):
-    """``consistency_hook`` for ``redis.asyncio`` connections."""
+def async_setup_hook(commands):
+    """``setup_hook`` for ``redis.asyncio`` connections."""
     async def on_connect(conn) -> None:
         await conn.on_connect()
-        for command in _setup_commands(level, keyspace):
+        for command in commands:
             await conn.send_command(*command)
             await conn.read_response()
     return on_connect
+
+
+def consistency_hook(level: str | None, keyspace: str | None = None):
+    """The hook of a client: the keyspace, then the level."""
+    return setup_hook(_setup_commands(level, keyspace))
+
+
+def async_consistency_hook(level: str | None, keyspace: str | None = None):
+    return async_setup_hook(_setup_commands(level, keyspace))
 
 
 class _Base:

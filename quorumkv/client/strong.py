@@ -40,7 +40,7 @@ from redis.exceptions import ConnectionError, MovedError, TimeoutError
 from redis.retry import Retry
 
 from ..core.placement.partitioner import placement_key_with_tag
-from .client import parse_node
+from .client import async_setup_hook, parse_node, setup_hook
 
 RETRY_ERRORS = (ConnectionError, TimeoutError)
 MAX_REDIRECTS = 5  # MOVED followed per request before the last one is raised
@@ -173,6 +173,20 @@ class _Base:
             order = [leader] + [a for a in order if a != leader]
         return order
 
+    def _setup(self) -> list[tuple[str, str]]:
+        """What each new connection sends first."""
+        return [("QKV.USE", self.keyspace), ("QKV.REDIRECT", "ON")]
+
+    def _moved(self, exc: MovedError, order: list, redirects: int) -> tuple:
+        """Follow a MOVED: ``(range id, next order, reload the ranges?)``; the
+        error itself once ``MAX_REDIRECTS`` were followed for one request."""
+        if redirects > MAX_REDIRECTS:
+            raise exc
+        self.redirects += 1
+        target = (exc.host, int(exc.port))
+        known = self.router.moved(exc.slot_id, target)
+        return exc.slot_id, [target] + [a for a in order if a != target], not known
+
     @staticmethod
     def _wrapped(session: list, args) -> tuple:
         return ("QKV.REQUEST", session[0], session[1], *args)
@@ -186,14 +200,7 @@ class StrongClient(_Base):
     """Synchronous (thread-safe: each call takes its own session)."""
 
     def _hook(self):
-        keyspace = self.keyspace
-
-        def on_connect(conn) -> None:
-            conn.on_connect()
-            for command in (("QKV.USE", keyspace), ("QKV.REDIRECT", "ON")):
-                conn.send_command(*command)
-                conn.read_response()
-        return on_connect
+        return setup_hook(self._setup())
 
     def _load(self) -> None:
         last = None
@@ -230,14 +237,9 @@ class StrongClient(_Base):
                 return self._connection(address).execute_command(*wrapped)
             except MovedError as exc:
                 redirects += 1
-                if redirects > MAX_REDIRECTS:
-                    raise
-                self.redirects += 1
-                target = (exc.host, int(exc.port))
-                if not self.router.moved(exc.slot_id, target):
+                range_id, order, reload = self._moved(exc, order, redirects)
+                if reload:
                     self._load()
-                range_id = exc.slot_id
-                order = [target] + [a for a in order if a != target]
             except RETRY_ERRORS as exc:
                 last = exc
                 self.router.forget(range_id, address)
@@ -278,14 +280,7 @@ class AsyncStrongClient(_Base):
     _retry_cls = AsyncRetry
 
     def _hook(self):
-        keyspace = self.keyspace
-
-        async def on_connect(conn) -> None:
-            await conn.on_connect()
-            for command in (("QKV.USE", keyspace), ("QKV.REDIRECT", "ON")):
-                await conn.send_command(*command)
-                await conn.read_response()
-        return on_connect
+        return async_setup_hook(self._setup())
 
     async def _load(self) -> None:
         last = None
@@ -320,14 +315,9 @@ class AsyncStrongClient(_Base):
                 return await self._connection(address).execute_command(*wrapped)
             except MovedError as exc:
                 redirects += 1
-                if redirects > MAX_REDIRECTS:
-                    raise
-                self.redirects += 1
-                target = (exc.host, int(exc.port))
-                if not self.router.moved(exc.slot_id, target):
+                range_id, order, reload = self._moved(exc, order, redirects)
+                if reload:
                     await self._load()
-                range_id = exc.slot_id
-                order = [target] + [a for a in order if a != target]
             except RETRY_ERRORS as exc:
                 last = exc
                 self.router.forget(range_id, address)
