@@ -117,7 +117,11 @@ def assemble(settings: NodeSection, node_id: str, peers: list[str], ranges, stor
     skew = s.max_clock_skew_ms
     replica = Replica(node_id, ranges, storage, hlc, clock_ms, metrics, skew)
     detector = FailureDetector(s.heartbeat_interval_ms, s.phi_suspect, s.phi_down)
-    heartbeats = Heartbeats(list(peers), transport, detector, s.heartbeat_interval_ms / 1000)
+    # the start time tells this run from the last one (not drawn from rng: the
+    # simulation's draws stay as they were)
+    heartbeats = Heartbeats(list(peers), transport, detector, s.heartbeat_interval_ms / 1000,
+                            incarnation=int(clock_ms()))
+    heartbeats.answer_pings(node_id)
     is_down = heartbeats.is_down
     hints = HintedHandoff(storage, transport, is_down, metrics, s.max_hints_per_target,
                           s.hint_delivery_rate, monotonic_s, ranges=ranges)
@@ -143,6 +147,7 @@ def assemble(settings: NodeSection, node_id: str, peers: list[str], ranges, stor
         sync_cache(ranges, machine.state)
     raft_host, strong = build_raft(s, node_id, ranges, storage, transport, clock_ms,
                                    rng, monotonic_s, metrics.raft)
+    heartbeats.on_back.append(raft_host.peer_back)
     meta = None
     if machine is not None:
         meta = build_meta(s, node_id, [n.node_id for n in bootstrap.nodes], ranges,

@@ -4,6 +4,12 @@ One ping per peer is in flight at a time; one unanswered for two intervals (at
 least a second) is forgotten so a new one can go out (a partition that drops
 packets leaves TCP retrying for minutes). A peer whose connection is refused or
 reset after answering before is down at once: nothing listens there any more.
+
+Each start of a node has an incarnation (its start time) that its pongs carry. A peer that
+answers for the first time, after being held down, or with a new incarnation
+(restarted between two pings) is *back*: ``on_back`` callbacks run, so that
+what relies on node liveness instead of its own messages -- quiet Raft groups
+this node leads send no heartbeats -- can tell it at once (node/raft/host.py).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ log = logging.getLogger(__name__)
 
 class Heartbeats:
     def __init__(self, peers: list[str], transport, detector: FailureDetector,
-                 interval_s: float) -> None:
+                 interval_s: float, incarnation: int = 0) -> None:
         self.peers = peers
         self.transport = transport
         self.detector = detector
@@ -30,6 +36,9 @@ class Heartbeats:
         self._seen: dict[str, Liveness] = {}
         self._heard: set[str] = set()  # peers that have answered since their last loss
         self._down: set[str] = set()   # the detector's verdict at the last tick
+        self._incarnations: dict[str, int] = {}  # peer -> the one it answered with last
+        self.incarnation = incarnation
+        self.on_back: list = []  # callables of a peer id: it is (back) up
         now = self.now_ms()
         for peer in peers:  # presumed up at start: silence from here on counts
             detector.heartbeat(peer, now)
@@ -48,7 +57,13 @@ class Heartbeats:
         self._heard.discard(peer)
         self._down.discard(peer)
         self._seen.pop(peer, None)
+        self._incarnations.pop(peer, None)
         self.detector.forget(peer)
+
+    def answer_pings(self, node_id: str) -> None:
+        """Answer the peers' pings on ``transport``, as ``node_id``."""
+        pong = m.Pong(node_id, self.incarnation)
+        self.transport.handle(m.Ping, lambda items, channel: [(r, pong) for r, _ in items])
 
     def now_ms(self) -> float:
         return self.loop.time() * 1000
@@ -72,9 +87,17 @@ class Heartbeats:
     def _answered(self, peer: str, reply, error) -> None:
         self._inflight.pop(peer, None)
         if error is None and isinstance(reply, m.Pong):
+            if peer not in self.peers:
+                return  # removed while the ping was out
             self.detector.heartbeat(peer, self.now_ms())
+            back = (peer not in self._heard or peer in self._down
+                    or self._incarnations.get(peer) != reply.incarnation)
             self._heard.add(peer)
             self._down.discard(peer)
+            self._incarnations[peer] = reply.incarnation
+            if back:
+                for callback in self.on_back:
+                    callback(peer)
         elif isinstance(error, PeerUnavailable) and peer in self._heard:
             # it answered before and now nothing listens there (killed, stopped):
             # down now rather than once phi has climbed; its next answer starts a

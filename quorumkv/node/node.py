@@ -143,6 +143,8 @@ class Node:
     async def stop(self) -> None:
         for server in reversed(self._servers):
             await server.close()
+        if self.parts is not None and self._tasks:
+            await self._hand_over_leadership()
         for task in self._tasks:
             task.cancel()
         if self.transport:
@@ -151,6 +153,18 @@ class Node:
             self.storage.close()
             mark_running(self.config.data_dir, False)
         log.info("node %s stopped", self.node_id)
+
+    async def _hand_over_leadership(self) -> None:
+        """The Raft groups led here get a new leader before the node goes (the
+        peer transport still runs; clients are already refused), bounded by an
+        election timeout: what the others would wait anyway."""
+        node = self.config.node
+        started = time.monotonic()
+        handed, led = await self.parts.raft_host.hand_over(
+            self.parts.heartbeats.is_alive, node.raft_election_ticks * node.raft_tick_ms / 1000)
+        if led:
+            log.info("handed over the leadership of %d of %d Raft groups in %.0f ms",
+                     handed, led, (time.monotonic() - started) * 1000)
 
     # ---- cluster view ------------------------------------------------------------
 

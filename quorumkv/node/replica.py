@@ -52,7 +52,7 @@ class Replica:
         registry (net/transport.py ``Handlers``): each handler gets the requests
         of its type from one incoming read."""
         for cls, handler in ((m.Put, self._on_puts), (m.Get, self._on_gets),
-                             (m.Scan, self._on_scans), (m.Ping, self._on_pings),
+                             (m.Scan, self._on_scans),
                              (m.Stats, self._on_stats), (m.Truncate, self._on_truncates),
                              (m.TruncationsRequest, self._on_truncations_requests),
                              *((cls, self._on_anti_entropy) for cls in ANTI_ENTROPY_REQUESTS)):
@@ -138,10 +138,6 @@ class Replica:
 
     def _on_scans(self, items: list, channel) -> list:
         return [(req_id, self._answer(self._scan, message)) for req_id, message in items]
-
-    def _on_pings(self, items: list, channel) -> list:
-        pong = m.Pong(self.node_id)
-        return [(req_id, pong) for req_id, _ in items]
 
     def _on_stats(self, items: list, channel) -> list:
         keys, size = self.storage.stats()

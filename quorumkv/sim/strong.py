@@ -127,9 +127,9 @@ class StrongSim(Sim):
 
     # ---- workload ------------------------------------------------------------------
 
-    def _pick(self, cid: int, key: bytes):
+    def _pick(self, rnd: random.Random, cid: int, key: bytes):
         """(function, its input, the command) for one operation on ``key``."""
-        rnd, roll = self.rnd, self.rnd.random()
+        roll = rnd.random()
         if key in COUNTERS:
             if roll < 0.4:
                 return "read", None, c.Get(key)
@@ -141,17 +141,21 @@ class StrongSim(Sim):
         value = b"c%d-%d" % (cid, self.written)  # unique: the checker relies on it
         if roll < 0.7:
             return "write", value, c.Set(key, value)
-        expected = rnd.choice(self.values[key][-3:])
+        seen = self.values[key][-3:]
+        expected = seen[int(rnd.random() * len(seen))]  # one draw, however many
         return "cas", (expected, value), c.Cas(key, expected, value)
 
     async def client(self, cid: int) -> None:
-        rnd = self.rnd
+        # a stream of its own, drawn from the same number of times whatever
+        # happened: a change in the nodes' timing leaves the workload as it was
+        rnd = random.Random(f"{self.seed}/client/{cid}")
         for _ in range(self.ops_per_client):
             await asyncio.sleep(rnd.uniform(0.001, 0.04))
+            pick, key = rnd.random(), rnd.choice(REGISTERS + COUNTERS)
+            f, value, command = self._pick(rnd, cid, key)
             live = [n for n in self.nodes.values() if n.serving]
             if live:
-                node, key = rnd.choice(live), rnd.choice(REGISTERS + COUNTERS)
-                f, value, command = self._pick(cid, key)
+                node = live[int(pick * len(live))]
                 await self.execute(node, cid, key, f, value, command)
 
     async def execute(self, node, process, key: bytes, f: str, value, command):
@@ -199,12 +203,18 @@ class StrongSim(Sim):
     # ---- faults --------------------------------------------------------------------
 
     async def nemesis(self, until: asyncio.Future) -> None:
-        rnd, net = self.rnd, self.network
+        # a stream of its own with the same draws for every event: the faults of a
+        # seed come in the same order and at the same times whatever the nodes do
+        # (only how many there are depends on when the clients finish)
+        rnd, net = random.Random(f"{self.seed}/nemesis"), self.network
         while not until.done():
             await asyncio.sleep(rnd.uniform(0.05, 0.3))
             fault = rnd.choice(["partition", "isolate-leader", "crash", "loss", "skew",
                                 "clog", "heal"])
             a, b = rnd.sample(self.node_ids, 2)
+            restart_s, loss = rnd.uniform(0.05, 0.4), rnd.choice([0.0, 0.05, 0.2])
+            duplicate, skew_ms = rnd.choice([0.0, 0.05, 0.2]), rnd.randint(-2000, 2000)
+            slow = rnd.choice([0.0, 0.02, 0.2])
             if fault == "partition":
                 net.cut.add(frozenset((a, b)))
             elif fault == "isolate-leader":
@@ -212,16 +222,15 @@ class StrongSim(Sim):
                 net.cut.update(frozenset((a, o)) for o in self.node_ids if o != a)
             elif fault == "crash" and self.nodes[a].up:
                 self.nodes[a].crash()
-                self.loop.call_later(rnd.uniform(0.05, 0.4), self._restart, a)
+                self.loop.call_later(restart_s, self._restart, a)
             elif fault == "loss":
-                net.loss = rnd.choice([0.0, 0.05, 0.2])
-                duplicate = rnd.choice([0.0, 0.05, 0.2])
+                net.loss = loss
                 net.duplicate = duplicate if self.sessions else 0.0
             elif fault == "skew":  # the leader stamps proposals with its clock
-                self.nodes[a].skew_ms = rnd.randint(-2000, 2000)
+                self.nodes[a].skew_ms = skew_ms
             elif fault == "clog":
-                net.slow[a] = rnd.choice([0.0, 0.02, 0.2])
-            else:
+                net.slow[a] = slow
+            elif fault == "heal":
                 self.heal()
             self.trace(f"nemesis {fault} {a} {b}")
 

@@ -74,7 +74,7 @@ STRATEGIES = {
                               pkeys=st.lists(st.binary(max_size=20)).map(tuple), **address),
     m.FetchReply: st.builds(m.FetchReply, items=st.lists(
         st.tuples(st.binary(max_size=20), versions)).map(tuple)),
-    m.Pong: st.builds(m.Pong, node_id=texts),
+    m.Pong: st.builds(m.Pong, node_id=texts, incarnation=uints),
     m.Truncate: st.builds(m.Truncate, keyspace=texts, ts=uints, sync=st.booleans()),
     m.TruncationsRequest: st.just(m.TruncationsRequest()),
     m.TruncationsReply: st.builds(m.TruncationsReply, items=st.lists(

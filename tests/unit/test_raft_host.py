@@ -235,3 +235,45 @@ def test_a_node_outside_a_groups_conf_catches_up_once_added_as_a_learner(tmp_pat
         assert group.machine.read(c.Get(b"{a}k7"), 1000).value == b"7"
 
     asyncio.run(run(tmp_path, scenario))
+
+
+def test_a_leader_hands_its_groups_over_before_a_clean_stop(tmp_path):
+    """``RaftHost.hand_over`` (a node's clean stop): every group led here gets
+    another leader, a live voter, before the node goes; a group with no live voter
+    to take it stays, and the wait is bounded."""
+    async def scenario(cluster):
+        leader = next(n for n in NODES
+                      if any(g.role is Role.LEADER for g in cluster.hosts[n].groups.values()))
+        host = cluster.hosts[leader]
+        led = sum(g.role is Role.LEADER for g in host.groups.values())
+        others = [n for n in NODES if n != leader]
+        assert await host.hand_over(cluster.running, 5.0) == (led, led)
+        assert not any(g.role is Role.LEADER for g in host.groups.values())
+        await until(lambda: {g.leader for h in cluster.hosts.values()
+                             for g in h.groups.values()} <= set(others), "new leaders")
+        # the next one has no one alive to hand over to: it keeps leading
+        successor = cluster.hosts[others[0]]
+        still = sum(g.role is Role.LEADER for g in successor.groups.values())
+        answer = await successor.hand_over(lambda node_id: False, 0.2)
+        assert answer == (0, still)
+        assert sum(g.role is Role.LEADER for g in successor.groups.values()) == still
+
+    asyncio.run(run(tmp_path, scenario))
+
+
+def test_a_read_refused_for_want_of_a_leader_leaves_nothing_behind(tmp_path):
+    """A ReadIndex on a group that knows no leader raises at once and keeps no
+    future (one kept would later be failed with no one to hear it)."""
+    from quorumkv.core.raft.raft import ProposalDropped
+    from quorumkv.core.raft.types import NONE
+
+    async def scenario(cluster):
+        follower = next(h for h in cluster.hosts.values()
+                        if all(g.role is not Role.LEADER for g in h.groups.values()))
+        group = next(iter(follower.groups.values()))
+        group.node.raft.lead = NONE  # as after a restart, before a leader spoke
+        with pytest.raises(ProposalDropped):
+            follower.read_index(group.group_id)
+        assert group.reads == {}
+
+    asyncio.run(run(tmp_path, scenario))

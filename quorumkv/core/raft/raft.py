@@ -558,6 +558,14 @@ class Raft:
             if node_id != self.id:
                 self._heartbeat_to(node_id, context)
 
+    def peer_back(self, node_id: str) -> None:
+        """The host learnt that ``node_id``'s node is (back) up. A leader tells it
+        who leads at once: a restarted member knows no leader, and a quiet group
+        sends no heartbeats, so it would otherwise wait out an election timeout and
+        pre-campaign to find out."""
+        if self.role == Role.LEADER and node_id != self.id and node_id in self.trk.progress:
+            self._heartbeat_to(node_id)
+
     def _heartbeat_to(self, node_id: str, context: bytes = b"") -> None:
         pr = self.trk.progress[node_id]
         # never beyond its match: it may not have the entries yet

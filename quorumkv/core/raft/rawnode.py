@@ -37,7 +37,9 @@ leader sends no heartbeats, so a follower must not count ticks towards an electi
 while its group is quiet -- the host skips a quiet follower's ticks only while the
 node-level (coalesced) heartbeats say the leader's *node* is alive, and ticks it
 again as soon as they do not, so a dead leader is still detected within an election
-timeout of the node being suspected. A leader with leases
+timeout of the node being suspected. The other way round, a member whose node
+restarts knows no leader: the host calls ``peer_back`` on its leader's side when it
+sees that node (back) up, and the leader heartbeats it at once. A leader with leases
 (``read_only_lease_based``) is never quiet: its lease is counted in its own ticks,
 and a leader that stopped ticking would believe in a lease its followers no longer
 honour.
@@ -136,6 +138,11 @@ class RawNode:
 
     def transfer_leader(self, to: str) -> None:
         self.raft.step(Message(MT.TRANSFER_LEADER, frm=to))
+
+    def peer_back(self, node_id: str) -> None:
+        """``node_id``'s node is (back) up (the host's node-level heartbeats): a
+        leader sends it a heartbeat now (Raft.peer_back)."""
+        self.raft.peer_back(node_id)
 
     def report_unreachable(self, node_id: str) -> None:
         self.raft.step(Message(MT.UNREACHABLE, frm=node_id))

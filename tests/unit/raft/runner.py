@@ -31,11 +31,15 @@ Commands (node ids are 1, 2, ...; ``key=value`` options; lists as ``(1,2,3)``):
     report-unreachable 1 2            node 1 learns 2 is unreachable
     report-snapshot 1 2 [ok=false]    node 1's snapshot to 2 was sent (or failed)
     compact 1 5                       node 1's storage snapshots and compacts at 5
+    restart 3                         node 3 starts again from its storage (what it
+                                      has not persisted and its inbox are lost)
+    peer-back 1 3                     node 1's host saw node 3's node (back) up
     raft-state | raft-log 1 | status 1 | quiet
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from quorumkv.core.raft import confchange
@@ -228,6 +232,21 @@ class Harness:
 
     def cmd_report_snapshot(self, pos, opts) -> None:
         self._node(pos[0]).rn.report_snapshot(pos[1], opts.get("ok", "true") == "true")
+
+    def cmd_peer_back(self, pos, opts) -> None:
+        self._node(pos[0]).rn.peer_back(pos[1])
+
+    def cmd_restart(self, pos, opts) -> None:
+        node = self._node(pos[0])
+        old = node.rn.raft.config
+        # the harness persists every Ready before it delivers its messages: the
+        # storage holds all the node acknowledged
+        rn = RawNode(replace(old, applied=node.rn.raft.log.applied), node.storage, LowEnd())
+        self.nodes[pos[0]] = Node(rn, node.storage)
+        self.inbox[pos[0]] = []
+        r = rn.raft
+        self.out.append(f"{pos[0]}: term {r.term} commit {r.log.committed} applied "
+                        f"{r.log.applied} last {r.log.last_index()} (leader {r.lead or '-'})")
 
     def cmd_tick(self, pos, opts) -> None:
         for _ in range(int(opts.get("n", 1))):
