@@ -140,8 +140,8 @@ class Ping(NamedTuple):
 
 
 class Pong(NamedTuple):
-    """``incarnation``: drawn at each start of the node, so a peer tells a restart
-    from a node that kept running (node/heartbeat.py)."""
+    """``incarnation``: the node's start time, so a peer tells a restart from a
+    node that kept running (node/heartbeat.py)."""
     TAG = 11
     node_id: str
     incarnation: int = 0

@@ -5,9 +5,9 @@ least a second) is forgotten so a new one can go out (a partition that drops
 packets leaves TCP retrying for minutes). A peer whose connection is refused or
 reset after answering before is down at once: nothing listens there any more.
 
-Each start of a node has an incarnation (its start time) that its pongs carry. A peer that
-answers for the first time, after being held down, or with a new incarnation
-(restarted between two pings) is *back*: ``on_back`` callbacks run, so that
+Each start of a node has an incarnation (its start time) that its pongs carry.
+A peer that answers for the first time, after being held down, or with a new
+incarnation (restarted between two pings) is *back*: ``on_back`` callbacks run, so that
 what relies on node liveness instead of its own messages -- quiet Raft groups
 this node leads send no heartbeats -- can tell it at once (node/raft/host.py).
 """

@@ -201,10 +201,8 @@ class Harness:
             rn = RawNode(config, storage, LowEnd())
             self.nodes[node_id] = Node(rn, storage)
             self.inbox[node_id] = []
-            r = rn.raft
-            self.out.append(f"{node_id}: term {r.term} commit {r.log.committed} applied "
-                            f"{r.log.applied} last {r.log.last_index()} "
-                            f"{show_conf_state(r.trk.conf_state())}")
+            self.out.append(f"{self._describe(node_id)} "
+                            f"{show_conf_state(rn.raft.trk.conf_state())}")
 
     # ---- local requests ----------------------------------------------------------------
 
@@ -244,9 +242,12 @@ class Harness:
         rn = RawNode(replace(old, applied=node.rn.raft.log.applied), node.storage, LowEnd())
         self.nodes[pos[0]] = Node(rn, node.storage)
         self.inbox[pos[0]] = []
-        r = rn.raft
-        self.out.append(f"{pos[0]}: term {r.term} commit {r.log.committed} applied "
-                        f"{r.log.applied} last {r.log.last_index()} (leader {r.lead or '-'})")
+        self.out.append(f"{self._describe(pos[0])} (leader {rn.raft.lead or '-'})")
+
+    def _describe(self, node_id: str) -> str:
+        r = self.nodes[node_id].rn.raft
+        return (f"{node_id}: term {r.term} commit {r.log.committed} applied "
+                f"{r.log.applied} last {r.log.last_index()}")
 
     def cmd_tick(self, pos, opts) -> None:
         for _ in range(int(opts.get("n", 1))):
