@@ -32,7 +32,9 @@ class RaftLog:
         self.committed = storage.first_index() - 1
         self.applied = storage.first_index() - 1
         hard_state, _ = storage.initial_state()
-        self.commit_to(hard_state.commit)
+        # a host applies only committed entries, and may store what it applied
+        # before the hard state that recorded their commit (node/raft/host.py)
+        self.commit_to(max(hard_state.commit, min(applied, self.last_index())))
         if applied:
             self.applied_to(applied)
 

@@ -8,7 +8,7 @@ import pytest
 from quorumkv.core.raft.log import RaftLog
 from quorumkv.core.raft.storage import MemoryStorage
 from quorumkv.core.raft.types import (
-    Compacted, ConfState, Entry, Snapshot, SnapshotMeta, Unavailable,
+    Compacted, ConfState, Entry, HardState, Snapshot, SnapshotMeta, Unavailable,
 )
 
 
@@ -120,6 +120,22 @@ def test_next_committed_entries_are_bounded_and_advance_with_applied():
     assert [e.index for e in log.next_committed_entries(1 << 20)] == [2, 3]
     log.applied_to(3)
     assert not log.has_next_committed_entries()
+
+
+def test_a_restart_counts_what_was_applied_as_committed():
+    # the host may store an applied index before the hard state that recorded the
+    # commit (it applies entries made durable by an earlier turn before this turn's
+    # sync); a crash between the two leaves the stored commit behind the applied
+    s = stored(1, 1, 2, 2)
+    s.set_hard_state(HardState(term=2, vote="1", commit=1))
+    log = RaftLog(s, applied=3)
+    assert (log.committed, log.applied) == (3, 3)
+    assert not log.has_next_committed_entries()
+    # the stored commit still counts when it is the higher one
+    s.set_hard_state(HardState(term=2, vote="1", commit=4))
+    log = RaftLog(s, applied=3)
+    assert (log.committed, log.applied) == (4, 3)
+    assert [e.index for e in log.next_committed_entries(1 << 20)] == [4]
 
 
 def test_restore_replaces_the_log_with_the_snapshot():
