@@ -100,8 +100,9 @@ class SimNode:
             return getattr(self.parts, name)
         raise AttributeError(name)
 
-    def crash(self) -> None:
-        """Kill the process: in-memory state and unsynced writes are gone."""
+    def crash(self, kept: float = 0.0) -> None:
+        """Kill the process: in-memory state and unsynced writes are gone, but for
+        the first ``kept`` fraction of the unsynced writes (a torn write-ahead log)."""
         self.up = self.serving = False
         self.sim.network.down(self.node_id)
         self.transport.closed = True
@@ -111,7 +112,7 @@ class SimNode:
         coordinator.deadlines._queue.clear()
         if coordinator.speculation is not None:
             coordinator.speculation._queue.clear()
-        self.storage.crash()
+        self.storage.crash(kept)
         self.sim.trace(f"node {self.node_id} crashed")
 
     async def read(self, keyspace: str, key: bytes, level: Level, session=None):

@@ -4,7 +4,9 @@
 bytes, write batches, range deletes, snapshots, files for export and ingest) over
 dicts, with a crash that loses what was not synced: a write lands in what reads
 see at once and in what survives a crash only when a sync that began after it
-completes, :data:`SYNC_DELAY_S` of virtual time later. :class:`SimStorage` is the
+completes, :data:`SYNC_DELAY_S` of virtual time later. A crash may keep a prefix
+of the writes not synced yet (``crash(kept)``), as RocksDB's write-ahead log after
+a power loss: written in order, recovered up to where it was torn. :class:`SimStorage` is the
 engine's own :class:`~quorumkv.storage.engine.Storage` (LWW merge, watermark,
 truncations, row cache, group commit) over it, so the simulation replaces only the
 disk under the engine interface.
@@ -13,6 +15,7 @@ disk under the engine interface.
 from __future__ import annotations
 
 import bisect
+from collections import deque
 
 from ..storage.engine import BATCH, PlainEngine, Storage, StorageError
 
@@ -70,7 +73,8 @@ class MemEngine(PlainEngine):
     def __init__(self, files: dict | None = None) -> None:
         self.data: dict[bytes, bytes] = {}     # what reads see
         self.durable: dict[bytes, bytes] = {}  # what survives a crash
-        self._unsynced: list[list] = []  # batches written since the last sync began
+        self._pending: deque = deque()  # (number, ops) of the writes not durable, in order
+        self._written = 0               # writes so far: the number of the last one
         self.files = files if files is not None else {}
         self.epoch = 0  # bumped by a crash: syncs begun before it are lost
         self.get = self.data.get  # ``data`` is mutated in place, never rebound
@@ -83,10 +87,10 @@ class MemEngine(PlainEngine):
 
     def write(self, batch: MemBatch, sync: bool = False) -> None:
         _apply(self.data, batch.ops)
-        self._unsynced.append(batch.ops)
+        self._written += 1
+        self._pending.append((self._written, batch.ops))
         if sync:  # a sync covers every earlier write too
-            self._make_durable(self._unsynced)
-            self._unsynced = []
+            self._make_durable(self._written)
 
     def snapshot(self) -> MemSnapshot:
         return MemSnapshot(self.data)
@@ -116,21 +120,21 @@ class MemEngine(PlainEngine):
         return future
 
     def synced(self, loop):
-        batches, self._unsynced = self._unsynced, []
         future = loop.create_future()
-        loop.call_later(SYNC_DELAY_S, self._synced, self.epoch, batches, future)
+        loop.call_later(SYNC_DELAY_S, self._synced, self.epoch, self._written, future)
         return future
 
-    def _synced(self, epoch: int, batches: list, future) -> None:
+    def _synced(self, epoch: int, upto: int, future) -> None:
         if epoch != self.epoch:
             return  # crashed before the sync: lost, never acknowledged
-        self._make_durable(batches)
+        self._make_durable(upto)
         if not future.done():
             future.set_result(None)
 
-    def _make_durable(self, batches: list) -> None:
-        for ops in batches:
-            _apply(self.durable, ops)
+    def _make_durable(self, upto: int) -> None:
+        """Writes up to number ``upto`` survive a crash from now on, in order."""
+        while self._pending and self._pending[0][0] <= upto:
+            _apply(self.durable, self._pending.popleft()[1])
 
     def stats(self) -> tuple[int, int]:
         return len(self.data), sum(len(v) for v in self.data.values())
@@ -138,10 +142,14 @@ class MemEngine(PlainEngine):
     def close(self) -> None:
         pass
 
-    def crash(self) -> None:
-        """Lose everything not synced."""
+    def crash(self, kept: float = 0.0) -> None:
+        """Lose the writes not synced but the first ``kept`` fraction of them."""
+        if self._pending:
+            kept_writes = int(len(self._pending) * kept)
+            if kept_writes:
+                self._make_durable(self._pending[kept_writes - 1][0])
         self.epoch += 1
-        self._unsynced = []
+        self._pending.clear()
         self.data.clear()
         self.data.update(self.durable)
 
@@ -155,8 +163,8 @@ class SimStorage(Storage):
         super().__init__("sim", BATCH, row_cache_bytes=ROW_CACHE_BYTES,
                          engine=MemEngine(files))
 
-    def crash(self) -> None:
-        self.engine.crash()
+    def crash(self, kept: float = 0.0) -> None:
+        self.engine.crash(kept)
         if self._sync_task is not None:
             self._sync_task.cancel()  # its sync never completes
         self._sync_task = None

@@ -8,7 +8,8 @@ writes of unique values (Set), compare-and-sets (Cas) and increments (Incr) thro
 the StrongReplicator of random serving nodes, recorded in a
 :class:`~quorumkv.sim.history.History` on virtual time. Meanwhile a nemesis
 partitions nodes (also the leader of a group from everyone), crashes and restarts
-them (losing what they had not synced), loses, duplicates and delays frames (which
+them (losing what they had not synced, or in half the crashes all but a prefix
+of it, as a torn write-ahead log), loses, duplicates and delays frames (which
 reorders them), and skews their clocks. Then the network heals, the cluster
 settles and every key is read once more.
 
@@ -215,13 +216,15 @@ class StrongSim(Sim):
             restart_s, loss = rnd.uniform(0.05, 0.4), rnd.choice([0.0, 0.05, 0.2])
             duplicate, skew_ms = rnd.choice([0.0, 0.05, 0.2]), rnd.randint(-2000, 2000)
             slow = rnd.choice([0.0, 0.02, 0.2])
+            # half the crashes tear the log: a prefix of the unsynced writes survives
+            torn, kept = rnd.random() < 0.5, rnd.random()
             if fault == "partition":
                 net.cut.add(frozenset((a, b)))
             elif fault == "isolate-leader":
                 a = self._a_leader() or a
                 net.cut.update(frozenset((a, o)) for o in self.node_ids if o != a)
             elif fault == "crash" and self.nodes[a].up:
-                self.nodes[a].crash()
+                self.nodes[a].crash(kept if torn else 0.0)
                 self.loop.call_later(restart_s, self._restart, a)
             elif fault == "loss":
                 net.loss = loss

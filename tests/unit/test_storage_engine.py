@@ -257,6 +257,37 @@ def test_a_simulated_crash_loses_what_was_not_synced_and_reloads_the_layer(tmp_p
     run(main())
 
 
+def test_a_torn_simulated_crash_keeps_a_prefix_of_the_unsynced_writes_in_order():
+    async def main():
+        loop = asyncio.get_running_loop()
+        e = MemEngine()
+
+        def put(key, value, sync=False):
+            b = e.batch()
+            b.put(key, value)
+            e.write(b, sync)
+
+        put(b"a", b"1")
+        syncing = e.synced(loop)  # covers a=1 only
+        put(b"a", b"2")
+        put(b"b", b"1")
+        put(b"c", b"1")
+        e.crash(kept=0.5)  # 4 writes pending: the first 2 survive, nothing after
+        assert (e.get(b"a"), e.get(b"b"), e.get(b"c")) == (b"2", None, None)
+        await asyncio.sleep(0.01)
+        assert not syncing.done()  # a sync begun before the crash never completes
+        put(b"a", b"3")
+        e.synced(loop)
+        put(b"a", b"4", sync=True)  # a synced write makes every earlier one durable
+        await asyncio.sleep(0.01)   # ... and the older sync completing changes nothing
+        e.crash()
+        assert e.get(b"a") == b"4"
+        put(b"d", b"1")
+        e.crash(kept=0.99)  # a fraction of one write keeps none
+        assert e.get(b"d") is None
+    run(main())
+
+
 # ---- durability: no sync on the event loop ---------------------------------------------
 
 class SlowSyncEngine(RocksEngine):
