@@ -9,7 +9,7 @@ The host drives it in a loop (for every group, in one turn):
     if rn.has_ready():
         rd = rn.ready()
         persist rd.snapshot, rd.entries, rd.hard_state   (one batch, fsync if must_sync)
-        send rd.messages
+        send rd.messages          (a leader's may go first: rd.send_before_persist)
         apply rd.committed_entries (a CONF_CHANGE entry: rn.apply_conf_change(cc));
         serve rd.read_states once applied >= their index
         rn.advance(rd)
@@ -167,6 +167,7 @@ class RawNode:
         soft, hard = r.soft_state(), r.hard_state()
         entries = tuple(r.log.unstable_entries())
         snapshot = r.log.unstable_snapshot or EMPTY_SNAPSHOT
+        new_term_or_vote = hard.term != self._prev_hard.term or hard.vote != self._prev_hard.vote
         rd = Ready(
             soft_state=soft if soft != self._prev_soft else None,
             hard_state=hard if hard != self._prev_hard else None,
@@ -177,8 +178,10 @@ class RawNode:
             messages=tuple(r.msgs),
             read_states=tuple(r.read_states),
             # a commit index alone may be lost in a crash: it is learnt again
-            must_sync=bool(entries) or not snapshot.is_empty() or hard.term != self._prev_hard.term
-            or hard.vote != self._prev_hard.vote,
+            must_sync=bool(entries) or not snapshot.is_empty() or new_term_or_vote,
+            # a leader's messages need nothing of this Ready stored (types.Ready)
+            send_before_persist=(r.role == Role.LEADER and not new_term_or_vote
+                                 and hard.commit <= r.log.storage.last_index()),
         )
         r.msgs = []
         r.read_states = []

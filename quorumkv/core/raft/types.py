@@ -205,9 +205,18 @@ class Ready:
     1. persist ``snapshot`` (if not empty), then append ``entries`` to the stable
        log (replacing any conflicting suffix) and persist ``hard_state`` (if not
        None) -- for every group in one write batch and one fsync when ``must_sync``;
-    2. only then send ``messages``;
+    2. only then send ``messages`` -- unless ``send_before_persist``: then they may
+       go before step 1;
     3. apply ``committed_entries`` in order (they are all durably committed) and
        serve ``read_states`` once the applied index reaches theirs.
+
+    ``send_before_persist`` is True for a leader whose term and vote did not change
+    since the last Ready and whose commit index is within its already stable log:
+    then its messages (appends, heartbeats) depend on nothing this Ready persists,
+    and it writes its log in parallel with its followers (Raft thesis 10.2.1). Its
+    own new entries count towards a commit at once; a commit that needs them reaches
+    peers and the state machine only after this Ready's step 1 (in a later Ready,
+    or a group whose only voter is the leader: not before the persist).
 
     ``soft_state`` is None when it did not change since the last Ready.
     """
@@ -219,6 +228,7 @@ class Ready:
     messages: tuple[Message, ...] = ()
     read_states: tuple[ReadState, ...] = ()
     must_sync: bool = False
+    send_before_persist: bool = False
 
     def is_empty(self) -> bool:
         return (self.soft_state is None and self.hard_state is None and not self.entries

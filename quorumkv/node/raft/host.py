@@ -7,15 +7,21 @@ asks in the order ``core.raft.types.Ready`` states, for all groups at once:
 
     one loop turn
       1. collect the Ready of every group that has one;
-      2. persist them all -- log entries, hard states, snapshots -- in ONE write
-         batch with ONE fsync (off the event loop), before anything is sent;
-      3. send their messages: per destination node one ``RaftBatch``, and the
-         heartbeats of all groups to that node as one ``NodeHeartbeat``;
-      4. apply their committed entries (each group's state machine returns the
-         engine writes, which go in one more batch with each group's applied
+      2. apply the committed entries an earlier turn made durable here, and send
+         the messages of the leaders (``Ready.send_before_persist``): neither
+         depends on what this turn persists;
+      3. persist them all -- log entries, hard states, snapshots -- in ONE write
+         batch with ONE fsync (off the event loop), before anything else is sent;
+      4. send the other groups' messages: per destination node one ``RaftBatch``,
+         and the heartbeats of all groups to that node as one ``NodeHeartbeat``;
+      5. apply the remaining committed entries (each group's state machine returns
+         the engine writes, which go in one more batch with each group's applied
          index: no fsync needed, the log is durable and replays);
-      5. answer the proposals and ReadIndex reads this node is waiting on;
-      6. advance every group.
+      6. answer the proposals and ReadIndex reads this node is waiting on;
+      7. advance every group.
+
+So a leader's fsync and its followers' run at the same time, and an entry's reply
+waits for one fsync on each side, not two in a row.
 
 Inputs -- peer messages, client proposals, reads, ticks -- are stepped into the
 groups as they arrive, also while a turn is waiting for its fsync (a RawNode takes
@@ -291,8 +297,11 @@ class RaftHost:
             self._run_deferred()
             return
         durable = self._apply_durable(readies)
+        # a leader's appends and heartbeats go out while it writes its own log
+        early = [(g, rd) for g, rd in readies if rd.send_before_persist]
+        self._send(early)
         await self._persist(readies)
-        self._send(readies)
+        self._send([(g, rd) for g, rd in readies if not rd.send_before_persist])
         self._apply(readies, durable)
         for group, ready in readies:
             group.node.advance(ready)

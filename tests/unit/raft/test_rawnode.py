@@ -178,3 +178,41 @@ def test_a_leader_with_leases_is_never_quiet():
     rn.campaign()
     handle(rn, storage)
     assert rn.raft.role == Role.LEADER and not rn.is_quiet()
+
+
+def test_only_a_leader_with_its_term_vote_and_commit_stable_sends_before_persisting():
+    rn, storage = node(voters=("1", "2", "3"))
+    rn.campaign()  # pre-vote: nothing of the term is stored yet
+    rd = handle(rn, storage)
+    assert not rd.send_before_persist
+    rn.step(Message(MT.PRE_VOTE_RESP, to="1", frm="2", term=1))
+    rd = handle(rn, storage)  # the campaign's term and vote must be stored first
+    assert rn.raft.role == Role.CANDIDATE and rd.hard_state.vote == "1"
+    assert not rd.send_before_persist
+    rn.step(Message(MT.VOTE_RESP, to="1", frm="2", term=1))
+    rd = handle(rn, storage)  # elected: the empty entry and its appends
+    assert rn.raft.role == Role.LEADER and rd.entries and rd.send_before_persist
+    rn.propose(b"x")
+    rd = rn.ready()
+    assert [e.data for e in rd.entries] == [b"x"] and rd.send_before_persist
+    storage.append(rd.entries)
+    rn.advance(rd)
+    # a follower's acknowledgement commits entries the leader has stable
+    rn.step(Message(MT.APP_RESP, to="1", frm="2", term=1, index=2))
+    rd = handle(rn, storage)
+    assert rd.hard_state.commit == 2 and rd.send_before_persist
+    # a higher term makes it a follower: what it answers needs the new term stored
+    rn.step(Message(MT.APP, to="1", frm="3", term=2, index=2, log_term=1,
+                    entries=(), commit=2))
+    rd = handle(rn, storage)
+    assert rn.raft.role == Role.FOLLOWER and rd.messages and not rd.send_before_persist
+
+
+def test_a_lone_voter_does_not_send_a_commit_of_entries_it_has_not_stored():
+    rn, storage = node(voters=("1",), learners=("2",))
+    rn.campaign()
+    handle(rn, storage)
+    rn.propose(b"x")
+    rd = rn.ready()  # committed by its own vote alone, before it is stored
+    assert rd.hard_state.commit == 2 and [e.index for e in rd.entries] == [2]
+    assert not rd.send_before_persist
