@@ -6,10 +6,10 @@ dicts, with a crash that loses what was not synced: a write lands in what reads
 see at once and in what survives a crash only when a sync that began after it
 completes, :data:`SYNC_DELAY_S` of virtual time later. A crash may keep a prefix
 of the writes not synced yet (``crash(kept)``), as RocksDB's write-ahead log after
-a power loss: written in order, recovered up to where it was torn. :class:`SimStorage` is the
-engine's own :class:`~quorumkv.storage.engine.Storage` (LWW merge, watermark,
-truncations, row cache, group commit) over it, so the simulation replaces only the
-disk under the engine interface.
+a power loss: written in order, recovered up to where it was torn.
+:class:`SimStorage` is the engine's own :class:`~quorumkv.storage.engine.Storage`
+(LWW merge, watermark, truncations, row cache, group commit) over it, so the
+simulation replaces only the disk under the engine interface.
 """
 
 from __future__ import annotations
