@@ -95,6 +95,7 @@ class Raft:
         self.read_states: list[ReadState] = []
         self.read_only = ReadOnly()
         self.pending_reads: list[Message] = []  # before the leader commits in its term
+        self.commit_unannounced = False  # a leader's commit moved: announce_commit() tells
         self.lead_transferee = NONE
         self.pending_conf_index = 0
         self.uncommitted_size = 0
@@ -153,6 +154,7 @@ class Raft:
         self.read_only.reset()
         self.pending_reads = []
         self.lease_start = None
+        self.commit_unannounced = False
 
     def _become_follower(self, term: int, lead: str) -> None:
         self._reset(term)
@@ -278,10 +280,23 @@ class Raft:
         # anything else from an older term is ignored
 
     def _send(self, m: Message) -> None:
-        """Queue ``m`` for the host; vote messages carry their own term."""
+        """Queue ``m`` for the host; vote messages carry their own term. Of two
+        accepting APP_RESPs queued one after the other to the same node, only the
+        one with the higher index is kept: it says all the other does (a
+        follower that took several APPs between two Readies answers once)."""
         term = m.term if m.type in _OWN_TERM else self.term
-        self.msgs.append(Message(m.type, m.to, self.id, term, m.log_term, m.index, m.entries,
-                                 m.commit, m.reject, m.reject_hint, m.snapshot, m.context))
+        msgs = self.msgs
+        if m.type == MT.APP_RESP and not m.reject:
+            for i in range(len(msgs) - 1, -1, -1):
+                last = msgs[i]
+                if last.to == m.to:
+                    if last.type == MT.APP_RESP and not last.reject and last.term == term:
+                        if last.index >= m.index:
+                            return  # (an APP delivered late) the queued one says more
+                        del msgs[i]
+                    break
+        msgs.append(Message(m.type, m.to, self.id, term, m.log_term, m.index, m.entries,
+                            m.commit, m.reject, m.reject_hint, m.snapshot, m.context))
 
     # ---- elections -------------------------------------------------------------------
 
@@ -522,6 +537,22 @@ class Raft:
             if node_id != self.id:
                 self._send_append(node_id)
 
+    def announce_commit(self) -> None:
+        """A leader whose commit index moved on an APP_RESP tells each follower
+        that no queued APP tells already: once per Ready (RawNode.ready), not once
+        per response, so a commit and the next proposals go out as one APP, and a
+        follower answers it once."""
+        if not self.commit_unannounced:
+            return
+        self.commit_unannounced = False
+        if self.role != Role.LEADER:
+            return
+        committed = self.log.committed
+        told = {m.to for m in self.msgs if m.type == MT.APP and m.commit >= committed}
+        for node_id in self.trk.ids():
+            if node_id != self.id and node_id not in told:
+                self._send_append(node_id)
+
     def _send_append(self, to: str, send_if_empty: bool = True) -> bool:
         """Send ``to`` the entries from its next index (or a snapshot if they are
         compacted); False if nothing was sent (paused, or nothing to send)."""
@@ -588,8 +619,9 @@ class Raft:
         elif pr.state == ProgressState.REPLICATE:
             pr.inflights.free_le(m.index)
         if self._maybe_commit():
-            self._bcast_append()
-        elif was_paused:
+            # not at once: proposals stepped in before the next Ready carry it
+            self.commit_unannounced = True
+        if was_paused:
             self._send_append(m.frm)
         while self.role == Role.LEADER and self._send_append(m.frm, send_if_empty=False):
             pass

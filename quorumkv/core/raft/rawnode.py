@@ -157,13 +157,17 @@ class RawNode:
 
     def has_ready(self) -> bool:
         r = self.raft
-        return bool(r.soft_state() != self._prev_soft or r.hard_state() != self._prev_hard
-                    or r.log.unstable or r.log.unstable_snapshot is not None or r.msgs
-                    or r.read_states or r.log.has_next_committed_entries())
+        soft, hard, log = self._prev_soft, self._prev_hard, r.log
+        # field by field, not soft_state() != ...: the host asks every group every turn
+        return bool(r.msgs or log.unstable or r.commit_unannounced or r.read_states
+                    or r.lead != soft.leader or r.role != soft.role or r.term != hard.term
+                    or r.vote != hard.vote or log.committed != hard.commit
+                    or log.unstable_snapshot is not None or log.has_next_committed_entries())
 
     def ready(self) -> Ready:
         assert self._outstanding is None, "ready() before advance() of the last Ready"
         r = self.raft
+        r.announce_commit()
         soft, hard = r.soft_state(), r.hard_state()
         entries = tuple(r.log.unstable_entries())
         snapshot = r.log.unstable_snapshot or EMPTY_SNAPSHOT

@@ -216,3 +216,48 @@ def test_a_lone_voter_does_not_send_a_commit_of_entries_it_has_not_stored():
     rd = rn.ready()  # committed by its own vote alone, before it is stored
     assert rd.hard_state.commit == 2 and [e.index for e in rd.entries] == [2]
     assert not rd.send_before_persist
+
+
+def test_a_follower_answers_the_apps_of_one_ready_once_with_the_highest_index():
+    rn, storage = node(voters=("1", "2"))
+    rn.step(Message(MT.HEARTBEAT, to="1", frm="2", term=1))
+    handle(rn, storage)
+    rn.step(Message(MT.APP, to="1", frm="2", term=1, index=0, log_term=0,
+                    entries=(Entry(1, 1, b"a"), Entry(1, 2, b"b"))))
+    # a late copy of an older APP: its answer (index 1) says less than the queued one
+    rn.step(Message(MT.APP, to="1", frm="2", term=1, index=0, log_term=0,
+                    entries=(Entry(1, 1, b"a"),)))
+    rn.step(Message(MT.APP, to="1", frm="2", term=1, index=2, log_term=1,
+                    entries=(Entry(1, 3, b"c"),)))
+    answers = [(m.type, m.index, m.reject) for m in handle(rn, storage).messages]
+    assert answers == [(MT.APP_RESP, 3, False)]
+    # a rejection is never folded into an acceptance (nor the other way round)
+    rn.step(Message(MT.APP, to="1", frm="2", term=1, index=9, log_term=1))
+    rn.step(Message(MT.APP, to="1", frm="2", term=1, index=3, log_term=1,
+                    entries=(Entry(1, 4, b"d"),)))
+    answers = [(m.type, m.index, m.reject) for m in handle(rn, storage).messages]
+    assert answers == [(MT.APP_RESP, 9, True), (MT.APP_RESP, 4, False)]
+
+
+def test_a_leader_announces_a_new_commit_once_in_the_next_ready():
+    rn, storage = node(voters=("1", "2", "3"))
+    rn.campaign()
+    for voter in ("2", "3"):
+        rn.step(Message(MT.PRE_VOTE_RESP, to="1", frm=voter, term=1))
+    for voter in ("2", "3"):
+        rn.step(Message(MT.VOTE_RESP, to="1", frm=voter, term=1))
+    assert rn.raft.role == Role.LEADER
+    handle(rn, storage)
+    for voter in ("2", "3"):
+        rn.step(Message(MT.APP_RESP, to="1", frm=voter, term=1, index=1))
+    handle(rn, storage)
+    rn.propose(b"x")
+    handle(rn, storage)
+    # both acknowledge index 2; the commit moves on the first answer
+    rn.step(Message(MT.APP_RESP, to="1", frm="2", term=1, index=2))
+    rn.step(Message(MT.APP_RESP, to="1", frm="3", term=1, index=2))
+    assert rn.raft.msgs == []  # not one APP per answer: the next Ready announces it
+    rn.propose(b"y")  # proposed before that Ready: its APP carries the commit
+    rd = handle(rn, storage)
+    apps = sorted((m.to, m.commit, len(m.entries)) for m in rd.messages if m.type == MT.APP)
+    assert apps == [("2", 2, 1), ("3", 2, 1)]
