@@ -306,6 +306,8 @@ def _ttl(run, cmd: c.Ttl):
 
 
 def _set(run, cmd: c.Set):
+    if not (cmd.nx or cmd.xx or cmd.keep_ttl or cmd.get):
+        return Ok(run.store(cmd.key, cmd.value, cmd.expiry_ms))  # nothing to read first
     current = run.load(cmd.key)
     if (cmd.nx and current is not None) or (cmd.xx and current is None):
         return _bulk_or_nil(current) if cmd.get else Nil(version=run.version(cmd.key))

@@ -113,6 +113,7 @@ class RaftHost:
         self._proposing: set = set()  # groups with proposals not yet stepped in
         self.metrics = metrics if metrics is not None else RaftMetrics()
         self.metrics.host = self    # its gauges read the groups when scraped
+        self._loop = None           # the running loop, once known (loop())
         transport.handle(RaftBatch, self._on_batch)
         transport.handle(NodeHeartbeat, self._on_heartbeat)
         transport.handle(NodeHeartbeatResp, self._on_heartbeat)
@@ -141,6 +142,13 @@ class RaftHost:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def loop(self):
+        """The running event loop, looked up once: asyncio.get_running_loop()
+        costs a system call (getpid) each time, and futures are made per request."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
 
     def remove(self, group_id: int) -> None:
         group = self.groups.pop(group_id, None)
@@ -213,7 +221,7 @@ class RaftHost:
         request = self._next_request
         self._next_request += 1
         self.metrics.group(group_id).proposals += 1
-        future = asyncio.get_running_loop().create_future()
+        future = self.loop().create_future()
         group.proposals.append((request, msgpack.packb([self.node_id, request, command]),
                                 future))
         self._proposing.add(group)
@@ -244,7 +252,7 @@ class RaftHost:
         context = self._next_request.to_bytes(8, "big")
         self._next_request += 1
         group.node.read_index(context)  # may raise ProposalDropped: nothing kept then
-        future = asyncio.get_running_loop().create_future()
+        future = self.loop().create_future()
         group.reads[context] = future
         self.metrics.group(group_id).read_requests += 1
         self._wake.set()

@@ -110,10 +110,10 @@ class StrongReplicator:
                 else:  # no group here to learn from: try the replicas again soon
                     await asyncio.sleep(RETRY_S)
 
-    async def propose(self, range_id: int, command, client_id: bytes, seq: int):
-        """On the leader: the reply once the command is applied here."""
+    def propose(self, range_id: int, command, client_id: bytes, seq: int) -> asyncio.Future:
+        """On the leader: a future of the reply, set once the command is applied here."""
         proposal = c.Proposal(command, self.clock_ms(), client_id or None, seq)
-        return await self.host.propose(range_id, c.encode_proposal(proposal))
+        return self.host.propose(range_id, c.encode_proposal(proposal))
 
     # ---- forwarding --------------------------------------------------------------
 
@@ -158,7 +158,7 @@ class StrongReplicator:
         return others
 
     async def _request(self, peer: str, request):
-        future = asyncio.get_running_loop().create_future()
+        future = self.host.loop().create_future()
 
         def on_done(reply, error) -> None:
             if not future.done():
@@ -173,7 +173,11 @@ class StrongReplicator:
 
 class StrongService:
     """Serves ``StrongRequest`` from peers: propose (or read) on the leader, else
-    answer NOT_LEADER naming the leader this node knows."""
+    answer NOT_LEADER naming the leader this node knows.
+
+    On callbacks, not a task per request (the forwarded half of every write
+    comes through here): the proposal's (or ReadIndex's) future answers the peer
+    when it resolves, or a timer does after the replicator's timeout."""
 
     def __init__(self, host, replicators) -> None:
         self.host = host
@@ -183,10 +187,10 @@ class StrongService:
         replies = []
         for req_id, request in items:
             refusal = self._refusal(request)
+            if refusal is None:
+                refusal = self._start(req_id, request, channel)
             if refusal is not None:
                 replies.append((req_id, refusal))
-                continue
-            asyncio.get_running_loop().create_task(self._serve(req_id, request, channel))
         return replies
 
     def _refusal(self, request):
@@ -199,24 +203,53 @@ class StrongService:
                                 f"not the leader of range {request.range_id}", [group.leader])
         return None
 
-    async def _serve(self, req_id: int, request, channel) -> None:
-        group = self.host.groups.get(request.range_id)
+    def _start(self, req_id: int, request, channel):
+        """Propose (or ask a ReadIndex for) the request; the error reply if that
+        fails at once, else None (the answer is sent when the future resolves)."""
+        group = self.host.groups[request.range_id]
         try:
             command = c.decode_command(request.command)
             replicator = self.replicators[group.machine.keyspace_name]
-            async with asyncio.timeout(replicator.timeout_s):
-                if c.is_read_only(command):
-                    await self.host.read_index(request.range_id)
-                    reply = group.machine.read(command, replicator.clock_ms())
-                else:
-                    reply = await replicator.propose(request.range_id, command,
-                                                     request.client_id, request.seq)
-            answer = m.StrongReply(reply_to_wire(reply))
-        except ProposalLost as exc:
-            answer = m.ErrorReply(ErrorCode.NOT_LEADER, str(exc), [group.leader])
-        except TimeoutError:
-            answer = m.ErrorReply(ErrorCode.INTERNAL, "timed out waiting for the range's "
-                                  "Raft group", [])
-        except Exception as exc:  # answer, never leave the peer hanging
-            answer = m.error_reply(exc)
-        channel.send_later([(req_id, answer)])
+            read_only = c.is_read_only(command)
+            if read_only:
+                future = self.host.read_index(request.range_id)
+            else:
+                future = replicator.propose(request.range_id, command, request.client_id,
+                                            request.seq)
+        except Exception as exc:
+            return _error_answer(exc, group)
+        answered = False
+
+        def answer(reply) -> None:
+            nonlocal answered
+            if not answered:
+                answered = True
+                timer.cancel()
+                channel.send_later([(req_id, reply)])
+
+        def on_done(done) -> None:
+            if done.cancelled():
+                return answer(m.ErrorReply(ErrorCode.INTERNAL, "the request was cancelled", []))
+            error = done.exception()
+            if error is not None:
+                return answer(_error_answer(error, group))
+            try:
+                reply = (group.machine.read(command, replicator.clock_ms()) if read_only
+                         else done.result())
+                answer(m.StrongReply(reply_to_wire(reply)))
+            except Exception as exc:  # answer, never leave the peer hanging
+                answer(_error_answer(exc, group))
+
+        timer = self.host.loop().call_later(replicator.timeout_s, answer, m.ErrorReply(
+            ErrorCode.INTERNAL, "timed out waiting for the range's Raft group", []))
+        future.add_done_callback(on_done)
+        return None
+
+
+def _error_answer(exc: BaseException, group):
+    """A proposal dropped before it entered the log, or whose slot another
+    leader's entry took, certainly did not apply: NOT_LEADER, so the forwarding
+    node tries the leader it names."""
+    if isinstance(exc, (ProposalLost, ProposalDropped)):
+        return m.ErrorReply(ErrorCode.NOT_LEADER, str(exc), [group.leader])
+    return m.error_reply(exc)
