@@ -363,3 +363,51 @@ def test_always_syncs_every_batch_and_batch_shares_one_sync_among_those_waiting(
         assert await count_syncs(Durability.ALWAYS, "always") == 3
         assert await count_syncs(Durability.BATCH, "batch") == 2  # the held one, then one
     run(main())
+
+
+def test_the_wal_syncer_answers_every_request_queued_before_a_sync_and_hands_on_errors():
+    import threading
+
+    from quorumkv.storage.engine import WalSyncer
+
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow_sync():
+        calls.append(len(calls))
+        if len(calls) == 1:
+            started.set()
+            release.wait(5)
+        if len(calls) == 3:
+            raise OSError("disk gone")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        syncer = WalSyncer(slow_sync)
+        first = syncer.request(loop)
+        await loop.run_in_executor(None, started.wait, 5)
+        # three requests while the first sync runs: one more sync serves them all
+        later = [syncer.request(loop) for _ in range(3)]
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, *later), 5)
+        assert len(calls) == 2
+        with pytest.raises(OSError, match="disk gone"):
+            await asyncio.wait_for(syncer.request(loop), 5)
+        syncer.stop()
+        done = syncer.request(loop)  # stopped (the engine closed): nothing to wait for
+        assert done.done() and done.result() is None
+    asyncio.run(main())
+
+
+def test_a_rocks_engine_syncs_off_the_loop_and_stops_its_sync_thread_on_close(tmp_path):
+    async def main():
+        engine = RocksEngine(str(tmp_path / "db"))
+        batch = engine.batch()
+        batch.put(b"k", b"v")
+        engine.write(batch)
+        await asyncio.wait_for(engine.synced(asyncio.get_running_loop()), 5)
+        thread = engine._syncer._thread
+        engine.close()
+        thread.join(5)
+        assert not thread.is_alive()
+        await asyncio.wait_for(engine.synced(asyncio.get_running_loop()), 1)
+    asyncio.run(main())
