@@ -278,7 +278,10 @@ DECODERS = {RaftBatch.TAG: _decode_batch,
 def decode_body(body) -> tuple[int, object]:
     """``(req_id, message)`` of a decoded body ``[req_id, tag, *fields]``."""
     try:
-        req_id, tag = _array(body, None, "a body")[:2]
+        body = _array(body, None, "a body")
+        if len(body) < 2:  # said here: the interpreter's unpacking message varies
+            raise ValueError(f"not enough values in a body: {len(body)} of at least 2")
+        req_id, tag = body[:2]
         if type(req_id) is not int or type(tag) is not int:
             raise TypeError("req_id / tag are not integers")
         if tag not in DECODERS:
