@@ -158,7 +158,11 @@ start_quorumkv() {  # run from the repository's root: it uses .venv/bin/quorumkv
   for _ in $(seq 600); do  # up to 60 s for every node to answer PING
     up=0
     for i in 1 2 3; do [ "$(resp_ping $((STRONG_BASE + 300 + i)))" = PONG ] && up=$((up + 1)); done
-    [ "$up" = 3 ] && { echo "quorumkv up: $(qkv_endpoints)"; return 0; }
+    if [ "$up" = 3 ]; then  # then every strong range's first election (1-2 s)
+      .venv/bin/python bench/strong/qkv_leaders.py $((STRONG_BASE + 401)) $((STRONG_BASE + 402)) \
+        $((STRONG_BASE + 403)) || exit 1
+      echo "quorumkv up: $(qkv_endpoints)"; return 0
+    fi
     check_alive "$QKV_DIR"
     sleep 0.1
   done
