@@ -24,15 +24,12 @@ import sys
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from idle_cpu import cpu_s  # noqa: E402  (the same /proc reading)
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (all threads)
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_s(pid) for pid in pids)  # every thread's utime + stime
 
 
 def counter(ports: list[int], pattern: str) -> float:

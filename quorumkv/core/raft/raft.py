@@ -126,6 +126,12 @@ class Raft:
     def soft_state(self) -> SoftState:
         return SoftState(self.lead, self.role)
 
+    def states_differ(self, soft: SoftState, hard: HardState) -> bool:
+        """``soft_state() != soft or hard_state() != hard`` without building either
+        (RawNode.has_ready asks it of every group every host turn)."""
+        return (self.lead != soft.leader or self.role != soft.role or self.term != hard.term
+                or self.vote != hard.vote or self.log.committed != hard.commit)
+
     def promotable(self) -> bool:
         """Can this node become leader: a voter with no snapshot to persist first."""
         return (self.id in self.trk.voter_ids()

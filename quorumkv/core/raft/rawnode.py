@@ -157,11 +157,9 @@ class RawNode:
 
     def has_ready(self) -> bool:
         r = self.raft
-        soft, hard, log = self._prev_soft, self._prev_hard, r.log
-        # field by field, not soft_state() != ...: the host asks every group every turn
+        log = r.log
         return bool(r.msgs or log.unstable or r.commit_unannounced or r.read_states
-                    or r.lead != soft.leader or r.role != soft.role or r.term != hard.term
-                    or r.vote != hard.vote or log.committed != hard.commit
+                    or r.states_differ(self._prev_soft, self._prev_hard)
                     or log.unstable_snapshot is not None or log.has_next_committed_entries())
 
     def ready(self) -> Ready:

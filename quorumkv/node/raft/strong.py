@@ -28,6 +28,7 @@ from ...core.strong import commands as c
 from ...core.strong.replies import reply_from_wire, reply_to_wire
 from ...errors import (CrossSlotError, ErrorCode, NotLeader, PeerError, RaftTimeout,
                        RangeNotFound, remote_error)
+from ..deadlines import Deadlines
 from .host import ProposalLost
 
 MAX_HOPS = 3
@@ -177,11 +178,13 @@ class StrongService:
 
     On callbacks, not a task per request (the forwarded half of every write
     comes through here): the proposal's (or ReadIndex's) future answers the peer
-    when it resolves, or a timer does after the replicator's timeout."""
+    when it resolves, or its deadline (node/deadlines.py, one loop timer for
+    many requests) does after the replicator's timeout."""
 
     def __init__(self, host, replicators) -> None:
         self.host = host
         self.replicators = replicators  # keyspace name -> StrongReplicator
+        self._deadlines: dict[float, Deadlines] = {}  # by timeout, made on the loop
 
     def on_requests(self, items: list, channel) -> list:
         replies = []
@@ -224,7 +227,7 @@ class StrongService:
             nonlocal answered
             if not answered:
                 answered = True
-                timer.cancel()
+                Deadlines.cancel(deadline)
                 channel.send_later([(req_id, reply)])
 
         def on_done(done) -> None:
@@ -240,10 +243,23 @@ class StrongService:
             except Exception as exc:  # answer, never leave the peer hanging
                 answer(_error_answer(exc, group))
 
-        timer = self.host.loop().call_later(replicator.timeout_s, answer, m.ErrorReply(
-            ErrorCode.INTERNAL, "timed out waiting for the range's Raft group", []))
+        deadline = self._deadlines_of(replicator.timeout_s).add(answer)
         future.add_done_callback(on_done)
         return None
+
+    def _deadlines_of(self, timeout_s: float) -> Deadlines:
+        deadlines = self._deadlines.get(timeout_s)
+        if deadlines is None:
+            deadlines = self._deadlines[timeout_s] = Deadlines(
+                timeout_s, self.host.loop(), _time_out)
+        return deadlines
+
+
+_TIMED_OUT = m.ErrorReply(ErrorCode.INTERNAL, "timed out waiting for the range's Raft group", [])
+
+
+def _time_out(answer) -> None:
+    answer(_TIMED_OUT)
 
 
 def _error_answer(exc: BaseException, group):

@@ -261,3 +261,18 @@ def test_a_leader_announces_a_new_commit_once_in_the_next_ready():
     rd = handle(rn, storage)
     apps = sorted((m.to, m.commit, len(m.entries)) for m in rd.messages if m.type == MT.APP)
     assert apps == [("2", 2, 1), ("3", 2, 1)]
+
+
+def test_states_differ_agrees_with_comparing_the_built_states():
+    from dataclasses import fields, replace
+
+    rn, storage = node(voters=("1", "2"))
+    r = rn.raft
+    soft, hard = r.soft_state(), r.hard_state()
+    assert not r.states_differ(soft, hard)
+    for f in fields(soft):  # every field of either state counts
+        other = replace(soft, **{f.name: "x" if f.name == "leader" else Role.LEADER})
+        assert r.states_differ(other, hard) == (other != soft)
+    for f in fields(hard):
+        other = replace(hard, **{f.name: "x" if f.name == "vote" else 99})
+        assert r.states_differ(soft, other) == (other != hard)
